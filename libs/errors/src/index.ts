@@ -1,0 +1,3 @@
+export { BrokerError } from './broker-error.js';
+export type { BrokerErrorOptions, FailureClass, SerializedBrokerError } from './broker-error.js';
+export { Code, codeName } from './status-code.js';

@@ -1,0 +1,65 @@
+// The public surface of the generated code. Everything under gen/ is written
+// by `buf generate` (ts-proto); edit proto/ and regenerate instead.
+export {
+  CryptoServiceClient,
+  CryptoServiceService,
+  DataKeySpec,
+  DecryptRequest,
+  DecryptResponse,
+  EncryptRequest,
+  EncryptResponse,
+  GenerateDataKeyRequest,
+  GenerateDataKeyResponse,
+  GenerateDataKeyWithoutPlaintextRequest,
+  GenerateDataKeyWithoutPlaintextResponse,
+  GenerateMacRequest,
+  GenerateMacResponse,
+  GenerateRandomRequest,
+  GenerateRandomResponse,
+  GetPublicKeyRequest,
+  GetPublicKeyResponse,
+  MacAlgorithm,
+  MessageType,
+  ReEncryptRequest,
+  ReEncryptResponse,
+  SignRequest,
+  SignResponse,
+  SigningAlgorithm,
+  VerifyMacRequest,
+  VerifyMacResponse,
+  VerifyRequest,
+  VerifyResponse,
+} from './gen/hsmbroker/v1/crypto_service.js';
+export type { CryptoServiceServer } from './gen/hsmbroker/v1/crypto_service.js';
+export {
+  CancelKeyDeletionRequest,
+  CancelKeyDeletionResponse,
+  CreateKeyRequest,
+  CreateKeyResponse,
+  DescribeKeyRequest,
+  DescribeKeyResponse,
+  DisableKeyRequest,
+  DisableKeyResponse,
+  EnableKeyRequest,
+  EnableKeyResponse,
+  KeyServiceClient,
+  KeyServiceService,
+  ListKeysRequest,
+  ListKeysResponse,
+  RotateKeyRequest,
+  RotateKeyResponse,
+  ScheduleKeyDeletionRequest,
+  ScheduleKeyDeletionResponse,
+} from './gen/hsmbroker/v1/key_service.js';
+export type { KeyServiceServer } from './gen/hsmbroker/v1/key_service.js';
+export { KeyMetadata, KeySpec, KeyState, KeyUsage, KeyVersion } from './gen/hsmbroker/v1/key_types.js';
+export {
+  ApplianceState,
+  ApplianceStatus,
+  FleetServiceClient,
+  FleetServiceService,
+  GetFleetStatusRequest,
+  GetFleetStatusResponse,
+  ZoneStatus,
+} from './gen/hsmbroker/v1/fleet_service.js';
+export type { FleetServiceServer } from './gen/hsmbroker/v1/fleet_service.js';
