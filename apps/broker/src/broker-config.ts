@@ -1,0 +1,194 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { parsePkcs11Uri } from '@hsm-broker/pkcs11';
+import type { TokenSelector } from '@hsm-broker/pkcs11';
+import type { LogLevel } from './logger.js';
+
+/** Where a PIN comes from. PINs are never written in the configuration itself. */
+export type PinSource = { file: string } | { env: string };
+
+/** An appliance described in the configuration file. */
+export interface ConfiguredAppliance {
+  id: string;
+  zone: string;
+  modulePath: string;
+  selector: TokenSelector;
+  pin: PinSource;
+  soPin: PinSource | undefined;
+  env: Record<string, string>;
+  workers: number;
+}
+
+/** The broker's validated configuration. */
+export interface BrokerConfig {
+  /** host:port to serve gRPC on. */
+  listen: string;
+  /** Where the metadata database and, for the local fleet, tokens and PINs live. */
+  dataDir: string;
+  localZone: string;
+  /** Either an embedded SoftHSM fleet of `zones` × `perZone`, or configured appliances. */
+  fleet: { kind: 'local'; zones: number; perZone: number; modulePath: string } | { kind: 'configured'; appliances: ConfiguredAppliance[] };
+  durability: { minAppliances: number; minZones: number };
+  workersPerAppliance: number;
+  timeouts: { callMs: number; slowCallMs: number; startMs: number };
+  /** How often pending deletions are swept. */
+  deletionSweepMs: number;
+  faultInjection: boolean;
+  logLevel: LogLevel;
+}
+
+/** A configuration value that is not acceptable. The message names the field, the value and what is allowed. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const defaultSoftHsmModule = '/usr/lib/softhsm/libsofthsm2.so';
+
+function fail(field: string, value: unknown, allowed: string): never {
+  throw new ConfigError(`${field}: ${JSON.stringify(value)} is not valid; ${allowed}`);
+}
+
+function integer(field: string, value: unknown, min: number, max: number): number {
+  const n = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    fail(field, value, `expected an integer from ${String(min)} to ${String(max)}`);
+  }
+  return n;
+}
+
+function text(field: string, value: unknown, pattern = /^.+$/u, allowed = 'expected a non-empty string'): string {
+  if (typeof value !== 'string' || !pattern.test(value)) fail(field, value, allowed);
+  return value;
+}
+
+function bool(field: string, value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  if (value === '1' || value === 'true') return true;
+  if (value === '0' || value === 'false' || value === '') return false;
+  return fail(field, value, 'expected true/false or 1/0');
+}
+
+function pinSource(field: string, value: unknown): PinSource {
+  if (typeof value === 'string') {
+    if (value.startsWith('file:')) return { file: value.slice('file:'.length) };
+    if (value.startsWith('env:')) return { env: value.slice('env:'.length) };
+  }
+  if (value && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    if (typeof record['file'] === 'string') return { file: record['file'] };
+    if (typeof record['env'] === 'string') return { env: record['env'] };
+  }
+  return fail(field, typeof value === 'string' ? '<redacted>' : value, 'expected "file:/path", "env:NAME", {file: ...} or {env: ...}; PINs themselves never go in the configuration');
+}
+
+const listenPattern = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+const idPattern = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function parseAppliances(value: unknown, workersDefault: number): ConfiguredAppliance[] {
+  if (!Array.isArray(value) || value.length === 0) fail('appliances', value, 'expected a non-empty list');
+  return value.map((raw: unknown, index): ConfiguredAppliance => {
+    const at = `appliances[${String(index)}]`;
+    if (!raw || typeof raw !== 'object') fail(at, raw, 'expected a mapping');
+    const entry = raw as Record<string, unknown>;
+    const uri = text(`${at}.uri`, entry['uri'], /^pkcs11:/, 'expected an RFC 7512 PKCS#11 URI (pkcs11:token=...)');
+    let selector: TokenSelector;
+    try {
+      selector = parsePkcs11Uri(uri);
+    } catch (error: unknown) {
+      return fail(`${at}.uri`, uri, error instanceof Error ? error.message : String(error));
+    }
+    const modulePath = text(`${at}.module`, entry['module'] ?? selector.modulePath, /^\//, 'expected an absolute path to a PKCS#11 module');
+    const pinValue = entry['pin'] ?? (selector.pinSource ? `file:${selector.pinSource.replace(/^file:/, '')}` : undefined);
+    const envValue = entry['env'] ?? {};
+    if (typeof envValue !== 'object' || envValue === null) fail(`${at}.env`, envValue, 'expected a mapping of environment variables');
+    const env: Record<string, string> = {};
+    for (const [name, v] of Object.entries(envValue as Record<string, unknown>)) env[name] = text(`${at}.env.${name}`, v, /^.*$/u, 'expected a string');
+    return {
+      id: text(`${at}.id`, entry['id'], idPattern, 'expected 1-64 characters of A-Z a-z 0-9 _ . -'),
+      zone: text(`${at}.zone`, entry['zone'], idPattern, 'expected 1-64 characters of A-Z a-z 0-9 _ . -'),
+      modulePath,
+      selector,
+      pin: pinSource(`${at}.pin`, pinValue),
+      soPin: entry['soPin'] === undefined ? undefined : pinSource(`${at}.soPin`, entry['soPin']),
+      env,
+      workers: entry['workers'] === undefined ? workersDefault : integer(`${at}.workers`, entry['workers'], 1, 64),
+    };
+  });
+}
+
+/**
+ * Reads the configuration from the environment and the optional YAML file
+ * named by HSMB_CONFIG. Environment variables override the file. Every value
+ * is checked here, once; a bad one stops the broker with a message naming it.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): BrokerConfig {
+  let file: Record<string, unknown> = {};
+  const configPath = env['HSMB_CONFIG'];
+  if (configPath) {
+    let raw: string;
+    try {
+      raw = readFileSync(configPath, 'utf8');
+    } catch (error: unknown) {
+      throw new ConfigError(`HSMB_CONFIG: cannot read ${configPath}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const parsed: unknown = parseYaml(raw);
+    if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
+    file = (parsed ?? {}) as Record<string, unknown>;
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'deletionSweepSeconds', 'faultInjection', 'logLevel', 'softhsmModule']);
+    for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
+  }
+  const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
+
+  const listen = text('listen (HSMB_LISTEN)', pick('HSMB_LISTEN', 'listen') ?? '127.0.0.1:50051', listenPattern, 'expected host:port, e.g. 127.0.0.1:50051');
+  const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
+  if (port > 65535) fail('listen (HSMB_LISTEN)', listen, 'the port must be 0 to 65535');
+  const dataDirRaw = text('dataDir (HSMB_DATA_DIR)', pick('HSMB_DATA_DIR', 'dataDir') ?? './.data');
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
+  const workersPerAppliance = integer('workersPerAppliance (HSMB_WORKERS_PER_APPLIANCE)', pick('HSMB_WORKERS_PER_APPLIANCE', 'workersPerAppliance') ?? 2, 1, 64);
+  const logLevel = text('logLevel (HSMB_LOG_LEVEL)', pick('HSMB_LOG_LEVEL', 'logLevel') ?? 'info', /^(debug|info|warn|error)$/, 'expected debug, info, warn or error') as LogLevel;
+
+  let fleet: BrokerConfig['fleet'];
+  let localZoneDefault = 'az-a';
+  if (file['appliances'] !== undefined && env['HSMB_LOCAL_FLEET'] === undefined) {
+    const appliances = parseAppliances(file['appliances'], workersPerAppliance);
+    const ids = new Set<string>();
+    for (const appliance of appliances) {
+      if (ids.has(appliance.id)) fail('appliances', appliance.id, 'appliance ids must be unique');
+      ids.add(appliance.id);
+    }
+    fleet = { kind: 'configured', appliances };
+    localZoneDefault = appliances[0]?.zone ?? 'az-a';
+  } else {
+    const shape = text('localFleet (HSMB_LOCAL_FLEET)', pick('HSMB_LOCAL_FLEET', 'localFleet') ?? '3x1', /^\d+x\d+$/, 'expected ZONESxPER_ZONE, e.g. 3x1');
+    const [zones, perZone] = shape.split('x').map(Number) as [number, number];
+    if (zones < 1 || zones > 26 || perZone < 1 || perZone > 16) fail('localFleet (HSMB_LOCAL_FLEET)', shape, 'zones must be 1 to 26 and appliances per zone 1 to 16');
+    const modulePath = text('softhsmModule (HSMB_SOFTHSM_MODULE)', pick('HSMB_SOFTHSM_MODULE', 'softhsmModule') ?? defaultSoftHsmModule, /^\//, 'expected an absolute path');
+    fleet = { kind: 'local', zones, perZone, modulePath };
+  }
+  const localZone = text('localZone (HSMB_LOCAL_ZONE)', pick('HSMB_LOCAL_ZONE', 'localZone') ?? localZoneDefault, idPattern, 'expected a zone name');
+
+  const durabilityRaw = (file['durability'] ?? {}) as Record<string, unknown>;
+  const durability = {
+    minAppliances: integer('durability.minAppliances (HSMB_MIN_REPLICAS)', env['HSMB_MIN_REPLICAS'] ?? durabilityRaw['minAppliances'] ?? 2, 1, 64),
+    minZones: integer('durability.minZones (HSMB_MIN_ZONES)', env['HSMB_MIN_ZONES'] ?? durabilityRaw['minZones'] ?? 2, 1, 26),
+  };
+  const timeoutsRaw = (file['timeouts'] ?? {}) as Record<string, unknown>;
+  const timeouts = {
+    callMs: integer('timeouts.callMs', timeoutsRaw['callMs'] ?? 5000, 50, 600000),
+    slowCallMs: integer('timeouts.slowCallMs', timeoutsRaw['slowCallMs'] ?? 120000, 1000, 3600000),
+    startMs: integer('timeouts.startMs', timeoutsRaw['startMs'] ?? 15000, 500, 600000),
+  };
+  return {
+    listen,
+    dataDir,
+    localZone,
+    fleet,
+    durability,
+    workersPerAppliance,
+    timeouts,
+    deletionSweepMs: integer('deletionSweepSeconds', file['deletionSweepSeconds'] ?? 60, 1, 86400) * 1000,
+    faultInjection: bool('faultInjection (HSMB_FAULT_INJECTION)', pick('HSMB_FAULT_INJECTION', 'faultInjection') ?? false),
+    logLevel,
+  };
+}

@@ -1,0 +1,175 @@
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { Fleet } from '@hsm-broker/fleet';
+import type { ApplianceConfig } from '@hsm-broker/fleet';
+import { KeyRegistry, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
+import { CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
+import type { BrokerConfig, PinSource } from './broker-config.js';
+import { ConfigError } from './broker-config.js';
+import { cryptoService } from './crypto-service.js';
+import { fleetService } from './fleet-service.js';
+import { keyService } from './key-service.js';
+import { provisionLocalFleet } from './local-fleet.js';
+import { createLogger } from './logger.js';
+import type { Logger } from './logger.js';
+
+/** A running broker. */
+export interface RunningBroker {
+  /** host:port actually bound (the port is real even when 0 was asked for). */
+  address: string;
+  port: number;
+  fleet: Fleet;
+  registry: KeyRegistry;
+  /** Runs the deletion sweep now (normally periodic). */
+  sweepDeletions(): Promise<string[]>;
+  /** Stops serving, then stops the workers and closes the database. */
+  stop(): Promise<void>;
+}
+
+/** Things tests and embedders may replace. */
+export interface BrokerOverrides {
+  log?: Logger;
+  /** Clock for key lifecycle (deletion windows). */
+  clock?: () => number;
+}
+
+const protoRoot = fileURLToPath(new URL('../../../proto', import.meta.url));
+const serviceNames = ['hsmbroker.v1.CryptoService', 'hsmbroker.v1.KeyService', 'hsmbroker.v1.FleetService'];
+
+function readPin(source: PinSource, field: string): string {
+  if ('env' in source) {
+    const value = process.env[source.env];
+    if (!value) throw new ConfigError(`${field}: environment variable ${source.env} is not set`);
+    return value;
+  }
+  try {
+    return readFileSync(source.file, 'utf8').replace(/\r?\n$/, '');
+  } catch (error: unknown) {
+    throw new ConfigError(`${field}: cannot read PIN file ${source.file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+async function appliancesOf(config: BrokerConfig, log: Logger): Promise<ApplianceConfig[]> {
+  if (config.fleet.kind === 'local') {
+    return provisionLocalFleet(
+      {
+        dataDir: config.dataDir,
+        zones: config.fleet.zones,
+        perZone: config.fleet.perZone,
+        modulePath: config.fleet.modulePath,
+        workersPerAppliance: config.workersPerAppliance,
+        startTimeoutMs: config.timeouts.startMs,
+      },
+      log,
+    );
+  }
+  return config.fleet.appliances.map((appliance) => ({
+    id: appliance.id,
+    zone: appliance.zone,
+    modulePath: appliance.modulePath,
+    selector: appliance.selector,
+    userPin: readPin(appliance.pin, `appliances.${appliance.id}.pin`),
+    ...(appliance.soPin ? { soPin: readPin(appliance.soPin, `appliances.${appliance.id}.soPin`) } : {}),
+    env: appliance.env,
+    workers: appliance.workers,
+  }));
+}
+
+/** Starts the fleet, the registry and the gRPC server. */
+export async function startBroker(config: BrokerConfig, overrides: BrokerOverrides = {}): Promise<RunningBroker> {
+  const log = overrides.log ?? createLogger(config.logLevel);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(config.dataDir, 0o700);
+  const appliances = await appliancesOf(config, log);
+  const fleet = new Fleet({ localZone: config.localZone, appliances, timeouts: config.timeouts });
+  await fleet.start();
+  for (const appliance of fleet.appliances) {
+    log.info('appliance started', { appliance: appliance.id, zone: appliance.zone, health: appliance.health, workers: appliance.workerCount });
+  }
+  const store = new SqliteKeyStore(join(config.dataDir, 'broker.db'));
+  const enrolled = new Set<string>();
+  try {
+    const enrollment = await enrollFleetKek(fleet, store);
+    for (const id of enrollment.enrolled) enrolled.add(id);
+    for (const failure of enrollment.failed) log.warn('appliance not enrolled in the fleet KEK', { appliance: failure.applianceId, error: failure.error });
+    log.info('fleet KEK ready', { kekId: enrollment.kekId, enrolled: enrollment.enrolled });
+  } catch (error: unknown) {
+    await fleet.stop();
+    store.close();
+    throw error;
+  }
+
+  const registry = new KeyRegistry({
+    fleet,
+    store,
+    durability: config.durability,
+    enrolled: () => enrolled,
+    ...(overrides.clock ? { clock: overrides.clock } : {}),
+    log: (level, message, fields) => log[level](message, fields),
+  });
+  const effective = registry.effectiveDurability;
+  if (effective.minAppliances < config.durability.minAppliances || effective.minZones < config.durability.minZones) {
+    log.warn('the fleet is smaller than the durability policy; keys are less durable than configured', {
+      policy: config.durability,
+      effective,
+    });
+  }
+
+  const server = new Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  server.addService(CryptoServiceService, cryptoService(registry, log));
+  server.addService(KeyServiceService, keyService(registry, log));
+  server.addService(FleetServiceService, fleetService(fleet, registry, log));
+  const health = new HealthImplementation(Object.fromEntries(['', ...serviceNames].map((name) => [name, 'NOT_SERVING' as const])));
+  health.addToServer(server);
+  const definitions = loadSync(['hsmbroker/v1/crypto_service.proto', 'hsmbroker/v1/key_service.proto', 'hsmbroker/v1/fleet_service.proto'], {
+    includeDirs: [protoRoot],
+  });
+  new ReflectionService(definitions).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(config.listen, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+  });
+  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+  for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');
+
+  const sweep = (): Promise<string[]> =>
+    registry.destroyDueKeys().catch((error: unknown) => {
+      log.error('deletion sweep failed', { error: error instanceof Error ? error.message : String(error) });
+      return [];
+    });
+  const sweeper = setInterval(() => void sweep(), config.deletionSweepMs);
+  sweeper.unref();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    address: `${host}:${String(port)}`,
+    port,
+    fleet,
+    registry,
+    sweepDeletions: sweep,
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(sweeper);
+        for (const name of ['', ...serviceNames]) health.setStatus(name, 'NOT_SERVING');
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, 5000);
+          server.tryShutdown(() => {
+            clearTimeout(force);
+            resolve();
+          });
+        });
+        await fleet.stop();
+        store.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import type { KeyRegistry } from '@hsm-broker/keys';
+import type { CryptoServiceServer } from '@hsm-broker/proto';
+import { KeySpec } from '@hsm-broker/proto';
+import {
+  checkContext,
+  dataKeyLength,
+  macAlgorithmOf,
+  messageTypeOf,
+  requireKeyId,
+  signingAlgorithmOf,
+  signingAlgorithmToProto,
+} from './api-mapping.js';
+import type { Logger } from './logger.js';
+import { unary } from './unary-handler.js';
+
+/** CryptoService: every operation resolves the key and runs inside the fleet. */
+export function cryptoService(registry: KeyRegistry, log: Logger): CryptoServiceServer {
+  return {
+    encrypt: unary('Encrypt', log, async (request, { deadline }) => {
+      const result = await registry.encrypt(requireKeyId(request.keyId), request.plaintext, checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+      return { ciphertext: result.ciphertext, keyId: result.keyId, keyVersion: result.keyVersion };
+    }),
+    decrypt: unary('Decrypt', log, async (request, { deadline }) => {
+      const result = await registry.decrypt(request.ciphertext, checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+      return { plaintext: result.plaintext, keyId: result.keyId, keyVersion: result.keyVersion };
+    }),
+    reEncrypt: unary('ReEncrypt', log, async (request, { deadline }) => {
+      const result = await registry.reEncrypt(
+        request.ciphertext,
+        checkContext(request.sourceEncryptionContext, 'source_encryption_context'),
+        requireKeyId(request.destinationKeyId, 'destination_key_id'),
+        checkContext(request.destinationEncryptionContext, 'destination_encryption_context'),
+        { deadline },
+      );
+      return { ciphertext: result.ciphertext, sourceKeyId: result.sourceKeyId, keyId: result.keyId, keyVersion: result.keyVersion };
+    }),
+    generateDataKey: unary('GenerateDataKey', log, async (request, { deadline }) => {
+      const result = await registry.generateDataKey(requireKeyId(request.keyId), dataKeyLength(request.keySpec), checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+      return { plaintext: result.plaintext, ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
+    }),
+    generateDataKeyWithoutPlaintext: unary('GenerateDataKeyWithoutPlaintext', log, async (request, { deadline }) => {
+      const result = await registry.generateDataKey(requireKeyId(request.keyId), dataKeyLength(request.keySpec), checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+      result.plaintext.fill(0);
+      return { ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
+    }),
+    sign: unary('Sign', log, async (request, { deadline }) => {
+      const keyId = requireKeyId(request.keyId);
+      const algorithm = signingAlgorithmOf(request.signingAlgorithm);
+      const result = await registry.sign(keyId, request.message, messageTypeOf(request.messageType), algorithm, { deadline });
+      return { signature: result.signature, keyId: result.keyId, keyVersion: result.keyVersion, signingAlgorithm: request.signingAlgorithm };
+    }),
+    verify: unary('Verify', log, async (request, { deadline }) => {
+      const keyId = requireKeyId(request.keyId);
+      const algorithm = signingAlgorithmOf(request.signingAlgorithm);
+      const result = await registry.verify(keyId, request.keyVersion, request.message, messageTypeOf(request.messageType), request.signature, algorithm, { deadline });
+      return { signatureValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
+    }),
+    getPublicKey: unary('GetPublicKey', log, (request) => {
+      const result = registry.getPublicKey(requireKeyId(request.keyId), request.keyVersion);
+      const body = result.publicKey.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+      return {
+        keyId: result.key.keyId,
+        publicKeyDer: result.publicKey,
+        publicKeyPem: `-----BEGIN PUBLIC KEY-----\n${body}\n-----END PUBLIC KEY-----\n`,
+        keySpec: KeySpec[result.key.keySpec],
+        signingAlgorithms: result.signingAlgorithms.map(signingAlgorithmToProto),
+        keyVersion: result.keyVersion,
+      };
+    }),
+    generateMac: unary('GenerateMac', log, async (request, { deadline }) => {
+      const keyId = requireKeyId(request.keyId);
+      const result = await registry.generateMac(keyId, request.message, macAlgorithmOf(request.macAlgorithm), { deadline });
+      return { mac: result.mac, keyId: result.keyId, keyVersion: result.keyVersion };
+    }),
+    verifyMac: unary('VerifyMac', log, async (request, { deadline }) => {
+      const keyId = requireKeyId(request.keyId);
+      const result = await registry.verifyMac(keyId, request.keyVersion, request.message, request.mac, macAlgorithmOf(request.macAlgorithm), { deadline });
+      return { macValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
+    }),
+    generateRandom: unary('GenerateRandom', log, async (request, { deadline }) => ({
+      random: await registry.generateRandom(request.numBytes, { deadline }),
+    })),
+  };
+}

@@ -1,0 +1,18 @@
+import { Metadata, status } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
+import { BrokerError, Code } from '@hsm-broker/errors';
+
+/**
+ * Turns any failure into a gRPC error. The status and message come from the
+ * BrokerError; trailers carry the stable reason and whether a retry can
+ * help, for clients that branch on them. Unexpected errors are reported as
+ * INTERNAL with a generic message so that nothing internal leaks.
+ */
+export function toServiceError(error: unknown): Partial<ServiceError> {
+  const failure = BrokerError.from(error);
+  const metadata = new Metadata();
+  metadata.set('hsmb-reason', failure.reason);
+  metadata.set('hsmb-retryable', String(failure.retryable));
+  const message = failure.code === Code.INTERNAL && !(error instanceof BrokerError) ? 'internal error' : failure.message;
+  return { code: failure.code as number as status, details: message, message, metadata };
+}

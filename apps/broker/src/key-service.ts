@@ -1,0 +1,59 @@
+import { BrokerError } from '@hsm-broker/errors';
+import type { KeyRegistry } from '@hsm-broker/keys';
+import type { KeyServiceServer } from '@hsm-broker/proto';
+import { keyMetadataOf, keySpecOf, keyUsageOf, requireKeyId } from './api-mapping.js';
+import type { Logger } from './logger.js';
+import { unary } from './unary-handler.js';
+
+const maxLabels = 50;
+const labelKeyPattern = /^[A-Za-z0-9_.\-/]{1,63}$/;
+
+function checkLabels(labels: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(labels);
+  if (entries.length > maxLabels) throw BrokerError.invalidArgument('labels', `has ${String(entries.length)} entries; at most ${String(maxLabels)}`, 'TOO_MANY_LABELS');
+  for (const [key, value] of entries) {
+    if (!labelKeyPattern.test(key)) throw BrokerError.invalidArgument('labels', `key "${key}" must be 1-63 characters of A-Z a-z 0-9 _ . - /`, 'INVALID_LABEL');
+    if (value.length > 256) throw BrokerError.invalidArgument('labels', `value of "${key}" is longer than 256 characters`, 'INVALID_LABEL');
+  }
+  return labels;
+}
+
+/** KeyService: key lifecycle. */
+export function keyService(registry: KeyRegistry, log: Logger): KeyServiceServer {
+  return {
+    createKey: unary('CreateKey', log, async (request, { deadline }) => {
+      const keySpec = keySpecOf(request.keySpec);
+      const keyUsage = keyUsageOf(request.keyUsage);
+      if (request.description.length > 8192) throw BrokerError.invalidArgument('description', 'is longer than 8192 characters', 'DESCRIPTION_TOO_LONG');
+      const key = await registry.createKey(
+        { keyId: request.keyId, keySpec, keyUsage, description: request.description, labels: checkLabels(request.labels) },
+        { deadline },
+      );
+      log.info('key created', { keyId: key.keyId, keySpec, replicas: key.versions[0]?.replicas.length ?? 0 });
+      return { keyMetadata: keyMetadataOf(key) };
+    }),
+    describeKey: unary('DescribeKey', log, (request) => ({ keyMetadata: keyMetadataOf(registry.describeKey(requireKeyId(request.keyId))) })),
+    listKeys: unary('ListKeys', log, (request) => {
+      if (request.pageSize < 0 || request.pageSize > 1000) {
+        throw BrokerError.invalidArgument('page_size', `must be 0 to 1000, got ${String(request.pageSize)}`, 'INVALID_PAGE_SIZE');
+      }
+      const page = registry.listKeys(request.pageSize === 0 ? 100 : request.pageSize, request.pageToken);
+      return { keys: page.keys.map(keyMetadataOf), nextPageToken: page.nextPageToken };
+    }),
+    rotateKey: unary('RotateKey', log, async (request, { deadline }) => {
+      const key = await registry.rotateKey(requireKeyId(request.keyId), { deadline });
+      log.info('key rotated', { keyId: key.keyId, primaryVersion: key.primaryVersion });
+      return { keyMetadata: keyMetadataOf(key) };
+    }),
+    enableKey: unary('EnableKey', log, async (request) => ({ keyMetadata: keyMetadataOf(await registry.enableKey(requireKeyId(request.keyId))) })),
+    disableKey: unary('DisableKey', log, async (request) => ({ keyMetadata: keyMetadataOf(await registry.disableKey(requireKeyId(request.keyId))) })),
+    scheduleKeyDeletion: unary('ScheduleKeyDeletion', log, async (request) => {
+      const key = await registry.scheduleKeyDeletion(requireKeyId(request.keyId), request.pendingWindowDays === 0 ? 30 : request.pendingWindowDays);
+      log.info('key deletion scheduled', { keyId: key.keyId, deletionTime: key.deletionTime });
+      return { keyMetadata: keyMetadataOf(key) };
+    }),
+    cancelKeyDeletion: unary('CancelKeyDeletion', log, async (request) => ({
+      keyMetadata: keyMetadataOf(await registry.cancelKeyDeletion(requireKeyId(request.keyId))),
+    })),
+  };
+}

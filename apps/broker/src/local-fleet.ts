@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApplianceWorker } from '@hsm-broker/fleet';
+import type { ApplianceConfig } from '@hsm-broker/fleet';
+import type { Logger } from './logger.js';
+
+/** PINs of one local appliance, stored in a file only the owner can read. */
+interface LocalPins {
+  soPin: string;
+  userPin: string;
+}
+
+/** What to provision. */
+export interface LocalFleetShape {
+  dataDir: string;
+  zones: number;
+  perZone: number;
+  modulePath: string;
+  workersPerAppliance: number;
+  startTimeoutMs: number;
+}
+
+/** Zone names of the embedded fleet: az-a, az-b, … */
+export function localZoneName(index: number): string {
+  return `az-${String.fromCharCode('a'.charCodeAt(0) + index)}`;
+}
+
+function readPins(path: string): LocalPins {
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LocalPins>;
+  if (typeof parsed.soPin !== 'string' || typeof parsed.userPin !== 'string') {
+    throw new Error(`${path} does not hold soPin and userPin`);
+  }
+  return { soPin: parsed.soPin, userPin: parsed.userPin };
+}
+
+/**
+ * Lays out the embedded SoftHSM fleet under the data directory: one token
+ * directory and SOFTHSM2_CONF per appliance, PINs generated on first run and
+ * kept in owner-only files. A token directory found empty (a wiped
+ * appliance) is initialised again with the same PINs.
+ */
+export async function provisionLocalFleet(shape: LocalFleetShape, log: Logger): Promise<ApplianceConfig[]> {
+  const secretsDir = join(shape.dataDir, 'secrets');
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  chmodSync(secretsDir, 0o700);
+  const appliances: ApplianceConfig[] = [];
+  for (let z = 0; z < shape.zones; z++) {
+    const zone = localZoneName(z);
+    for (let n = 1; n <= shape.perZone; n++) {
+      const id = `hsm-${zone.slice(3)}${String(n)}`;
+      const dir = join(shape.dataDir, 'fleet', id);
+      const tokenDir = join(dir, 'tokens');
+      mkdirSync(tokenDir, { recursive: true, mode: 0o700 });
+      const conf = join(dir, 'softhsm2.conf');
+      writeFileSync(conf, `directories.tokendir = ${tokenDir}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`, { mode: 0o600 });
+      const pinFile = join(secretsDir, `${id}.json`);
+      let pins: LocalPins;
+      if (existsSync(pinFile)) {
+        pins = readPins(pinFile);
+      } else {
+        pins = { soPin: randomBytes(18).toString('base64url'), userPin: randomBytes(18).toString('base64url') };
+        writeFileSync(pinFile, JSON.stringify(pins), { mode: 0o600, flag: 'wx' });
+      }
+      const env = { SOFTHSM2_CONF: conf };
+      if (readdirSync(tokenDir).length === 0) {
+        await initializeLocalToken(id, shape.modulePath, env, pins, shape.startTimeoutMs);
+        log.info('initialised local appliance token', { appliance: id, zone, tokenDir });
+      }
+      appliances.push({
+        id,
+        zone,
+        modulePath: shape.modulePath,
+        selector: { token: id },
+        userPin: pins.userPin,
+        soPin: pins.soPin,
+        env,
+        workers: shape.workersPerAppliance,
+      });
+    }
+  }
+  return appliances;
+}
+
+/** Initialises a token in a worker process of its own, so PINs travel only over IPC. */
+export async function initializeLocalToken(id: string, modulePath: string, env: Record<string, string>, pins: LocalPins, startTimeoutMs: number): Promise<void> {
+  const worker = await ApplianceWorker.start({ applianceId: id, modulePath, selector: {}, role: 'none', env, startTimeoutMs });
+  try {
+    await worker.call('initializeToken', { label: id, soPin: pins.soPin, userPin: pins.userPin }, 60000);
+  } finally {
+    await worker.stop();
+  }
+}

@@ -1,0 +1,358 @@
+import { BrokerError, Code } from '@hsm-broker/errors';
+import type { TokenDescription, TokenSelector } from '@hsm-broker/pkcs11';
+import { ApplianceWorker } from './appliance-worker.js';
+import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
+
+/** One HSM appliance as configured. */
+export interface ApplianceConfig {
+  id: string;
+  zone: string;
+  /** Path of the PKCS#11 module that reaches the appliance. */
+  modulePath: string;
+  selector: TokenSelector;
+  /** Crypto-user PIN. In memory only. */
+  userPin: string;
+  /** Security-officer PIN, needed to enroll the appliance in the fleet KEK. */
+  soPin?: string;
+  /** Environment for the module: SOFTHSM2_CONF, P11_KIT_SERVER_ADDRESS, … */
+  env: Record<string, string>;
+  /** Worker processes (sessions) for this appliance: its concurrency. */
+  workers: number;
+}
+
+/** Time limits for appliance calls. */
+export interface ApplianceTimeouts {
+  /** A crypto call that takes longer is a hang: the worker is replaced. */
+  callMs: number;
+  /** Key generation and replication may take longer (RSA-4096 generation). */
+  slowCallMs: number;
+  /** Opening the token and logging in. */
+  startMs: number;
+}
+
+/** Coarse health of an appliance. */
+export type ApplianceHealth = 'starting' | 'healthy' | 'degraded' | 'down';
+
+/** Counters reported in fleet status. */
+export interface ApplianceStats {
+  requestsTotal: number;
+  failuresTotal: number;
+  latencyEwmaMs: number;
+  lastError: string;
+  workerRestartsTotal: number;
+  consecutiveFailures: number;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Absolute deadline (ms since epoch) of the caller. */
+  deadline?: number;
+  /** Use the long timeout (key generation, unwrapping). */
+  slow?: boolean;
+}
+
+const slowOperations = new Set<WorkerOperation>(['generateKey', 'unwrapKey', 'wrapKey', 'destroyKey', 'listKeys']);
+const ewmaWeight = 0.2;
+const maxQueuedPerWorker = 256;
+
+interface Waiter {
+  resolve(worker: ApplianceWorker): void;
+  reject(error: BrokerError): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * An appliance and its pool of worker processes. Each worker holds one
+ * logged-in session and runs one call at a time, so the pool size is the
+ * appliance's concurrency; further calls wait in a bounded queue until a
+ * worker frees up or their deadline passes. Crashed workers are restarted
+ * with back-off while the others keep serving.
+ */
+export class Appliance {
+  readonly config: ApplianceConfig;
+  readonly #timeouts: ApplianceTimeouts;
+  readonly #workers = new Set<ApplianceWorker>();
+  readonly #idle: ApplianceWorker[] = [];
+  readonly #waiters: Waiter[] = [];
+  #inFlight = 0;
+  #health: ApplianceHealth = 'starting';
+  #stopped = false;
+  #restartDelayMs = 100;
+  readonly #restartTimers = new Set<NodeJS.Timeout>();
+  #token: TokenDescription | undefined;
+  #mechanisms: string[] = [];
+  /** Number of key objects the registry knows this appliance holds. */
+  keysPresent = 0;
+  readonly stats: ApplianceStats = {
+    requestsTotal: 0,
+    failuresTotal: 0,
+    latencyEwmaMs: 0,
+    lastError: '',
+    workerRestartsTotal: 0,
+    consecutiveFailures: 0,
+  };
+
+  constructor(config: ApplianceConfig, timeouts: ApplianceTimeouts) {
+    this.config = config;
+    this.#timeouts = timeouts;
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  get zone(): string {
+    return this.config.zone;
+  }
+
+  /** Current health. */
+  get health(): ApplianceHealth {
+    return this.#health;
+  }
+
+  /** Calls running or waiting for a worker. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Live worker processes. */
+  get workerCount(): number {
+    return this.#workers.size;
+  }
+
+  /** Whether calls can be sent now. */
+  get available(): boolean {
+    return !this.#stopped && this.#workers.size > 0;
+  }
+
+  /** Token facts, once a worker has connected. */
+  get token(): TokenDescription | undefined {
+    return this.#token;
+  }
+
+  /** Mechanism names the token offers. */
+  get mechanisms(): readonly string[] {
+    return this.#mechanisms;
+  }
+
+  /** Process ids of the workers (for failure rehearsals). */
+  get workerPids(): number[] {
+    return [...this.#workers].map((worker) => worker.pid).filter((pid): pid is number => pid !== undefined);
+  }
+
+  /** Starts the worker pool. Resolves once at least one worker serves, or the appliance is known down. */
+  async start(): Promise<void> {
+    const results = await Promise.allSettled(
+      Array.from({ length: this.config.workers }, () => this.#startWorker()),
+    );
+    const failures = results.filter((result) => result.status === 'rejected');
+    if (failures.length === results.length) {
+      this.#health = 'down';
+    } else {
+      this.#health = failures.length === 0 ? 'healthy' : 'degraded';
+      try {
+        const description = await this.call('describe', {}, {});
+        this.#token = description.token;
+        this.#mechanisms = description.mechanisms;
+      } catch {
+        // Status shows no mechanisms until a later describe succeeds.
+      }
+    }
+    for (let i = this.#workers.size; i < this.config.workers; i++) this.#scheduleRestart();
+  }
+
+  async #startWorker(): Promise<void> {
+    try {
+      const worker = await ApplianceWorker.start({
+        applianceId: this.id,
+        modulePath: this.config.modulePath,
+        selector: this.config.selector,
+        role: 'user',
+        pin: this.config.userPin,
+        env: this.config.env,
+        startTimeoutMs: this.#timeouts.startMs,
+      });
+      if (this.#stopped) {
+        await worker.stop();
+        return;
+      }
+      this.#workers.add(worker);
+      worker.onExit((exit) => this.#onWorkerExit(worker, exit.reason));
+      this.#restartDelayMs = 100;
+      if (this.#health === 'down' || this.#health === 'starting') this.#health = 'degraded';
+      if (this.#workers.size === this.config.workers && this.stats.consecutiveFailures === 0) this.#health = 'healthy';
+      this.#release(worker);
+    } catch (error: unknown) {
+      this.stats.lastError = BrokerError.from(error).message;
+      throw error;
+    }
+  }
+
+  #onWorkerExit(worker: ApplianceWorker, reason: string): void {
+    this.#workers.delete(worker);
+    const index = this.#idle.indexOf(worker);
+    if (index !== -1) this.#idle.splice(index, 1);
+    if (this.#stopped) return;
+    this.stats.lastError = `worker exited: ${reason}`;
+    this.#health = this.#workers.size === 0 ? 'down' : 'degraded';
+    if (this.#workers.size === 0) {
+      // Nobody can serve the queue; fail it fast so callers go elsewhere.
+      for (const waiter of this.#waiters.splice(0)) {
+        if (waiter.timer) clearTimeout(waiter.timer);
+        waiter.reject(this.#unavailable('has no running worker'));
+      }
+    }
+    this.#scheduleRestart();
+  }
+
+  #scheduleRestart(): void {
+    if (this.#stopped) return;
+    const delay = this.#restartDelayMs;
+    this.#restartDelayMs = Math.min(this.#restartDelayMs * 2, 5000);
+    const timer = setTimeout(() => {
+      this.#restartTimers.delete(timer);
+      if (this.#stopped || this.#workers.size >= this.config.workers) return;
+      this.stats.workerRestartsTotal++;
+      this.#startWorker()
+        .then(async () => {
+          if (!this.#token) {
+            const description = await this.call('describe', {}, {});
+            this.#token = description.token;
+            this.#mechanisms = description.mechanisms;
+          }
+        })
+        .catch(() => {
+          if (this.#workers.size < this.config.workers) this.#scheduleRestart();
+        });
+    }, delay);
+    this.#restartTimers.add(timer);
+  }
+
+  #unavailable(what: string): BrokerError {
+    return new BrokerError(Code.UNAVAILABLE, `appliance ${this.id} ${what}`, {
+      reason: 'APPLIANCE_UNAVAILABLE',
+      failureClass: 'appliance',
+      details: { appliance: this.id },
+    });
+  }
+
+  #acquire(deadline: number | undefined): Promise<ApplianceWorker> {
+    const worker = this.#idle.pop();
+    if (worker) return Promise.resolve(worker);
+    if (this.#workers.size === 0) return Promise.reject(this.#unavailable('has no running worker'));
+    if (this.#waiters.length >= maxQueuedPerWorker * Math.max(1, this.#workers.size)) {
+      return Promise.reject(
+        new BrokerError(Code.RESOURCE_EXHAUSTED, `appliance ${this.id} queue is full`, { reason: 'APPLIANCE_QUEUE_FULL' }),
+      );
+    }
+    return new Promise<ApplianceWorker>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, timer: undefined };
+      if (deadline !== undefined) {
+        waiter.timer = setTimeout(() => {
+          const index = this.#waiters.indexOf(waiter);
+          if (index !== -1) this.#waiters.splice(index, 1);
+          reject(
+            new BrokerError(Code.RESOURCE_EXHAUSTED, `appliance ${this.id} had no free session before the deadline`, {
+              reason: 'APPLIANCE_SATURATED',
+              failureClass: 'overload',
+            }),
+          );
+        }, Math.max(0, deadline - Date.now()));
+      }
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #release(worker: ApplianceWorker): void {
+    if (worker.exited || !this.#workers.has(worker)) return;
+    const waiter = this.#waiters.shift();
+    if (waiter) {
+      if (waiter.timer) clearTimeout(waiter.timer);
+      waiter.resolve(worker);
+    } else {
+      this.#idle.push(worker);
+    }
+  }
+
+  /**
+   * Performs one operation on this appliance. Appliance faults are counted
+   * here; caller errors pass through without touching the appliance's health.
+   */
+  async call<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options: CallOptions): Promise<WorkerResult<K>> {
+    if (this.#stopped) throw this.#unavailable('is stopped');
+    this.#inFlight++;
+    this.stats.requestsTotal++;
+    const started = performance.now();
+    try {
+      const worker = await this.#acquire(options.deadline);
+      const hangTimeout = options.slow || slowOperations.has(op) ? this.#timeouts.slowCallMs : this.#timeouts.callMs;
+      const running = worker.call(op, args, hangTimeout);
+      running.then(
+        () => this.#release(worker),
+        () => this.#release(worker),
+      );
+      const result = await this.#withinDeadline(running, options.deadline, op);
+      this.#recordSuccess(performance.now() - started);
+      return result;
+    } catch (error: unknown) {
+      const failure = BrokerError.from(error);
+      if (failure.failureClass === 'appliance') this.#recordFailure(failure);
+      throw failure;
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  #withinDeadline<T>(running: Promise<T>, deadline: number | undefined, op: string): Promise<T> {
+    if (deadline === undefined) return running;
+    // The caller stops waiting; the worker finishes the call and is released then.
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new BrokerError(Code.DEADLINE_EXCEEDED, `appliance ${this.id}: ${op} did not finish before the caller's deadline`, {
+            reason: 'DEADLINE_EXCEEDED',
+            failureClass: 'deadline',
+          }),
+        );
+      }, Math.max(0, deadline - Date.now()));
+    });
+    return Promise.race([running, expired]).finally(() => clearTimeout(timer));
+  }
+
+  #recordSuccess(latencyMs: number): void {
+    this.stats.latencyEwmaMs =
+      this.stats.latencyEwmaMs === 0 ? latencyMs : this.stats.latencyEwmaMs * (1 - ewmaWeight) + latencyMs * ewmaWeight;
+    this.stats.consecutiveFailures = 0;
+    if (this.#health === 'degraded' && this.#workers.size === this.config.workers) this.#health = 'healthy';
+  }
+
+  #recordFailure(error: BrokerError): void {
+    this.stats.failuresTotal++;
+    this.stats.consecutiveFailures++;
+    this.stats.lastError = error.message;
+    if (this.#health === 'healthy') this.#health = 'degraded';
+  }
+
+  /** Kills one worker process as a crash would (failure rehearsals, tests). */
+  killWorker(): number | undefined {
+    const [worker] = this.#workers;
+    const pid = worker?.pid;
+    worker?.kill('killed by operator');
+    return pid;
+  }
+
+  /** Stops every worker and refuses further calls. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const timer of this.#restartTimers) clearTimeout(timer);
+    this.#restartTimers.clear();
+    for (const waiter of this.#waiters.splice(0)) {
+      if (waiter.timer) clearTimeout(waiter.timer);
+      waiter.reject(this.#unavailable('is stopping'));
+    }
+    await Promise.all([...this.#workers].map((worker) => worker.stop()));
+    this.#workers.clear();
+    this.#idle.length = 0;
+  }
+}

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { BrokerError, Code } from '@hsm-broker/errors';
+import type { Fleet, OfficerSession } from '@hsm-broker/fleet';
+import type { KeyStore } from './key-store.js';
+
+/** The label of the fleet key-encryption key on every appliance. */
+export const fleetKekLabel = 'hsmb-fleet-kek';
+const kekIdMeta = 'fleet_kek_id';
+
+/** What happened to each appliance during enrollment. */
+export interface KekEnrollment {
+  kekId: string;
+  /** Appliances that hold the fleet KEK now. */
+  enrolled: string[];
+  /** Appliances that could not be enrolled, with the reason. */
+  failed: { applianceId: string; error: string }[];
+}
+
+/**
+ * Makes sure every reachable appliance holds the fleet KEK. The first
+ * appliance of a new fleet generates it; every other appliance receives it
+ * wrapped under an RSA enrollment key that appliance generated, which the
+ * holder's security officer imports as trusted. The KEK never exists outside
+ * an HSM in the clear. An appliance that holds a KEK with another id belongs
+ * to another fleet and is refused, never overwritten.
+ */
+export async function enrollFleetKek(fleet: Fleet, store: KeyStore, only?: readonly string[]): Promise<KekEnrollment> {
+  const candidates = fleet.appliances.filter(
+    (appliance) => appliance.available && appliance.config.soPin !== undefined && (!only || only.includes(appliance.id)),
+  );
+  const found = new Map<string, string | null>();
+  const failed: KekEnrollment['failed'] = [];
+  await Promise.all(
+    candidates.map(async (appliance) => {
+      try {
+        found.set(appliance.id, await fleet.withOfficer(appliance.id, (so) => so.call('kekId', { label: fleetKekLabel })));
+      } catch (error: unknown) {
+        failed.push({ applianceId: appliance.id, error: BrokerError.from(error).message });
+      }
+    }),
+  );
+
+  let kekId = store.getMeta(kekIdMeta);
+  if (!kekId) {
+    // A registry rebuilt from the HSMs adopts the KEK they hold.
+    const existing = [...new Set([...found.values()].filter((id): id is string => id !== null))];
+    if (existing.length > 1) {
+      throw new BrokerError(Code.FAILED_PRECONDITION, `appliances hold different fleet KEKs (${existing.join(', ')}); refusing to choose`, {
+        reason: 'KEK_CONFLICT',
+      });
+    }
+    kekId = existing[0] ?? randomUUID();
+    store.setMeta(kekIdMeta, kekId);
+  }
+
+  const holders = [...found].filter(([, id]) => id === kekId).map(([applianceId]) => applianceId);
+  for (const [applianceId, id] of found) {
+    if (id !== null && id !== kekId) failed.push({ applianceId, error: `holds another fleet's KEK ${id}` });
+  }
+  const missing = [...found].filter(([, id]) => id === null).map(([applianceId]) => applianceId);
+  if (holders.length === 0 && missing.length > 0) {
+    const [first] = missing.splice(0, 1) as [string];
+    const id = kekId;
+    await fleet.withOfficer(first, (so) => so.call('generateKek', { label: fleetKekLabel, kekId: id }));
+    holders.push(first);
+  }
+  const source = holders[0];
+  for (const target of missing) {
+    if (!source) break;
+    try {
+      await transferKek(fleet, source, target, kekId);
+      holders.push(target);
+    } catch (error: unknown) {
+      failed.push({ applianceId: target, error: BrokerError.from(error).message });
+    }
+  }
+  return { kekId, enrolled: holders, failed };
+}
+
+async function transferKek(fleet: Fleet, source: string, target: string, kekId: string): Promise<void> {
+  await fleet.withOfficer(target, async (receiver: OfficerSession) => {
+    const enrollmentKey = await receiver.call('createEnrollmentKey', {});
+    const wrapped = await fleet.withOfficer(source, (sender) => sender.call('wrapKekFor', { label: fleetKekLabel, peer: enrollmentKey }));
+    await receiver.call('receiveKek', { label: fleetKekLabel, kekId, wrapped });
+  });
+}

@@ -1,0 +1,11 @@
+export { additionalData, encodeContext, encodeHeader, parseCiphertext } from './ciphertext-format.js';
+export type { ParsedCiphertext } from './ciphertext-format.js';
+export { enrollFleetKek, fleetKekLabel } from './fleet-kek-enrollment.js';
+export type { KekEnrollment } from './fleet-kek-enrollment.js';
+export { keyIdPattern, objectLabel, objectLabelPrefix, parseObjectLabel } from './key-model.js';
+export type { KeyRecord, KeyState, KeyUsage, KeyVersionRecord, MacAlgorithm, SigningAlgorithm } from './key-model.js';
+export { checkSpecUsage, macAlgorithmsFor, signingAlgorithmsFor } from './key-policy.js';
+export { KeyRegistry, maxPlaintextBytes, maxRawMessageBytes } from './key-registry.js';
+export type { CreateKeyInput, DurabilityPolicy, KeyRegistryOptions, MessageType, RegistryLog, RequestOptions } from './key-registry.js';
+export type { KeyStore, NewKey } from './key-store.js';
+export { SqliteKeyStore } from './sqlite-key-store.js';

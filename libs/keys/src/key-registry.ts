@@ -1,0 +1,584 @@
+import { createHash, createPublicKey, randomBytes, randomUUID, verify as verifySignature, constants } from 'node:crypto';
+import { BrokerError, Code } from '@hsm-broker/errors';
+import type { Fleet } from '@hsm-broker/fleet';
+import { hashLength, isAsymmetric } from '@hsm-broker/pkcs11';
+import type { KeyMaterialSpec } from '@hsm-broker/pkcs11';
+import { additionalData, encodeHeader, ivLength, parseCiphertext } from './ciphertext-format.js';
+import { fleetKekLabel } from './fleet-kek-enrollment.js';
+import { keyIdPattern, objectLabel } from './key-model.js';
+import type { KeyRecord, KeyUsage, KeyVersionRecord, MacAlgorithm, SigningAlgorithm } from './key-model.js';
+import { checkSpecUsage, macAlgorithmsFor, macHash, signatureParameters, signingAlgorithmsFor } from './key-policy.js';
+import type { KeyStore } from './key-store.js';
+
+/** How many appliances, in how many zones, must hold a key version before it is usable. */
+export interface DurabilityPolicy {
+  minAppliances: number;
+  minZones: number;
+}
+
+/** Where log lines go. Messages never contain key material, plaintext or PINs. */
+export type RegistryLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+/** What the registry needs. */
+export interface KeyRegistryOptions {
+  fleet: Fleet;
+  store: KeyStore;
+  durability: DurabilityPolicy;
+  /** Appliances that hold the fleet KEK and so can receive replicas. */
+  enrolled: () => ReadonlySet<string>;
+  /** Injectable for tests of time-based behaviour (deletion windows). */
+  clock?: () => number;
+  log?: RegistryLog;
+}
+
+/** Per-request options. */
+export interface RequestOptions {
+  /** Absolute deadline, ms since epoch. */
+  deadline?: number;
+}
+
+/** A new key's attributes. */
+export interface CreateKeyInput {
+  keyId: string;
+  keySpec: KeyMaterialSpec;
+  keyUsage: KeyUsage;
+  description: string;
+  labels: Record<string, string>;
+}
+
+/** Whether a message is given whole or as its digest. */
+export type MessageType = 'RAW' | 'DIGEST';
+
+const dayMs = 24 * 60 * 60 * 1000;
+/** Largest RAW message Sign and GenerateMac accept. */
+export const maxRawMessageBytes = 4096;
+/** Largest plaintext Encrypt accepts. */
+export const maxPlaintextBytes = 65536;
+
+function precondition(message: string, reason: string): BrokerError {
+  return new BrokerError(Code.FAILED_PRECONDITION, message, { reason });
+}
+
+/**
+ * The key registry: lifecycle, metadata, replication across the fleet, and
+ * the cryptographic operations that resolve a key id to the appliances
+ * holding the right version.
+ */
+export class KeyRegistry {
+  readonly #fleet: Fleet;
+  readonly #store: KeyStore;
+  readonly #durability: DurabilityPolicy;
+  readonly #enrolled: () => ReadonlySet<string>;
+  readonly #clock: () => number;
+  readonly #log: RegistryLog;
+  readonly #keyLocks = new Map<string, Promise<unknown>>();
+
+  constructor(options: KeyRegistryOptions) {
+    this.#fleet = options.fleet;
+    this.#store = options.store;
+    this.#durability = options.durability;
+    this.#enrolled = options.enrolled;
+    this.#clock = options.clock ?? Date.now;
+    this.#log = options.log ?? (() => undefined);
+  }
+
+  /** The policy in force, lowered to what the configured fleet can ever satisfy. */
+  get effectiveDurability(): DurabilityPolicy {
+    const zones = new Set(this.#fleet.appliances.map((appliance) => appliance.zone)).size;
+    return {
+      minAppliances: Math.min(this.#durability.minAppliances, this.#fleet.appliances.length),
+      minZones: Math.min(this.#durability.minZones, zones),
+    };
+  }
+
+  /** Serialises changes to one key (rotation, state changes) without blocking other keys. */
+  async #exclusive<T>(keyId: string, body: () => Promise<T>): Promise<T> {
+    const previous = this.#keyLocks.get(keyId) ?? Promise.resolve();
+    const next = previous.then(body, body);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#keyLocks.set(keyId, settled);
+    try {
+      return await next;
+    } finally {
+      if (this.#keyLocks.get(keyId) === settled) this.#keyLocks.delete(keyId);
+    }
+  }
+
+  // ---- lifecycle -------------------------------------------------------
+
+  /** Creates a key; returns only once its first version is durable. */
+  async createKey(input: CreateKeyInput, options: RequestOptions = {}): Promise<KeyRecord> {
+    const keyId = input.keyId === '' ? randomUUID() : input.keyId;
+    if (!keyIdPattern.test(keyId)) {
+      throw BrokerError.invalidArgument('key_id', 'must be 1 to 128 characters of A-Z a-z 0-9 / _ . -', 'INVALID_KEY_ID');
+    }
+    checkSpecUsage(input.keySpec, input.keyUsage);
+    return this.#exclusive(keyId, async () => {
+      if (this.#store.getKey(keyId)) {
+        throw new BrokerError(Code.ALREADY_EXISTS, `key_id: key ${keyId} already exists`, { reason: 'KEY_EXISTS' });
+      }
+      const version = await this.#materialize(input.keySpec, objectLabel(keyId, 1), options);
+      try {
+        return this.#store.createKey({
+          keyId,
+          keySpec: input.keySpec,
+          keyUsage: input.keyUsage,
+          description: input.description,
+          labels: input.labels,
+          createdAt: this.#clock(),
+          publicKey: version.publicKey,
+          replicas: version.holders,
+        });
+      } catch (error: unknown) {
+        await this.#destroyEverywhere(objectLabel(keyId, 1), version.holders);
+        throw error;
+      }
+    });
+  }
+
+  /** Adds a new primary version on the fleet; older versions keep decrypting and verifying. */
+  async rotateKey(keyId: string, options: RequestOptions = {}): Promise<KeyRecord> {
+    return this.#exclusive(keyId, async () => {
+      const key = this.#require(keyId);
+      if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${keyId} is pending deletion`, 'KEY_PENDING_DELETION');
+      const next = key.primaryVersion + 1;
+      const version = await this.#materialize(key.keySpec, objectLabel(keyId, next), options);
+      try {
+        return this.#store.addVersion(keyId, next, this.#clock(), version.publicKey, version.holders);
+      } catch (error: unknown) {
+        await this.#destroyEverywhere(objectLabel(keyId, next), version.holders);
+        throw error;
+      }
+    });
+  }
+
+  describeKey(keyId: string): KeyRecord {
+    return this.#require(keyId);
+  }
+
+  /** A page of keys ordered by id; the token is opaque to callers. */
+  listKeys(pageSize: number, pageToken: string): { keys: KeyRecord[]; nextPageToken: string } {
+    let after: string | undefined;
+    if (pageToken !== '') {
+      after = Buffer.from(pageToken, 'base64url').toString('utf8');
+      if (!keyIdPattern.test(after)) throw BrokerError.invalidArgument('page_token', 'is not a token returned by ListKeys', 'INVALID_PAGE_TOKEN');
+    }
+    const keys = this.#store.listKeys(after, pageSize + 1);
+    const page = keys.slice(0, pageSize);
+    const last = page[page.length - 1];
+    return {
+      keys: page,
+      nextPageToken: keys.length > pageSize && last ? Buffer.from(last.keyId, 'utf8').toString('base64url') : '',
+    };
+  }
+
+  async enableKey(keyId: string): Promise<KeyRecord> {
+    return this.#exclusive(keyId, () => {
+      const key = this.#require(keyId);
+      if (key.keyState === 'PENDING_DELETION') {
+        throw precondition(`key ${keyId} is pending deletion; cancel the deletion first`, 'KEY_PENDING_DELETION');
+      }
+      return Promise.resolve(this.#store.setState(keyId, 'ENABLED', undefined));
+    });
+  }
+
+  async disableKey(keyId: string): Promise<KeyRecord> {
+    return this.#exclusive(keyId, () => {
+      const key = this.#require(keyId);
+      if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${keyId} is pending deletion`, 'KEY_PENDING_DELETION');
+      return Promise.resolve(this.#store.setState(keyId, 'DISABLED', undefined));
+    });
+  }
+
+  async scheduleKeyDeletion(keyId: string, pendingWindowDays: number): Promise<KeyRecord> {
+    if (!Number.isInteger(pendingWindowDays) || pendingWindowDays < 7 || pendingWindowDays > 30) {
+      throw BrokerError.invalidArgument('pending_window_days', `must be 7 to 30, got ${String(pendingWindowDays)}`, 'INVALID_PENDING_WINDOW');
+    }
+    return this.#exclusive(keyId, () => {
+      const key = this.#require(keyId);
+      if (key.keyState === 'PENDING_DELETION') return Promise.resolve(key);
+      return Promise.resolve(this.#store.setState(keyId, 'PENDING_DELETION', this.#clock() + pendingWindowDays * dayMs));
+    });
+  }
+
+  async cancelKeyDeletion(keyId: string): Promise<KeyRecord> {
+    return this.#exclusive(keyId, () => {
+      const key = this.#require(keyId);
+      if (key.keyState !== 'PENDING_DELETION') throw precondition(`key ${keyId} is not pending deletion`, 'KEY_NOT_PENDING_DELETION');
+      return Promise.resolve(this.#store.setState(keyId, 'DISABLED', undefined));
+    });
+  }
+
+  /**
+   * Destroys keys whose deletion window has ended, on every appliance that
+   * holds them. A key stays (unusable) while some holder is unreachable, and
+   * the next sweep finishes the job.
+   */
+  async destroyDueKeys(): Promise<string[]> {
+    const destroyed: string[] = [];
+    for (const key of this.#store.keysDueForDeletion(this.#clock())) {
+      await this.#exclusive(key.keyId, async () => {
+        let remaining = 0;
+        for (const version of key.versions) {
+          for (const applianceId of version.replicas) {
+            try {
+              await this.#fleet.executeOn(applianceId, 'destroyKey', { label: objectLabel(key.keyId, version.version) });
+              this.#store.setReplica(key.keyId, version.version, applianceId, false, this.#clock());
+            } catch (error: unknown) {
+              remaining++;
+              this.#log('warn', 'key destruction postponed: appliance unreachable', {
+                keyId: key.keyId,
+                version: version.version,
+                appliance: applianceId,
+                error: BrokerError.from(error).message,
+              });
+            }
+          }
+        }
+        if (remaining === 0) {
+          this.#store.deleteKey(key.keyId);
+          destroyed.push(key.keyId);
+          this.#log('info', 'key destroyed at the end of its deletion window', { keyId: key.keyId });
+        }
+      });
+    }
+    return destroyed;
+  }
+
+  #require(keyId: string): KeyRecord {
+    const key = this.#store.getKey(keyId);
+    if (!key) throw new BrokerError(Code.NOT_FOUND, `key_id: key ${keyId} does not exist`, { reason: 'KEY_NOT_FOUND', details: { field: 'key_id' } });
+    return key;
+  }
+
+  // ---- replication -----------------------------------------------------
+
+  /**
+   * Generates a key version on one appliance and copies it, wrapped under the
+   * fleet KEK, to every other enrolled appliance; each copy is verified
+   * against the original before it counts. Succeeds only when the copies
+   * meet the durability policy; otherwise every copy is destroyed.
+   */
+  async #materialize(spec: KeyMaterialSpec, label: string, options: RequestOptions): Promise<{ holders: string[]; publicKey: Buffer | undefined }> {
+    const enrolled = this.#enrolled();
+    const targets = this.#fleet.appliances.filter((appliance) => appliance.available && enrolled.has(appliance.id));
+    const policy = this.effectiveDurability;
+    this.#checkQuorum(targets.map((appliance) => appliance.id), policy, 'before creating anything');
+    const generated = await this.#fleet.execute('generateKey', { spec, label }, {
+      candidates: targets.map((appliance) => appliance.id),
+      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+    });
+    const source = generated.applianceId;
+    const publicKey = generated.result.publicKeySpki;
+    const holders = [source];
+    try {
+      const wrapped = await this.#fleet.executeOn(source, 'wrapKey', { spec, label, kekLabel: fleetKekLabel });
+      const copies = await Promise.allSettled(
+        targets
+          .filter((appliance) => appliance.id !== source)
+          .map(async (appliance) => {
+            await this.#fleet.executeOn(appliance.id, 'unwrapKey', { spec, label, kekLabel: fleetKekLabel, key: wrapped });
+            await this.#verifyReplica(spec, label, source, appliance.id, publicKey);
+            return appliance.id;
+          }),
+      );
+      for (const copy of copies) {
+        if (copy.status === 'fulfilled') holders.push(copy.value);
+        else this.#log('warn', 'replica not made', { label, error: BrokerError.from(copy.reason).message });
+      }
+      this.#checkQuorum(holders, policy, 'after replication');
+      return { holders, publicKey };
+    } catch (error: unknown) {
+      await this.#destroyEverywhere(label, targets.map((appliance) => appliance.id));
+      throw error;
+    }
+  }
+
+  #checkQuorum(holders: string[], policy: DurabilityPolicy, when: string): void {
+    const zones = new Set(holders.map((id) => this.#fleet.appliance(id).zone));
+    if (holders.length < policy.minAppliances || zones.size < policy.minZones) {
+      throw new BrokerError(
+        Code.UNAVAILABLE,
+        `durability quorum not reached ${when}: ${String(holders.length)} appliance(s) in ${String(zones.size)} zone(s) can hold the key, policy needs ${String(policy.minAppliances)} in ${String(policy.minZones)}`,
+        { reason: 'DURABILITY_QUORUM_NOT_MET', failureClass: 'appliance', retryable: true },
+      );
+    }
+  }
+
+  /** Proves that a replica holds the same key as the source, using only HSM operations and public data. */
+  async #verifyReplica(spec: KeyMaterialSpec, label: string, source: string, replica: string, publicKey: Buffer | undefined): Promise<void> {
+    const probe = randomBytes(32);
+    let matches: boolean;
+    if (spec === 'AES_256') {
+      const iv = randomBytes(ivLength);
+      const aad = Buffer.from('replica-check');
+      const sealed = await this.#fleet.executeOn(source, 'encrypt', { label, iv, aad, plaintext: probe });
+      const opened = await this.#fleet.executeOn(replica, 'decrypt', { label, iv, aad, ciphertext: sealed });
+      matches = opened.equals(probe);
+    } else if (spec === 'HMAC_256') {
+      const [a, b] = await Promise.all([
+        this.#fleet.executeOn(source, 'generateMac', { label, hash: 'sha256', message: probe }),
+        this.#fleet.executeOn(replica, 'generateMac', { label, hash: 'sha256', message: probe }),
+      ]);
+      matches = a.equals(b);
+    } else {
+      const scheme = spec.startsWith('ECC_') ? 'ecdsa' : 'rsa-pss';
+      const hash = spec === 'ECC_NIST_P384' ? 'sha384' : 'sha256';
+      const digest = createHash(hash).update(probe).digest();
+      const signature = await this.#fleet.executeOn(replica, 'sign', { label, scheme, hash, digest });
+      matches = publicKey !== undefined && verifyDigestSignature(publicKey, scheme, hash, probe, signature);
+    }
+    if (!matches) {
+      throw new BrokerError(Code.INTERNAL, `replica of ${label} on ${replica} does not match the original`, { reason: 'REPLICA_MISMATCH' });
+    }
+  }
+
+  async #destroyEverywhere(label: string, appliances: string[]): Promise<void> {
+    await Promise.allSettled(appliances.map((id) => this.#fleet.executeOn(id, 'destroyKey', { label })));
+  }
+
+  // ---- cryptographic operations -----------------------------------------
+
+  #usable(keyId: string, usage: KeyUsage): KeyRecord {
+    const key = this.#require(keyId);
+    if (key.keyState === 'DISABLED') throw precondition(`key ${keyId} is disabled`, 'KEY_DISABLED');
+    if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${keyId} is pending deletion`, 'KEY_PENDING_DELETION');
+    if (key.keyUsage !== usage) {
+      throw precondition(`key ${keyId} has key_usage ${key.keyUsage}, not ${usage}`, 'WRONG_KEY_USAGE');
+    }
+    return key;
+  }
+
+  #version(key: KeyRecord, version: number, field = 'key_version'): KeyVersionRecord {
+    const wanted = version === 0 ? key.primaryVersion : version;
+    const found = key.versions.find((candidate) => candidate.version === wanted);
+    if (!found) {
+      throw new BrokerError(Code.NOT_FOUND, `${field}: key ${key.keyId} has no version ${String(wanted)}`, {
+        reason: 'KEY_VERSION_NOT_FOUND',
+        details: { field },
+      });
+    }
+    if (found.replicas.length === 0) {
+      throw new BrokerError(Code.UNAVAILABLE, `no appliance holds version ${String(wanted)} of key ${key.keyId}`, {
+        reason: 'NO_REPLICA',
+        failureClass: 'appliance',
+      });
+    }
+    return found;
+  }
+
+  #options(version: KeyVersionRecord, options: RequestOptions): { candidates: string[]; deadline?: number } {
+    return { candidates: version.replicas, ...(options.deadline === undefined ? {} : { deadline: options.deadline }) };
+  }
+
+  async encrypt(keyId: string, plaintext: Buffer, context: Record<string, string>, options: RequestOptions = {}): Promise<{ ciphertext: Buffer; keyId: string; keyVersion: number }> {
+    if (plaintext.length > maxPlaintextBytes) {
+      throw BrokerError.invalidArgument('plaintext', `is ${String(plaintext.length)} bytes; at most ${String(maxPlaintextBytes)} are allowed`, 'PLAINTEXT_TOO_LARGE');
+    }
+    const key = this.#usable(keyId, 'ENCRYPT_DECRYPT');
+    const version = this.#version(key, 0);
+    const header = encodeHeader(key.keyId, version.version);
+    const iv = randomBytes(ivLength);
+    const { result } = await this.#fleet.execute(
+      'encrypt',
+      { label: objectLabel(key.keyId, version.version), iv, aad: additionalData(header, context), plaintext },
+      this.#options(version, options),
+    );
+    return { ciphertext: Buffer.concat([header, iv, result]), keyId: key.keyId, keyVersion: version.version };
+  }
+
+  async decrypt(ciphertext: Buffer, context: Record<string, string>, options: RequestOptions = {}): Promise<{ plaintext: Buffer; keyId: string; keyVersion: number }> {
+    const parsed = parseCiphertext(ciphertext);
+    const key = this.#store.getKey(parsed.keyId);
+    if (!key) {
+      // A flipped bit in the key id lands here as often as a deleted key does.
+      throw new BrokerError(Code.INVALID_ARGUMENT, 'ciphertext: names a key that does not exist', {
+        reason: 'INVALID_CIPHERTEXT',
+        details: { field: 'ciphertext' },
+      });
+    }
+    this.#usable(key.keyId, 'ENCRYPT_DECRYPT');
+    const version = key.versions.find((candidate) => candidate.version === parsed.keyVersion);
+    if (!version) {
+      throw new BrokerError(Code.INVALID_ARGUMENT, 'ciphertext: names a key version that does not exist', {
+        reason: 'INVALID_CIPHERTEXT',
+        details: { field: 'ciphertext' },
+      });
+    }
+    this.#version(key, version.version);
+    try {
+      const { result } = await this.#fleet.execute(
+        'decrypt',
+        { label: objectLabel(key.keyId, version.version), iv: parsed.iv, aad: additionalData(parsed.header, context), ciphertext: parsed.sealed },
+        this.#options(version, options),
+      );
+      return { plaintext: result, keyId: key.keyId, keyVersion: version.version };
+    } catch (error: unknown) {
+      const failure = BrokerError.from(error);
+      if (failure.failureClass === 'caller') {
+        throw new BrokerError(Code.INVALID_ARGUMENT, 'ciphertext: authentication failed (tampered ciphertext or different encryption_context)', {
+          reason: 'INVALID_CIPHERTEXT',
+          details: { field: 'ciphertext' },
+        });
+      }
+      throw failure;
+    }
+  }
+
+  async reEncrypt(
+    ciphertext: Buffer,
+    sourceContext: Record<string, string>,
+    destinationKeyId: string,
+    destinationContext: Record<string, string>,
+    options: RequestOptions = {},
+  ): Promise<{ ciphertext: Buffer; sourceKeyId: string; keyId: string; keyVersion: number }> {
+    this.#usable(destinationKeyId, 'ENCRYPT_DECRYPT');
+    const opened = await this.decrypt(ciphertext, sourceContext, options);
+    try {
+      const sealed = await this.encrypt(destinationKeyId, opened.plaintext, destinationContext, options);
+      return { ...sealed, sourceKeyId: opened.keyId };
+    } finally {
+      opened.plaintext.fill(0);
+    }
+  }
+
+  async generateDataKey(
+    keyId: string,
+    length: 16 | 32,
+    context: Record<string, string>,
+    options: RequestOptions = {},
+  ): Promise<{ plaintext: Buffer; ciphertextBlob: Buffer; keyId: string; keyVersion: number }> {
+    const key = this.#usable(keyId, 'ENCRYPT_DECRYPT');
+    const version = this.#version(key, 0);
+    const { result: plaintext } = await this.#fleet.execute('generateRandom', { length }, this.#options(version, options));
+    const sealed = await this.encrypt(keyId, plaintext, context, options);
+    return { plaintext, ciphertextBlob: sealed.ciphertext, keyId: sealed.keyId, keyVersion: sealed.keyVersion };
+  }
+
+  #digest(message: Buffer, messageType: MessageType, hash: 'sha256' | 'sha384' | 'sha512'): Buffer {
+    if (messageType === 'RAW') {
+      if (message.length > maxRawMessageBytes) {
+        throw BrokerError.invalidArgument('message', `is ${String(message.length)} bytes; RAW messages are at most ${String(maxRawMessageBytes)} (send a DIGEST instead)`, 'MESSAGE_TOO_LARGE');
+      }
+      return createHash(hash).update(message).digest();
+    }
+    if (message.length !== hashLength[hash]) {
+      throw BrokerError.invalidArgument('message', `a ${hash.toUpperCase()} DIGEST is ${String(hashLength[hash])} bytes, got ${String(message.length)}`, 'DIGEST_LENGTH_MISMATCH');
+    }
+    return message;
+  }
+
+  #checkSigningAlgorithm(key: KeyRecord, algorithm: SigningAlgorithm): void {
+    if (!signingAlgorithmsFor(key.keySpec).includes(algorithm)) {
+      throw BrokerError.invalidArgument(
+        'signing_algorithm',
+        `${algorithm} is not valid for key ${key.keyId} (${key.keySpec}); use one of ${signingAlgorithmsFor(key.keySpec).join(', ')}`,
+        'INCOMPATIBLE_SIGNING_ALGORITHM',
+      );
+    }
+  }
+
+  async sign(keyId: string, message: Buffer, messageType: MessageType, algorithm: SigningAlgorithm, options: RequestOptions = {}): Promise<{ signature: Buffer; keyId: string; keyVersion: number }> {
+    const key = this.#usable(keyId, 'SIGN_VERIFY');
+    this.#checkSigningAlgorithm(key, algorithm);
+    const { scheme, hash } = signatureParameters(algorithm);
+    const digest = this.#digest(message, messageType, hash);
+    const version = this.#version(key, 0);
+    const { result } = await this.#fleet.execute('sign', { label: objectLabel(key.keyId, version.version), scheme, hash, digest }, this.#options(version, options));
+    return { signature: result, keyId: key.keyId, keyVersion: version.version };
+  }
+
+  async verify(
+    keyId: string,
+    keyVersion: number,
+    message: Buffer,
+    messageType: MessageType,
+    signature: Buffer,
+    algorithm: SigningAlgorithm,
+    options: RequestOptions = {},
+  ): Promise<{ valid: boolean; keyId: string; keyVersion: number }> {
+    const key = this.#usable(keyId, 'SIGN_VERIFY');
+    this.#checkSigningAlgorithm(key, algorithm);
+    const { scheme, hash } = signatureParameters(algorithm);
+    const digest = this.#digest(message, messageType, hash);
+    const version = this.#version(key, keyVersion);
+    const { result } = await this.#fleet.execute(
+      'verify',
+      { spec: key.keySpec, label: objectLabel(key.keyId, version.version), scheme, hash, digest, signature },
+      this.#options(version, options),
+    );
+    return { valid: result, keyId: key.keyId, keyVersion: version.version };
+  }
+
+  getPublicKey(keyId: string, keyVersion: number): { publicKey: Buffer; key: KeyRecord; keyVersion: number; signingAlgorithms: SigningAlgorithm[] } {
+    const key = this.#require(keyId);
+    if (!isAsymmetric(key.keySpec)) throw precondition(`key ${keyId} (${key.keySpec}) has no public key`, 'NOT_ASYMMETRIC');
+    if (key.keyState === 'DISABLED') throw precondition(`key ${keyId} is disabled`, 'KEY_DISABLED');
+    if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${keyId} is pending deletion`, 'KEY_PENDING_DELETION');
+    const version = this.#version(key, keyVersion);
+    if (!version.publicKey) throw new BrokerError(Code.INTERNAL, `version ${String(version.version)} of ${keyId} has no recorded public key`);
+    return { publicKey: version.publicKey, key, keyVersion: version.version, signingAlgorithms: signingAlgorithmsFor(key.keySpec) };
+  }
+
+  #checkMacAlgorithm(key: KeyRecord, algorithm: MacAlgorithm): void {
+    if (!macAlgorithmsFor(key.keySpec).includes(algorithm)) {
+      throw BrokerError.invalidArgument('mac_algorithm', `${algorithm} is not valid for key ${key.keyId} (${key.keySpec})`, 'INCOMPATIBLE_MAC_ALGORITHM');
+    }
+  }
+
+  async generateMac(keyId: string, message: Buffer, algorithm: MacAlgorithm, options: RequestOptions = {}): Promise<{ mac: Buffer; keyId: string; keyVersion: number }> {
+    if (message.length > maxRawMessageBytes) {
+      throw BrokerError.invalidArgument('message', `is ${String(message.length)} bytes; at most ${String(maxRawMessageBytes)} are allowed`, 'MESSAGE_TOO_LARGE');
+    }
+    const key = this.#usable(keyId, 'GENERATE_VERIFY_MAC');
+    this.#checkMacAlgorithm(key, algorithm);
+    const version = this.#version(key, 0);
+    const { result } = await this.#fleet.execute('generateMac', { label: objectLabel(key.keyId, version.version), hash: macHash(algorithm), message }, this.#options(version, options));
+    return { mac: result, keyId: key.keyId, keyVersion: version.version };
+  }
+
+  async verifyMac(
+    keyId: string,
+    keyVersion: number,
+    message: Buffer,
+    mac: Buffer,
+    algorithm: MacAlgorithm,
+    options: RequestOptions = {},
+  ): Promise<{ valid: boolean; keyId: string; keyVersion: number }> {
+    if (message.length > maxRawMessageBytes) {
+      throw BrokerError.invalidArgument('message', `is ${String(message.length)} bytes; at most ${String(maxRawMessageBytes)} are allowed`, 'MESSAGE_TOO_LARGE');
+    }
+    const key = this.#usable(keyId, 'GENERATE_VERIFY_MAC');
+    this.#checkMacAlgorithm(key, algorithm);
+    const version = this.#version(key, keyVersion);
+    const { result } = await this.#fleet.execute(
+      'verifyMac',
+      { label: objectLabel(key.keyId, version.version), hash: macHash(algorithm), message, mac },
+      this.#options(version, options),
+    );
+    return { valid: result, keyId: key.keyId, keyVersion: version.version };
+  }
+
+  async generateRandom(length: number, options: RequestOptions = {}): Promise<Buffer> {
+    if (!Number.isInteger(length) || length < 1 || length > 1024) {
+      throw BrokerError.invalidArgument('num_bytes', `must be 1 to 1024, got ${String(length)}`, 'INVALID_NUM_BYTES');
+    }
+    const { result } = await this.#fleet.execute('generateRandom', { length }, options.deadline === undefined ? {} : { deadline: options.deadline });
+    return result;
+  }
+
+  /** How many key versions each appliance holds, per the registry. */
+  replicaCounts(): Map<string, number> {
+    return this.#store.replicaCounts();
+  }
+}
+
+/** Verifies an HSM signature with Node's own crypto, independent of any HSM. */
+function verifyDigestSignature(spki: Buffer, scheme: 'ecdsa' | 'rsa-pss', hash: 'sha256' | 'sha384', message: Buffer, signature: Buffer): boolean {
+  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  if (scheme === 'ecdsa') return verifySignature(hash, message, key, signature);
+  return verifySignature(hash, message, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: hashLength[hash] }, signature);
+}
