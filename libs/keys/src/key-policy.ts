@@ -39,9 +39,13 @@ export function signingAlgorithmsFor(spec: KeyMaterialSpec): SigningAlgorithm[] 
   return [];
 }
 
-/** MAC algorithms a key spec supports. */
+/**
+ * MAC algorithms a key spec supports. As in AWS KMS, an HMAC key's length
+ * matches its hash (RFC 2104 keys shorter than the output weaken it; SoftHSM
+ * refuses them with CKR_KEY_SIZE_RANGE).
+ */
 export function macAlgorithmsFor(spec: KeyMaterialSpec): MacAlgorithm[] {
-  return spec === 'HMAC_256' ? ['HMAC_SHA_256', 'HMAC_SHA_384', 'HMAC_SHA_512'] : [];
+  return spec === 'HMAC_256' ? ['HMAC_SHA_256'] : [];
 }
 
 /** How the HSM computes a signing algorithm. */

@@ -1,0 +1,128 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials } from '@grpc/grpc-js';
+import type { Client, ServiceError } from '@grpc/grpc-js';
+import { CryptoServiceClient, FleetServiceClient, KeyServiceClient } from '@hsm-broker/proto';
+import { startBroker } from '../broker.js';
+import type { RunningBroker } from '../broker.js';
+import { loadConfig } from '../broker-config.js';
+import { createLogger } from '../logger.js';
+
+type Callback<Res> = (error: ServiceError | null, response: Res) => void;
+type UnaryMethods<C> = {
+  [K in keyof C]: C[K] extends (request: infer Req, metadata: never, options: never, callback: Callback<infer Res>) => unknown ? (request: Req) => Promise<Res> : never;
+};
+
+/** Promise wrappers over the generated grpc-js clients, with a per-call deadline. */
+function promisify<C extends Client>(client: C, deadlineMs: number): UnaryMethods<C> {
+  return new Proxy({} as UnaryMethods<C>, {
+    get(_target, name: string) {
+      return (request: unknown) =>
+        new Promise((resolve, reject) => {
+          const method = (client as unknown as Record<string, (...args: unknown[]) => unknown>)[name];
+          if (typeof method !== 'function') {
+            reject(new Error(`no method ${name}`));
+            return;
+          }
+          method.call(client, request, { deadline: Date.now() + deadlineMs }, (error: ServiceError | null, response: unknown) =>
+            error ? reject(error) : resolve(response),
+          );
+        });
+    },
+  });
+}
+
+/** Generated clients connected to a broker. */
+export interface TestClients {
+  crypto: UnaryMethods<InstanceType<typeof CryptoServiceClient>>;
+  keys: UnaryMethods<InstanceType<typeof KeyServiceClient>>;
+  fleet: UnaryMethods<InstanceType<typeof FleetServiceClient>>;
+  close(): void;
+}
+
+/** Connects the generated clients to `address`. */
+export function connect(address: string, deadlineMs = 60_000): TestClients {
+  const creds = credentials.createInsecure();
+  const crypto = new CryptoServiceClient(address, creds);
+  const keys = new KeyServiceClient(address, creds);
+  const fleet = new FleetServiceClient(address, creds);
+  return {
+    crypto: promisify(crypto, deadlineMs),
+    keys: promisify(keys, deadlineMs),
+    fleet: promisify(fleet, deadlineMs),
+    close() {
+      crypto.close();
+      keys.close();
+      fleet.close();
+    },
+  };
+}
+
+/** Options for {@link startTestBroker}. */
+export interface TestBrokerOptions {
+  /** Extra HSMB_* settings. */
+  env?: Record<string, string>;
+  clock?: () => number;
+  /** Reuse a data directory (restart tests). */
+  dataDir?: string;
+}
+
+/** A broker on a fresh local SoftHSM fleet in a temporary directory. */
+export interface TestBroker {
+  broker: RunningBroker;
+  clients: TestClients;
+  dataDir: string;
+  /** Stops the broker (keeping the data directory). */
+  stop(): Promise<void>;
+  /** Stops the broker and removes its data. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts a real broker on a real SoftHSM fleet, listening on a free
+ * loopback port.
+ * @internal
+ */
+export async function startTestBroker(options: TestBrokerOptions = {}): Promise<TestBroker> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hsmb-it-'));
+  const config = loadConfig({
+    HSMB_DATA_DIR: dataDir,
+    HSMB_LISTEN: '127.0.0.1:0',
+    HSMB_LOG_LEVEL: process.env['HSMB_TEST_LOG_LEVEL'] ?? 'warn',
+    ...options.env,
+  });
+  const broker = await startBroker(config, {
+    log: createLogger(config.logLevel),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const clients = connect(broker.address);
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    clients.close();
+    await broker.stop();
+  };
+  return {
+    broker,
+    clients,
+    dataDir,
+    stop,
+    async dispose() {
+      await stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The gRPC status code of a rejection (or undefined when it was not a gRPC error). */
+export async function statusOf(promise: Promise<unknown>): Promise<{ code: number | undefined; message: string }> {
+  try {
+    await promise;
+  } catch (error: unknown) {
+    const failure = error as Partial<ServiceError>;
+    return { code: failure.code, message: failure.details ?? failure.message ?? '' };
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
