@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { Readable, Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import {
+  KeyMetadata,
+  KeySpec,
+  KeyUsage,
+  type BrokerClient,
+  type BrokerClientOptions,
+} from '@hsm-broker/client';
+import { BrokerError, Code } from '@hsm-broker/errors';
+import { runCli, type ConnectBroker } from './cli.js';
+
+interface Run {
+  status: number;
+  stdout: Buffer;
+  stderr: string;
+  calls: string[];
+  connectedWith: BrokerClientOptions | undefined;
+}
+
+/**
+ * Runs hsmctl against a stand-in for the client library (not the broker):
+ * these tests are about argument handling and output, and the client has its
+ * own tests.
+ */
+async function run(
+  argv: string[],
+  client: Partial<BrokerClient> = {},
+  options: { stdin?: string; stdoutIsTTY?: boolean; env?: Record<string, string> } = {},
+): Promise<Run> {
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  const calls: string[] = [];
+  let connectedWith: BrokerClientOptions | undefined;
+  const sink = (chunks: Buffer[]) =>
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        chunks.push(chunk);
+        callback();
+      },
+    });
+  const connect: ConnectBroker = (clientOptions) => {
+    connectedWith = clientOptions;
+    return new Proxy(client, {
+      get(target, property: string) {
+        if (property === 'close') return () => calls.push('close');
+        const method = (target as Record<string, unknown>)[property];
+        if (typeof method !== 'function') throw new Error(`unexpected call ${property}`);
+        return (...args: unknown[]) => {
+          calls.push(property);
+          return (method as (...a: unknown[]) => unknown)(...args);
+        };
+      },
+    }) as BrokerClient;
+  };
+  const status = await runCli(
+    argv,
+    {
+      stdin: Object.assign(Readable.from([Buffer.from(options.stdin ?? '')]), { isTTY: false }),
+      stdout: Object.assign(sink(stdout), { isTTY: options.stdoutIsTTY ?? false }),
+      stderr: sink(stderr),
+      env: options.env ?? {},
+    },
+    connect,
+  );
+  return { status, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString(), calls, connectedWith };
+}
+
+describe('hsmctl', () => {
+  it('prints help on stdout and exits 0', async () => {
+    const result = await run(['--help']);
+    assert.equal(result.status, 0);
+    assert.match(result.stdout.toString(), /^Usage: hsmctl <command> \[options\]/);
+    assert.match(result.stdout.toString(), /fleet status/);
+    const command = await run(['keys', 'create', '--help']);
+    assert.match(command.stdout.toString(), /^Usage: hsmctl keys create --spec SPEC --usage USAGE/);
+    const viaHelpWord = await run(['help', 'keys', 'create']);
+    assert.equal(viaHelpWord.stdout.toString(), command.stdout.toString());
+  });
+
+  it('prints usage on stderr and exits 2 without arguments', async () => {
+    const result = await run([]);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /^Usage: hsmctl <command>/);
+  });
+
+  it('rejects an unknown command with usage and exit 2', async () => {
+    const result = await run(['keys', 'frobnicate']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /^hsmctl: INVALID_ARGUMENT: unknown command 'keys frobnicate'\n\nUsage: hsmctl keys <command>/);
+    assert.deepEqual(result.calls, []);
+  });
+
+  it('rejects an unknown flag with the command usage and exit 2', async () => {
+    const result = await run(['fleet', 'status', '--verbose']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /^hsmctl: INVALID_ARGUMENT: unknown option '--verbose'\n\nUsage: hsmctl fleet status/);
+  });
+
+  it('rejects a bad enum value before calling the broker', async () => {
+    const result = await run(['keys', 'create', '--spec', 'AES_512', '--usage', 'ENCRYPT_DECRYPT'], {
+      createKey: () => assert.fail('must not be called'),
+    });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--spec: unknown value 'AES_512'; allowed: AES_256, HMAC_256/);
+    assert.match(result.stderr, /Run 'hsmctl keys create --help' for usage\./);
+    assert.deepEqual(result.calls, []);
+  });
+
+  it('rejects a bad --output before creating a key', async () => {
+    const result = await run(['keys', 'create', '--spec', 'aes_256', '--usage', 'encrypt_decrypt', '--output', 'yaml']);
+    assert.equal(result.status, 2);
+    assert.deepEqual(result.calls, []);
+  });
+
+  it('creates a key from the options given and prints it', async () => {
+    let request: unknown;
+    const result = await run(
+      ['keys', 'create', '--spec', 'aes_256', '--usage', 'encrypt-decrypt', '--label', 'team=x', '--output', 'json'],
+      {
+        createKey: (input) => {
+          request = input;
+          return Promise.resolve({ keyMetadata: KeyMetadata.fromPartial({ keyId: 'k1', keySpec: KeySpec.AES_256 }) });
+        },
+      },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(request, {
+      keyId: '',
+      keySpec: KeySpec.AES_256,
+      keyUsage: KeyUsage.ENCRYPT_DECRYPT,
+      description: '',
+      labels: { team: 'x' },
+    });
+    assert.deepEqual(JSON.parse(result.stdout.toString()), { keyId: 'k1', keySpec: 'KEY_SPEC_AES_256' });
+    assert.deepEqual(result.calls, ['createKey', 'close']);
+  });
+
+  it('writes ciphertext raw into a pipe and as base64 on a terminal', async () => {
+    const ciphertext = Buffer.from([0xde, 0xad, 0xbe, 0xef]);
+    const client: Partial<BrokerClient> = {
+      encrypt: (request) => {
+        assert.deepEqual(request.plaintext, Buffer.from('secret'));
+        assert.deepEqual(request.encryptionContext, { tenant: 'acme' });
+        return Promise.resolve({ ciphertext, keyId: 'k1', keyVersion: 1 });
+      },
+    };
+    const args = ['encrypt', '--key-id', 'k1', '--context', 'tenant=acme'];
+    const piped = await run(args, client, { stdin: 'secret' });
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.deepEqual(piped.stdout, ciphertext);
+    const terminal = await run([...args, '--data', 'secret'], client, { stdoutIsTTY: true });
+    assert.equal(terminal.stdout.toString(), '3q2+7w==\n');
+    const json = await run([...args, '--data', 'secret', '--output', 'json'], client);
+    assert.deepEqual(JSON.parse(json.stdout.toString()), { ciphertext: '3q2+7w==', keyId: 'k1', keyVersion: 1 });
+  });
+
+  it('exits 3 when a signature does not verify', async () => {
+    const verify = (signatureValid: boolean): Partial<BrokerClient> => ({
+      verify: () => Promise.resolve({ signatureValid, keyId: 'k1', keyVersion: 1 }),
+    });
+    const args = ['verify', '--key-id', 'k1', '--algorithm', 'ecdsa_sha_256', '--signature', 'MAI=', '--data', 'm'];
+    const valid = await run(args, verify(true));
+    assert.equal(valid.status, 0);
+    assert.equal(valid.stdout.toString(), 'valid\n');
+    const invalid = await run(args, verify(false));
+    assert.equal(invalid.status, 3);
+    assert.equal(invalid.stdout.toString(), 'invalid\n');
+  });
+
+  it('reports a failed call as CODE: message [reason] and exits 1', async () => {
+    const result = await run(['keys', 'describe', 'k1'], {
+      describeKey: () =>
+        Promise.reject(new BrokerError(Code.NOT_FOUND, "key 'k1' not found", { reason: 'KEY_NOT_FOUND' })),
+    });
+    assert.equal(result.status, 1);
+    assert.equal(result.stderr, "hsmctl: NOT_FOUND: key 'k1' not found [KEY_NOT_FOUND]\n");
+    assert.deepEqual(result.calls, ['describeKey', 'close']);
+  });
+
+  it('connects to --address, else $HSMB_ADDRESS, else the default, with the deadline given', async () => {
+    const fleet: Partial<BrokerClient> = {
+      getFleetStatus: () => Promise.resolve({ localZone: '', zones: [], appliances: [] }),
+    };
+    const flag = await run(['--address', 'broker:1', 'fleet', 'status', '--deadline-ms', '250'], fleet, {
+      env: { HSMB_ADDRESS: 'env:2' },
+    });
+    assert.deepEqual(flag.connectedWith, { address: 'broker:1', deadlineMs: 250 });
+    const env = await run(['fleet', 'status'], fleet, { env: { HSMB_ADDRESS: 'env:2' } });
+    assert.equal(env.connectedWith?.address, 'env:2');
+    const fallback = await run(['fleet', 'status'], fleet);
+    assert.equal(fallback.connectedWith?.address, '127.0.0.1:50051');
+    assert.equal(fallback.stdout.toString(), 'No appliances.\n');
+  });
+
+  it('reports an unreachable broker through the real client as UNAVAILABLE', async () => {
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const sink = (chunks: Buffer[]) =>
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          chunks.push(chunk);
+          callback();
+        },
+      });
+    const status = await runCli(['fleet', 'status', '--address', '127.0.0.1:1', '--deadline-ms', '5000'], {
+      stdin: Readable.from([]),
+      stdout: sink(stdout),
+      stderr: sink(stderr),
+      env: {},
+    });
+    assert.equal(status, 1);
+    assert.match(Buffer.concat(stderr).toString(), /^hsmctl: UNAVAILABLE: /);
+  });
+});

@@ -1,0 +1,344 @@
+import {
+  Client,
+  credentials as grpcCredentials,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { BrokerError, Code } from '@hsm-broker/errors';
+import {
+  CancelKeyDeletionRequest,
+  CreateKeyRequest,
+  CryptoServiceService,
+  DecryptRequest,
+  DescribeKeyRequest,
+  DisableKeyRequest,
+  EnableKeyRequest,
+  EncryptRequest,
+  FleetServiceService,
+  GenerateDataKeyRequest,
+  GenerateDataKeyWithoutPlaintextRequest,
+  GenerateMacRequest,
+  GenerateRandomRequest,
+  GetFleetStatusRequest,
+  GetPublicKeyRequest,
+  KeyServiceService,
+  ListKeysRequest,
+  ReEncryptRequest,
+  RotateKeyRequest,
+  ScheduleKeyDeletionRequest,
+  SignRequest,
+  VerifyMacRequest,
+  VerifyRequest,
+  type CancelKeyDeletionResponse,
+  type CreateKeyResponse,
+  type DecryptResponse,
+  type DescribeKeyResponse,
+  type DisableKeyResponse,
+  type EnableKeyResponse,
+  type EncryptResponse,
+  type GenerateDataKeyResponse,
+  type GenerateDataKeyWithoutPlaintextResponse,
+  type GenerateMacResponse,
+  type GenerateRandomResponse,
+  type GetFleetStatusResponse,
+  type GetPublicKeyResponse,
+  type KeyMetadata,
+  type ListKeysResponse,
+  type ReEncryptResponse,
+  type RotateKeyResponse,
+  type ScheduleKeyDeletionResponse,
+  type SignResponse,
+  type VerifyMacResponse,
+  type VerifyResponse,
+} from '@hsm-broker/proto';
+import {
+  checkDeadlineMs,
+  deadlineFrom,
+  toMetadata,
+  type BrokerCallOptions,
+} from './call-options.js';
+import { decryptEnvelope, encryptEnvelope } from './envelope-encryption.js';
+import type { EncryptionContext } from './encryption-context.js';
+import { toBrokerError } from './status-error.js';
+
+/** How long a call may take when neither the client nor the call says otherwise. */
+export const defaultDeadlineMs = 10_000;
+
+/**
+ * Any subset of a message's fields; the client fills the rest with proto3
+ * defaults (empty string, zero, empty bytes) through the generated
+ * `fromPartial`. Same shape as ts-proto's `DeepPartial`.
+ */
+export type PartialMessage<T> = T extends Date | Uint8Array | string | number | boolean | undefined
+  ? T
+  : T extends Array<infer U>
+    ? Array<PartialMessage<U>>
+    : T extends ReadonlyArray<infer U>
+      ? ReadonlyArray<PartialMessage<U>>
+      : T extends object
+        ? { [K in keyof T]?: PartialMessage<T[K]> }
+        : Partial<T>;
+
+/** Settings for {@link createBrokerClient}, checked once when the client is made. */
+export interface BrokerClientOptions {
+  /** `host:port` of the broker, or any grpc-js target such as `dns:///broker:50051`. */
+  address: string;
+  /**
+   * Channel credentials. Defaults to an insecure (plaintext) channel, which
+   * is for local development only: production brokers require mutual TLS,
+   * see {@link tlsCredentials}.
+   */
+  credentials?: ChannelCredentials;
+  /** Default time each call may take, in milliseconds; 10 000 when absent. */
+  deadlineMs?: number;
+  /** grpc-js channel options (keepalive, message size limits, ...). */
+  channelOptions?: Partial<ChannelOptions>;
+}
+
+/**
+ * A connection to one broker with a promise-returning method per RPC of
+ * CryptoService, KeyService and FleetService. Every method takes a partial
+ * request and optional {@link BrokerCallOptions}, and rejects with a
+ * `BrokerError` carrying the gRPC status code, the broker's message, its
+ * stable `reason` and whether a retry can help.
+ */
+export interface BrokerClient {
+  /** Encrypts up to 65536 bytes with AES-256-GCM under the key's primary version. */
+  encrypt(request: PartialMessage<EncryptRequest>, options?: BrokerCallOptions): Promise<EncryptResponse>;
+  /** Decrypts a ciphertext made by Encrypt or GenerateDataKey. */
+  decrypt(request: PartialMessage<DecryptRequest>, options?: BrokerCallOptions): Promise<DecryptResponse>;
+  /** Decrypts and encrypts again under another key; the plaintext never leaves the broker. */
+  reEncrypt(
+    request: PartialMessage<ReEncryptRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<ReEncryptResponse>;
+  /** Returns a fresh data key in plaintext and encrypted under the key. Zero the plaintext after use. */
+  generateDataKey(
+    request: PartialMessage<GenerateDataKeyRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<GenerateDataKeyResponse>;
+  /** Returns a fresh data key encrypted under the key only. */
+  generateDataKeyWithoutPlaintext(
+    request: PartialMessage<GenerateDataKeyWithoutPlaintextRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<GenerateDataKeyWithoutPlaintextResponse>;
+  /** Signs a message or a digest with the key's primary version. */
+  sign(request: PartialMessage<SignRequest>, options?: BrokerCallOptions): Promise<SignResponse>;
+  /** Verifies a signature; a wrong signature resolves with `signatureValid: false`. */
+  verify(request: PartialMessage<VerifyRequest>, options?: BrokerCallOptions): Promise<VerifyResponse>;
+  /** Returns the public half of an asymmetric key, as DER and PEM. */
+  getPublicKey(
+    request: PartialMessage<GetPublicKeyRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<GetPublicKeyResponse>;
+  /** Computes an HMAC with the key's primary version. */
+  generateMac(
+    request: PartialMessage<GenerateMacRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<GenerateMacResponse>;
+  /** Verifies an HMAC; a wrong MAC resolves with `macValid: false`. */
+  verifyMac(request: PartialMessage<VerifyMacRequest>, options?: BrokerCallOptions): Promise<VerifyMacResponse>;
+  /** Returns 1 to 1024 random bytes drawn from an HSM. */
+  generateRandom(
+    request: PartialMessage<GenerateRandomRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<GenerateRandomResponse>;
+
+  /** Creates a key inside the fleet; resolves once it is durable. Not retried by the client. */
+  createKey(request: PartialMessage<CreateKeyRequest>, options?: BrokerCallOptions): Promise<CreateKeyResponse>;
+  /** Returns a key's metadata. */
+  describeKey(
+    request: PartialMessage<DescribeKeyRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<DescribeKeyResponse>;
+  /** Returns one page of keys; see {@link BrokerClient.listAllKeys} to walk every page. */
+  listKeys(request?: PartialMessage<ListKeysRequest>, options?: BrokerCallOptions): Promise<ListKeysResponse>;
+  /** Adds a new primary version; older versions still decrypt and verify. */
+  rotateKey(request: PartialMessage<RotateKeyRequest>, options?: BrokerCallOptions): Promise<RotateKeyResponse>;
+  /** Makes a disabled key usable again. */
+  enableKey(request: PartialMessage<EnableKeyRequest>, options?: BrokerCallOptions): Promise<EnableKeyResponse>;
+  /** Makes a key unusable until it is enabled again. */
+  disableKey(
+    request: PartialMessage<DisableKeyRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<DisableKeyResponse>;
+  /** Makes the key unusable now and destroys it when the pending window (7 to 30 days) ends. */
+  scheduleKeyDeletion(
+    request: PartialMessage<ScheduleKeyDeletionRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<ScheduleKeyDeletionResponse>;
+  /** Stops a scheduled deletion; the key becomes DISABLED. */
+  cancelKeyDeletion(
+    request: PartialMessage<CancelKeyDeletionRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<CancelKeyDeletionResponse>;
+
+  /** Returns the broker's view of its zones and appliances. */
+  getFleetStatus(
+    request?: PartialMessage<GetFleetStatusRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<GetFleetStatusResponse>;
+
+  /**
+   * Yields every key, calling ListKeys page by page. `options` (deadline,
+   * metadata, signal) apply to each page call.
+   */
+  listAllKeys(
+    request?: { pageSize?: number },
+    options?: BrokerCallOptions,
+  ): AsyncGenerator<KeyMetadata, void, undefined>;
+  /** {@link encryptEnvelope} with this client. */
+  encryptEnvelope(
+    keyId: string,
+    data: Uint8Array,
+    context?: EncryptionContext,
+    options?: BrokerCallOptions,
+  ): Promise<Buffer>;
+  /** {@link decryptEnvelope} with this client. */
+  decryptEnvelope(envelope: Uint8Array, context?: EncryptionContext, options?: BrokerCallOptions): Promise<Buffer>;
+
+  /** Closes the channel. Calls still in flight fail with CANCELLED or UNAVAILABLE. */
+  close(): void;
+}
+
+/** What the generated service descriptors say about one unary method. */
+interface UnaryMethod<Request, Response> {
+  path: string;
+  requestSerialize: (value: Request) => Buffer;
+  responseDeserialize: (value: Buffer) => Response;
+}
+
+/**
+ * Connects to a broker. The connection is made lazily, on the first call;
+ * all three services share one HTTP/2 channel.
+ *
+ * Invalid options throw a `BrokerError` (INVALID_ARGUMENT) naming the field.
+ */
+export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
+  if (typeof options.address !== 'string' || options.address.trim() === '') {
+    throw BrokerError.invalidArgument('address', `must be a non-empty host:port, got '${String(options.address)}'`);
+  }
+  const clientDeadlineMs = checkDeadlineMs('deadlineMs', options.deadlineMs ?? defaultDeadlineMs);
+  // One generic grpc-js Client serves every service: the generated service
+  // descriptors carry the method paths and (de)serialisers, so the three
+  // generated client classes (and three channels) are not needed.
+  const channel = new Client(
+    options.address,
+    options.credentials ?? grpcCredentials.createInsecure(),
+    options.channelOptions ?? {},
+  );
+
+  function unary<Request, Response>(
+    method: UnaryMethod<Request, Response>,
+    request: Request,
+    callOptions: BrokerCallOptions = {},
+  ): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      const { signal } = callOptions;
+      if (signal?.aborted === true) {
+        reject(new BrokerError(Code.CANCELLED, 'call cancelled before it started', { cause: signal.reason }));
+        return;
+      }
+      let onAbort: (() => void) | undefined;
+      try {
+        const deadlineMs = checkDeadlineMs(
+          'deadlineMs',
+          callOptions.deadlineMs ?? clientDeadlineMs,
+        );
+        const call = channel.makeUnaryRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          request,
+          toMetadata(callOptions.metadata),
+          { deadline: deadlineFrom(deadlineMs) },
+          (error: ServiceError | null, response?: Response) => {
+            if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+            if (error !== null) reject(toBrokerError(error));
+            else if (response === undefined) {
+              reject(new BrokerError(Code.INTERNAL, `${method.path}: empty response`));
+            } else resolve(response);
+          },
+        );
+        if (signal !== undefined) {
+          onAbort = () => call.cancel();
+          signal.addEventListener('abort', onAbort, { once: true });
+        }
+      } catch (error: unknown) {
+        reject(toBrokerError(error));
+      }
+    });
+  }
+
+  const client: BrokerClient = {
+    encrypt: (request, callOptions) =>
+      unary(CryptoServiceService.encrypt, EncryptRequest.fromPartial(request), callOptions),
+    decrypt: (request, callOptions) =>
+      unary(CryptoServiceService.decrypt, DecryptRequest.fromPartial(request), callOptions),
+    reEncrypt: (request, callOptions) =>
+      unary(CryptoServiceService.reEncrypt, ReEncryptRequest.fromPartial(request), callOptions),
+    generateDataKey: (request, callOptions) =>
+      unary(CryptoServiceService.generateDataKey, GenerateDataKeyRequest.fromPartial(request), callOptions),
+    generateDataKeyWithoutPlaintext: (request, callOptions) =>
+      unary(
+        CryptoServiceService.generateDataKeyWithoutPlaintext,
+        GenerateDataKeyWithoutPlaintextRequest.fromPartial(request),
+        callOptions,
+      ),
+    sign: (request, callOptions) =>
+      unary(CryptoServiceService.sign, SignRequest.fromPartial(request), callOptions),
+    verify: (request, callOptions) =>
+      unary(CryptoServiceService.verify, VerifyRequest.fromPartial(request), callOptions),
+    getPublicKey: (request, callOptions) =>
+      unary(CryptoServiceService.getPublicKey, GetPublicKeyRequest.fromPartial(request), callOptions),
+    generateMac: (request, callOptions) =>
+      unary(CryptoServiceService.generateMac, GenerateMacRequest.fromPartial(request), callOptions),
+    verifyMac: (request, callOptions) =>
+      unary(CryptoServiceService.verifyMac, VerifyMacRequest.fromPartial(request), callOptions),
+    generateRandom: (request, callOptions) =>
+      unary(CryptoServiceService.generateRandom, GenerateRandomRequest.fromPartial(request), callOptions),
+
+    createKey: (request, callOptions) =>
+      unary(KeyServiceService.createKey, CreateKeyRequest.fromPartial(request), callOptions),
+    describeKey: (request, callOptions) =>
+      unary(KeyServiceService.describeKey, DescribeKeyRequest.fromPartial(request), callOptions),
+    listKeys: (request = {}, callOptions) =>
+      unary(KeyServiceService.listKeys, ListKeysRequest.fromPartial(request), callOptions),
+    rotateKey: (request, callOptions) =>
+      unary(KeyServiceService.rotateKey, RotateKeyRequest.fromPartial(request), callOptions),
+    enableKey: (request, callOptions) =>
+      unary(KeyServiceService.enableKey, EnableKeyRequest.fromPartial(request), callOptions),
+    disableKey: (request, callOptions) =>
+      unary(KeyServiceService.disableKey, DisableKeyRequest.fromPartial(request), callOptions),
+    scheduleKeyDeletion: (request, callOptions) =>
+      unary(KeyServiceService.scheduleKeyDeletion, ScheduleKeyDeletionRequest.fromPartial(request), callOptions),
+    cancelKeyDeletion: (request, callOptions) =>
+      unary(KeyServiceService.cancelKeyDeletion, CancelKeyDeletionRequest.fromPartial(request), callOptions),
+
+    getFleetStatus: (request = {}, callOptions) =>
+      unary(FleetServiceService.getFleetStatus, GetFleetStatusRequest.fromPartial(request), callOptions),
+
+    async *listAllKeys(request = {}, callOptions) {
+      const seen = new Set<string>();
+      let pageToken = '';
+      do {
+        const page = await client.listKeys({ pageSize: request.pageSize ?? 0, pageToken }, callOptions);
+        yield* page.keys;
+        pageToken = page.nextPageToken;
+        // A broker that hands out a token twice would keep this loop going forever.
+        if (seen.has(pageToken)) {
+          throw new BrokerError(Code.INTERNAL, `ListKeys returned page token '${pageToken}' twice`);
+        }
+        seen.add(pageToken);
+      } while (pageToken !== '');
+    },
+    encryptEnvelope: (keyId, data, context, callOptions) =>
+      encryptEnvelope(client, keyId, data, context, callOptions),
+    decryptEnvelope: (envelope, context, callOptions) =>
+      decryptEnvelope(client, envelope, context, callOptions),
+
+    close: () => channel.close(),
+  };
+  return client;
+}

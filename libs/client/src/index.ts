@@ -1,0 +1,68 @@
+// The public surface of @hsm-broker/client. Files not named here are internal.
+export { createBrokerClient, defaultDeadlineMs } from './broker-client.js';
+export type { BrokerClient, BrokerClientOptions, PartialMessage } from './broker-client.js';
+export type { BrokerCallOptions } from './call-options.js';
+export { tlsCredentials } from './tls-credentials.js';
+export type { TlsMaterial } from './tls-credentials.js';
+export { decryptEnvelope, encryptEnvelope } from './envelope-encryption.js';
+export type { DataKeyBroker } from './envelope-encryption.js';
+export { encodeEncryptionContext } from './encryption-context.js';
+export type { EncryptionContext } from './encryption-context.js';
+
+// The messages and enums that appear in the client's signatures, so that
+// callers need no second import. Each name is both the TypeScript type and the
+// generated helper object (`fromPartial`, `toJSON`, ...).
+export {
+  ApplianceState,
+  ApplianceStatus,
+  CancelKeyDeletionRequest,
+  CancelKeyDeletionResponse,
+  CreateKeyRequest,
+  CreateKeyResponse,
+  DataKeySpec,
+  DecryptRequest,
+  DecryptResponse,
+  DescribeKeyRequest,
+  DescribeKeyResponse,
+  DisableKeyRequest,
+  DisableKeyResponse,
+  EnableKeyRequest,
+  EnableKeyResponse,
+  EncryptRequest,
+  EncryptResponse,
+  GenerateDataKeyRequest,
+  GenerateDataKeyResponse,
+  GenerateDataKeyWithoutPlaintextRequest,
+  GenerateDataKeyWithoutPlaintextResponse,
+  GenerateMacRequest,
+  GenerateMacResponse,
+  GenerateRandomRequest,
+  GenerateRandomResponse,
+  GetFleetStatusRequest,
+  GetFleetStatusResponse,
+  GetPublicKeyRequest,
+  GetPublicKeyResponse,
+  KeyMetadata,
+  KeySpec,
+  KeyState,
+  KeyUsage,
+  KeyVersion,
+  ListKeysRequest,
+  ListKeysResponse,
+  MacAlgorithm,
+  MessageType,
+  ReEncryptRequest,
+  ReEncryptResponse,
+  RotateKeyRequest,
+  RotateKeyResponse,
+  ScheduleKeyDeletionRequest,
+  ScheduleKeyDeletionResponse,
+  SignRequest,
+  SignResponse,
+  SigningAlgorithm,
+  VerifyMacRequest,
+  VerifyMacResponse,
+  VerifyRequest,
+  VerifyResponse,
+  ZoneStatus,
+} from '@hsm-broker/proto';
