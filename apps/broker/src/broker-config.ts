@@ -32,10 +32,30 @@ export interface BrokerConfig {
   durability: { minAppliances: number; minZones: number };
   workersPerAppliance: number;
   timeouts: { callMs: number; slowCallMs: number; startMs: number };
+  routing: RoutingSettings;
   /** How often pending deletions are swept. */
   deletionSweepMs: number;
   faultInjection: boolean;
   logLevel: LogLevel;
+}
+
+/** Routing and failure-handling settings (the `routing:` section). */
+export interface RoutingSettings {
+  zonePriority: string[];
+  preferLocalZone: boolean;
+  consecutiveFailures: number;
+  errorThresholdPercentage: number;
+  volumeThreshold: number;
+  rollingWindowMs: number;
+  openMs: number;
+  maxOpenMs: number;
+  slowStartMs: number;
+  healthIntervalMs: number;
+  probeTimeoutMs: number;
+  retryBudgetRatio: number;
+  retryBudgetMinPerSecond: number;
+  maxAttempts: number;
+  hedgeDelayMs: number;
 }
 
 /** A configuration value that is not acceptable. The message names the field, the value and what is allowed. */
@@ -135,7 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'deletionSweepSeconds', 'faultInjection', 'logLevel', 'softhsmModule']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'faultInjection', 'logLevel', 'softhsmModule']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -175,10 +195,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   };
   const timeoutsRaw = (file['timeouts'] ?? {}) as Record<string, unknown>;
   const timeouts = {
-    callMs: integer('timeouts.callMs', timeoutsRaw['callMs'] ?? 5000, 50, 600000),
+    callMs: integer('timeouts.callMs', timeoutsRaw['callMs'] ?? 2000, 50, 600000),
     slowCallMs: integer('timeouts.slowCallMs', timeoutsRaw['slowCallMs'] ?? 120000, 1000, 3600000),
     startMs: integer('timeouts.startMs', timeoutsRaw['startMs'] ?? 15000, 500, 600000),
   };
+  const routingRaw = (file['routing'] ?? {}) as Record<string, unknown>;
+  const ratio = routingRaw['retryBudgetRatio'] ?? 0.2;
+  if (typeof ratio !== 'number' || !(ratio >= 0 && ratio <= 1)) fail('routing.retryBudgetRatio', ratio, 'expected a number from 0 to 1');
+  const zonePriority = routingRaw['zonePriority'] ?? [];
+  if (!Array.isArray(zonePriority) || !zonePriority.every((zone) => typeof zone === 'string' && idPattern.test(zone))) {
+    fail('routing.zonePriority', zonePriority, 'expected a list of zone names');
+  }
+  const routing: RoutingSettings = {
+    zonePriority: zonePriority as string[],
+    preferLocalZone: bool('routing.preferLocalZone', routingRaw['preferLocalZone'] ?? true),
+    consecutiveFailures: integer('routing.consecutiveFailures', routingRaw['consecutiveFailures'] ?? 5, 1, 1000),
+    errorThresholdPercentage: integer('routing.errorThresholdPercentage', routingRaw['errorThresholdPercentage'] ?? 50, 1, 100),
+    volumeThreshold: integer('routing.volumeThreshold', routingRaw['volumeThreshold'] ?? 20, 1, 100000),
+    rollingWindowMs: integer('routing.rollingWindowMs', routingRaw['rollingWindowMs'] ?? 10000, 1000, 600000),
+    openMs: integer('routing.openMs', routingRaw['openMs'] ?? 1000, 50, 600000),
+    maxOpenMs: integer('routing.maxOpenMs', routingRaw['maxOpenMs'] ?? 30000, 50, 3600000),
+    slowStartMs: integer('routing.slowStartMs', routingRaw['slowStartMs'] ?? 5000, 0, 600000),
+    healthIntervalMs: integer('routing.healthIntervalMs', routingRaw['healthIntervalMs'] ?? 1000, 50, 600000),
+    probeTimeoutMs: integer('routing.probeTimeoutMs', routingRaw['probeTimeoutMs'] ?? 1000, 10, 600000),
+    retryBudgetRatio: ratio,
+    retryBudgetMinPerSecond: integer('routing.retryBudgetMinPerSecond', routingRaw['retryBudgetMinPerSecond'] ?? 10, 0, 100000),
+    maxAttempts: integer('routing.maxAttempts', routingRaw['maxAttempts'] ?? 3, 1, 10),
+    hedgeDelayMs: integer('routing.hedgeDelayMs (HSMB_HEDGE_DELAY_MS)', env['HSMB_HEDGE_DELAY_MS'] ?? routingRaw['hedgeDelayMs'] ?? 0, 0, 60000),
+  };
+  if (routing.maxOpenMs < routing.openMs) fail('routing.maxOpenMs', routing.maxOpenMs, `must be at least routing.openMs (${String(routing.openMs)})`);
   return {
     listen,
     dataDir,
@@ -187,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     durability,
     workersPerAppliance,
     timeouts,
+    routing,
     deletionSweepMs: integer('deletionSweepSeconds', file['deletionSweepSeconds'] ?? 60, 1, 86400) * 1000,
     faultInjection: bool('faultInjection (HSMB_FAULT_INJECTION)', pick('HSMB_FAULT_INJECTION', 'faultInjection') ?? false),
     logLevel,

@@ -86,7 +86,34 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
   const appliances = await appliancesOf(config, log);
-  const fleet = new Fleet({ localZone: config.localZone, appliances, timeouts: config.timeouts });
+  const { routing } = config;
+  const fleet = new Fleet({
+    localZone: config.localZone,
+    appliances,
+    timeouts: config.timeouts,
+    routing: {
+      zonePriority: routing.zonePriority,
+      preferLocalZone: routing.preferLocalZone,
+      breaker: {
+        consecutiveFailures: routing.consecutiveFailures,
+        errorThresholdPercentage: routing.errorThresholdPercentage,
+        volumeThreshold: routing.volumeThreshold,
+        rollingWindowMs: routing.rollingWindowMs,
+        openMs: routing.openMs,
+        maxOpenMs: routing.maxOpenMs,
+      },
+      retryBudget: { ratio: routing.retryBudgetRatio, minPerSecond: routing.retryBudgetMinPerSecond, windowMs: 10_000 },
+      maxAttempts: routing.maxAttempts,
+      hedgeDelayMs: routing.hedgeDelayMs,
+      slowStartMs: routing.slowStartMs,
+      healthIntervalMs: routing.healthIntervalMs,
+      probeTimeoutMs: routing.probeTimeoutMs,
+      faultInjection: config.faultInjection,
+    },
+  });
+  for (const appliance of fleet.appliances) {
+    appliance.breaker.onStateChange((state) => log.warn('appliance breaker changed state', { appliance: appliance.id, zone: appliance.zone, state }));
+  }
   await fleet.start();
   for (const appliance of fleet.appliances) {
     log.info('appliance started', { appliance: appliance.id, zone: appliance.zone, health: appliance.health, workers: appliance.workerCount });
@@ -124,6 +151,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   server.addService(CryptoServiceService, cryptoService(registry, log));
   server.addService(KeyServiceService, keyService(registry, log));
   server.addService(FleetServiceService, fleetService(fleet, registry, log));
+  if (config.faultInjection) log.warn('fault injection is enabled: InjectFault can make appliances fail on purpose');
   const health = new HealthImplementation(Object.fromEntries(['', ...serviceNames].map((name) => [name, 'NOT_SERVING' as const])));
   health.addToServer(server);
   const definitions = loadSync(['hsmbroker/v1/crypto_service.proto', 'hsmbroker/v1/key_service.proto', 'hsmbroker/v1/fleet_service.proto'], {

@@ -1,19 +1,60 @@
-import type { Fleet } from '@hsm-broker/fleet';
+import { BrokerError } from '@hsm-broker/errors';
+import type { ApplianceSnapshot, FaultKind as DomainFaultKind, Fleet } from '@hsm-broker/fleet';
 import type { KeyRegistry } from '@hsm-broker/keys';
-import { ApplianceState } from '@hsm-broker/proto';
-import type { FleetServiceServer } from '@hsm-broker/proto';
+import { ApplianceState, BreakerState, FaultKind } from '@hsm-broker/proto';
+import type { ApplianceStatus, FleetServiceServer } from '@hsm-broker/proto';
 import type { Logger } from './logger.js';
 import { unary } from './unary-handler.js';
 
-const stateOf = {
-  starting: ApplianceState.DEGRADED,
-  healthy: ApplianceState.HEALTHY,
-  degraded: ApplianceState.DEGRADED,
-  down: ApplianceState.DOWN,
-} as const;
+const breakerStates = { closed: BreakerState.CLOSED, open: BreakerState.OPEN, 'half-open': BreakerState.HALF_OPEN } as const;
+const faultKinds: Record<DomainFaultKind, FaultKind> = {
+  ERROR: FaultKind.ERROR,
+  LATENCY: FaultKind.LATENCY,
+  HANG: FaultKind.HANG,
+  CRASH: FaultKind.CRASH,
+};
 
-/** FleetService: what the broker knows about its appliances. */
+function statusOf(snapshot: ApplianceSnapshot, keysPresent: number): ApplianceStatus {
+  return {
+    id: snapshot.id,
+    zone: snapshot.zone,
+    state: ApplianceState[snapshot.state],
+    inFlight: snapshot.inFlight,
+    requestsTotal: snapshot.requestsTotal,
+    failuresTotal: snapshot.failuresTotal,
+    latencyEwmaMs: snapshot.latencyEwmaMs,
+    keysPresent,
+    mechanisms: [...snapshot.mechanisms],
+    lastError: snapshot.lastError,
+    workers: snapshot.workers,
+    workerRestartsTotal: snapshot.workerRestartsTotal,
+    breakerState: breakerStates[snapshot.breakerState],
+    ejectionsTotal: snapshot.ejectionsTotal,
+    drained: snapshot.drained,
+    faults: snapshot.faults.map((fault) => ({
+      kind: faultKinds[fault.kind],
+      probability: fault.probability,
+      latencyMs: fault.latencyMs,
+      expiresAt: fault.expiresAt === undefined ? undefined : new Date(fault.expiresAt),
+    })),
+  };
+}
+
+function required(value: string, field: string): string {
+  if (value === '') throw BrokerError.invalidArgument(field, 'is required', 'MISSING_FIELD');
+  return value;
+}
+
+function faultKindOf(kind: FaultKind): DomainFaultKind {
+  const name = FaultKind[kind];
+  if (name === 'ERROR' || name === 'LATENCY' || name === 'HANG' || name === 'CRASH') return name;
+  throw BrokerError.invalidArgument('kind', `${String(kind)} is not a valid value; use one of ERROR, LATENCY, HANG, CRASH`, 'INVALID_ENUM_VALUE');
+}
+
+/** FleetService: fleet status and operator controls. */
 export function fleetService(fleet: Fleet, registry: KeyRegistry, log: Logger): FleetServiceServer {
+  const applianceStatus = (id: string): ApplianceStatus =>
+    statusOf(fleet.applianceSnapshot(fleet.appliance(id)), registry.replicaCounts().get(id) ?? 0);
   return {
     getFleetStatus: unary('GetFleetStatus', log, () => {
       const counts = registry.replicaCounts();
@@ -21,21 +62,43 @@ export function fleetService(fleet: Fleet, registry: KeyRegistry, log: Logger): 
       return {
         localZone: snapshot.localZone,
         zones: snapshot.zones,
-        appliances: snapshot.appliances.map((appliance) => ({
-          id: appliance.id,
-          zone: appliance.zone,
-          state: stateOf[appliance.health],
-          inFlight: appliance.inFlight,
-          requestsTotal: appliance.requestsTotal,
-          failuresTotal: appliance.failuresTotal,
-          latencyEwmaMs: appliance.latencyEwmaMs,
-          keysPresent: counts.get(appliance.id) ?? 0,
-          mechanisms: [...appliance.mechanisms],
-          lastError: appliance.lastError,
-          workers: appliance.workers,
-          workerRestartsTotal: appliance.workerRestartsTotal,
-        })),
+        appliances: snapshot.appliances.map((appliance) => statusOf(appliance, counts.get(appliance.id) ?? 0)),
+        fencedZones: snapshot.fencedZones,
       };
+    }),
+    drainAppliance: unary('DrainAppliance', log, (request) => {
+      const id = required(request.applianceId, 'appliance_id');
+      fleet.drain(id);
+      log.warn('appliance drained', { appliance: id });
+      return { appliance: applianceStatus(id) };
+    }),
+    undrainAppliance: unary('UndrainAppliance', log, (request) => {
+      const id = required(request.applianceId, 'appliance_id');
+      fleet.undrain(id);
+      log.warn('appliance returned to rotation', { appliance: id });
+      return { appliance: applianceStatus(id) };
+    }),
+    fenceZone: unary('FenceZone', log, (request) => {
+      const zone = fleet.fence(required(request.zone, 'zone'));
+      log.warn('zone fenced', { zone: zone.name });
+      return { zone };
+    }),
+    unfenceZone: unary('UnfenceZone', log, (request) => {
+      const zone = fleet.unfence(required(request.zone, 'zone'));
+      log.warn('zone returned to rotation', { zone: zone.name });
+      return { zone };
+    }),
+    injectFault: unary('InjectFault', log, (request) => {
+      const id = required(request.applianceId, 'appliance_id');
+      const kind = faultKindOf(request.kind);
+      fleet.injectFault(id, { kind, probability: request.probability, latencyMs: request.latencyMs, durationMs: request.durationMs });
+      log.warn('fault injected', { appliance: id, kind, probability: request.probability, latencyMs: request.latencyMs, durationMs: request.durationMs });
+      return { appliance: applianceStatus(id) };
+    }),
+    clearFaults: unary('ClearFaults', log, (request) => {
+      const cleared = fleet.clearFaults(request.applianceId);
+      log.warn('faults cleared', { appliance: request.applianceId || '(all)', cleared });
+      return { cleared };
     }),
   };
 }

@@ -1,5 +1,7 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
 import { FleetKek, KeyOperations, Pkcs11Token, initializeToken } from '@hsm-broker/pkcs11';
+import { applyFaults } from './fault-injection.js';
+import type { ActiveFault } from './fault-injection.js';
 import type { WorkerOperations } from './worker-operations.js';
 import type { ParentMessage, WorkerInitMessage, WorkerMessage } from './worker-protocol.js';
 
@@ -64,6 +66,7 @@ function setupHandlers(init: WorkerInitMessage): Handlers {
 }
 
 let handlers: Handlers | undefined;
+let faults: ActiveFault[] = [];
 
 function start(init: WorkerInitMessage): void {
   try {
@@ -93,11 +96,16 @@ process.on('message', (message: ParentMessage) => {
     start(message);
     return;
   }
+  if (message.type === 'faults') {
+    faults = message.faults;
+    return;
+  }
   const handler = handlers?.[message.op as keyof WorkerOperations] as ((args: unknown) => unknown) | undefined;
   try {
     if (!handler) {
       throw new BrokerError(Code.INTERNAL, `worker cannot perform ${message.op} in its role`, { reason: 'WORKER_OPERATION_UNKNOWN' });
     }
+    if (faults.length > 0) applyFaults(faults, message.op);
     send({ type: 'response', id: message.id, ok: true, result: handler(message.args) });
   } catch (error: unknown) {
     send({ type: 'response', id: message.id, ok: false, error: BrokerError.from(error).toJSON() });

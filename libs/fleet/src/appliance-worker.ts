@@ -2,6 +2,7 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import type { LoginRole, TokenSelector } from '@hsm-broker/pkcs11';
+import type { ActiveFault } from './fault-injection.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
 import type { ParentMessage, WorkerMessage } from './worker-protocol.js';
 
@@ -156,6 +157,13 @@ export class ApplianceWorker {
         }
       });
     });
+  }
+
+  /** Replaces the injected faults this worker applies (failure rehearsals). */
+  setFaults(faults: ActiveFault[]): void {
+    if (this.#exited) return;
+    const message: ParentMessage = { type: 'faults', faults };
+    this.#child.send(message, () => undefined);
   }
 
   /** Kills the process (SIGKILL: a hung PKCS#11 call ignores anything gentler). */

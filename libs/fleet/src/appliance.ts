@@ -1,6 +1,9 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
 import type { TokenDescription, TokenSelector } from '@hsm-broker/pkcs11';
+import { ApplianceBreaker } from './appliance-breaker.js';
+import type { BreakerPolicy } from './appliance-breaker.js';
 import { ApplianceWorker } from './appliance-worker.js';
+import type { ActiveFault } from './fault-injection.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
 
 /** One HSM appliance as configured. */
@@ -49,6 +52,15 @@ export interface CallOptions {
   deadline?: number;
   /** Use the long timeout (key generation, unwrapping). */
   slow?: boolean;
+  /** A health probe: not counted as a request. */
+  probe?: boolean;
+}
+
+/** How an appliance returns to service. */
+export interface RecoveryPolicy {
+  breaker: BreakerPolicy;
+  /** After recovering, an appliance's share of traffic grows linearly over this long. */
+  slowStartMs: number;
 }
 
 const slowOperations = new Set<WorkerOperation>(['generateKey', 'unwrapKey', 'wrapKey', 'destroyKey', 'listKeys']);
@@ -92,9 +104,79 @@ export class Appliance {
     consecutiveFailures: 0,
   };
 
-  constructor(config: ApplianceConfig, timeouts: ApplianceTimeouts) {
+  /** The appliance's circuit breaker, fed by appliance faults only. */
+  readonly breaker: ApplianceBreaker;
+  readonly #slowStartMs: number;
+  #recoveredAt = 0;
+  #drained = false;
+  #faults: ActiveFault[] = [];
+  readonly #faultTimers = new Set<NodeJS.Timeout>();
+
+  constructor(config: ApplianceConfig, timeouts: ApplianceTimeouts, recovery: RecoveryPolicy) {
     this.config = config;
     this.#timeouts = timeouts;
+    this.#slowStartMs = recovery.slowStartMs;
+    this.breaker = new ApplianceBreaker(config.id, recovery.breaker);
+    this.breaker.onStateChange((state) => {
+      if (state === 'closed') this.#recoveredAt = Date.now();
+    });
+  }
+
+  /** Whether an operator drained the appliance. */
+  get drained(): boolean {
+    return this.#drained;
+  }
+
+  /** Takes the appliance out of (or back into) rotation; calls in flight finish. */
+  setDrained(drained: boolean): void {
+    if (this.#drained && !drained) this.#recoveredAt = Date.now();
+    this.#drained = drained;
+  }
+
+  /** Share of its normal traffic the appliance should get now (slow start after recovery). */
+  get weight(): number {
+    if (this.#recoveredAt === 0 || this.#slowStartMs === 0) return 1;
+    const elapsed = Date.now() - this.#recoveredAt;
+    return elapsed >= this.#slowStartMs ? 1 : 0.1 + (0.9 * elapsed) / this.#slowStartMs;
+  }
+
+  /** Injected faults in force. */
+  get faults(): readonly ActiveFault[] {
+    const now = Date.now();
+    return this.#faults.filter((fault) => fault.expiresAt === undefined || fault.expiresAt > now);
+  }
+
+  /** Adds a fault for failure rehearsals. It acts inside the worker processes. */
+  injectFault(fault: ActiveFault): void {
+    this.#faults = [...this.faults, fault];
+    if (fault.expiresAt !== undefined) {
+      const timer = setTimeout(() => {
+        this.#faultTimers.delete(timer);
+        this.#faults = [...this.faults];
+        this.#pushFaults();
+      }, Math.max(0, fault.expiresAt - Date.now()));
+      timer.unref();
+      this.#faultTimers.add(timer);
+    }
+    this.#pushFaults();
+    if (fault.kind === 'CRASH' && fault.probability === 0) {
+      // Every call would crash the worker; do not wait for a call to find out.
+      for (const worker of this.#workers) worker.kill('injected crash');
+    }
+  }
+
+  /** Removes every injected fault. Returns how many there were. */
+  clearFaults(): number {
+    const count = this.faults.length;
+    this.#faults = [];
+    for (const timer of this.#faultTimers) clearTimeout(timer);
+    this.#faultTimers.clear();
+    this.#pushFaults();
+    return count;
+  }
+
+  #pushFaults(): void {
+    for (const worker of this.#workers) worker.setFaults(this.#faults);
   }
 
   get id(): string {
@@ -178,7 +260,9 @@ export class Appliance {
       }
       this.#workers.add(worker);
       worker.onExit((exit) => this.#onWorkerExit(worker, exit.reason));
+      if (this.#faults.length > 0) worker.setFaults(this.#faults);
       this.#restartDelayMs = 100;
+      if (this.#health === 'down') this.#recoveredAt = Date.now();
       if (this.#health === 'down' || this.#health === 'starting') this.#health = 'degraded';
       if (this.#workers.size === this.config.workers && this.stats.consecutiveFailures === 0) this.#health = 'healthy';
       this.#release(worker);
@@ -281,7 +365,7 @@ export class Appliance {
   async call<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options: CallOptions): Promise<WorkerResult<K>> {
     if (this.#stopped) throw this.#unavailable('is stopped');
     this.#inFlight++;
-    this.stats.requestsTotal++;
+    if (!options.probe) this.stats.requestsTotal++;
     const started = performance.now();
     try {
       const worker = await this.#acquire(options.deadline);
@@ -296,7 +380,7 @@ export class Appliance {
       return result;
     } catch (error: unknown) {
       const failure = BrokerError.from(error);
-      if (failure.failureClass === 'appliance') this.#recordFailure(failure);
+      if (failure.failureClass === 'appliance') this.#recordFailure(failure, options.probe === true);
       throw failure;
     } finally {
       this.#inFlight--;
@@ -327,8 +411,8 @@ export class Appliance {
     if (this.#health === 'degraded' && this.#workers.size === this.config.workers) this.#health = 'healthy';
   }
 
-  #recordFailure(error: BrokerError): void {
-    this.stats.failuresTotal++;
+  #recordFailure(error: BrokerError, probe: boolean): void {
+    if (!probe) this.stats.failuresTotal++;
     this.stats.consecutiveFailures++;
     this.stats.lastError = error.message;
     if (this.#health === 'healthy') this.#health = 'degraded';
@@ -345,6 +429,8 @@ export class Appliance {
   /** Stops every worker and refuses further calls. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.breaker.shutdown();
+    for (const timer of this.#faultTimers) clearTimeout(timer);
     for (const timer of this.#restartTimers) clearTimeout(timer);
     this.#restartTimers.clear();
     for (const waiter of this.#waiters.splice(0)) {

@@ -1,9 +1,35 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
 import { Appliance } from './appliance.js';
 import type { ApplianceConfig, ApplianceHealth, ApplianceTimeouts, CallOptions } from './appliance.js';
+import type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
 import { ApplianceWorker } from './appliance-worker.js';
+import type { ActiveFault, FaultKind } from './fault-injection.js';
+import { RetryBudget } from './retry-budget.js';
+import type { RetryBudgetPolicy } from './retry-budget.js';
+import { chooseAppliance } from './zone-router.js';
+import type { RouteCandidate } from './zone-router.js';
 import { idempotentOperations } from './worker-operations.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
+
+/** Routing, failure handling and recovery settings. */
+export interface RoutingPolicy {
+  /** Zones in order of preference after the local zone; others follow. */
+  zonePriority: string[];
+  /** When false, every zone is one level and traffic spreads across all. */
+  preferLocalZone: boolean;
+  breaker: BreakerPolicy;
+  retryBudget: RetryBudgetPolicy;
+  /** Most attempts for one idempotent call (first try included). */
+  maxAttempts: number;
+  /** Sign calls still running after this long are sent to a second appliance too (0 = off). */
+  hedgeDelayMs: number;
+  slowStartMs: number;
+  /** Background probe period; an idle broker still learns the fleet's state. */
+  healthIntervalMs: number;
+  probeTimeoutMs: number;
+  /** Whether InjectFault is allowed. */
+  faultInjection: boolean;
+}
 
 /** The fleet as configured. */
 export interface FleetConfig {
@@ -11,12 +37,15 @@ export interface FleetConfig {
   localZone: string;
   appliances: ApplianceConfig[];
   timeouts: ApplianceTimeouts;
+  routing: RoutingPolicy;
 }
 
 /** Options for {@link Fleet.execute}. */
 export interface ExecuteOptions extends CallOptions {
   /** Only these appliances may serve the call (the holders of a key version). */
   candidates?: readonly string[];
+  /** A PKCS#11 mechanism the appliance must offer (as discovered with C_GetMechanismList). */
+  mechanism?: string;
 }
 
 /** A result and where it was computed. */
@@ -25,28 +54,43 @@ export interface Executed<T> {
   applianceId: string;
 }
 
+/** Status of one appliance as operators see it. */
+export type ApplianceStatusState = 'HEALTHY' | 'DEGRADED' | 'OPEN' | 'DRAINED' | 'DOWN';
+
 /** A snapshot of one appliance for status output. */
 export interface ApplianceSnapshot {
   id: string;
   zone: string;
+  state: ApplianceStatusState;
   health: ApplianceHealth;
+  breakerState: BreakerState;
+  ejectionsTotal: number;
+  drained: boolean;
   inFlight: number;
   requestsTotal: number;
   failuresTotal: number;
   latencyEwmaMs: number;
-  keysPresent: number;
   mechanisms: readonly string[];
   lastError: string;
   workers: number;
   workerRestartsTotal: number;
   tokenLabel: string;
+  faults: readonly ActiveFault[];
+}
+
+/** A snapshot of one zone. */
+export interface ZoneSnapshot {
+  name: string;
+  applianceCount: number;
+  healthyCount: number;
 }
 
 /** A snapshot of the fleet for status output. */
 export interface FleetSnapshot {
   localZone: string;
-  zones: { name: string; applianceCount: number; healthyCount: number }[];
+  zones: ZoneSnapshot[];
   appliances: ApplianceSnapshot[];
+  fencedZones: string[];
 }
 
 /** A security-officer session on one appliance, for KEK enrollment. */
@@ -54,17 +98,32 @@ export interface OfficerSession {
   call<K extends WorkerOperation>(op: K, args: WorkerArgs<K>): Promise<WorkerResult<K>>;
 }
 
+/** A fault to inject, as an operator asks for it. */
+export interface FaultRequest {
+  kind: FaultKind;
+  probability: number;
+  latencyMs: number;
+  durationMs: number;
+}
+
+const hedgeableOperations = new Set<WorkerOperation>(['sign']);
+
 /**
- * The appliances behind the broker and the choice of which one serves a
- * call: among the eligible appliances with a running worker, the one with the
- * fewest calls in flight (ties broken in turn). Idempotent operations that
- * hit an appliance fault are tried again on another appliance while the
- * caller's deadline allows.
+ * The appliances behind the broker, and for every call the choice of which
+ * one serves it: zone-aware, least-loaded, breaker-guarded. Idempotent
+ * operations that hit an appliance fault are retried on another appliance
+ * (preferably in another zone) within the caller's deadline and the retry
+ * budget; key creation is never retried blindly.
  */
 export class Fleet {
   readonly config: FleetConfig;
   readonly #appliances = new Map<string, Appliance>();
-  #turn = 0;
+  readonly #fenced = new Set<string>();
+  readonly #zoneOrder: string[];
+  readonly #budget: RetryBudget;
+  readonly #probing = new Set<string>();
+  #healthTimer: NodeJS.Timeout | undefined;
+  readonly #recoveryListeners: ((applianceId: string) => void)[] = [];
 
   constructor(config: FleetConfig) {
     const ids = new Set<string>();
@@ -74,18 +133,41 @@ export class Fleet {
     }
     this.config = config;
     for (const appliance of config.appliances) {
-      this.#appliances.set(appliance.id, new Appliance(appliance, config.timeouts));
+      const created = new Appliance(appliance, config.timeouts, { breaker: config.routing.breaker, slowStartMs: config.routing.slowStartMs });
+      created.breaker.onStateChange((state) => {
+        if (state === 'closed') for (const listener of this.#recoveryListeners) listener(created.id);
+      });
+      this.#appliances.set(appliance.id, created);
     }
+    const zones = [...new Set(config.appliances.map((appliance) => appliance.zone))].sort();
+    this.#zoneOrder = config.routing.preferLocalZone
+      ? [...new Set([config.localZone, ...config.routing.zonePriority, ...zones])]
+      : [];
+    this.#budget = new RetryBudget(config.routing.retryBudget);
   }
 
-  /** Starts every appliance's workers. Appliances that cannot start are marked down and retried. */
+  /** Starts every appliance's workers and the background health checks. */
   async start(): Promise<void> {
     await Promise.all([...this.#appliances.values()].map((appliance) => appliance.start()));
+    this.#healthTimer = setInterval(() => this.checkHealth(), this.config.routing.healthIntervalMs);
+    this.#healthTimer.unref();
+  }
+
+  /** Called when an appliance's breaker closes again (it returned from an outage). */
+  onRecovery(listener: (applianceId: string) => void): void {
+    this.#recoveryListeners.push(listener);
   }
 
   /** Every appliance, in configuration order. */
   get appliances(): Appliance[] {
     return [...this.#appliances.values()];
+  }
+
+  /** Zones, in preference order. */
+  get zones(): string[] {
+    return [...new Set([...this.#zoneOrder, ...this.appliances.map((appliance) => appliance.zone)])].filter((zone) =>
+      this.appliances.some((appliance) => appliance.zone === zone),
+    );
   }
 
   /** The appliance with `id`. */
@@ -100,49 +182,244 @@ export class Fleet {
     return appliance;
   }
 
-  #order(candidates: readonly string[] | undefined): Appliance[] {
-    const pool = (candidates ? candidates.map((id) => this.#appliances.get(id)) : this.appliances).filter(
-      (appliance): appliance is Appliance => appliance !== undefined && appliance.available,
-    );
-    const turn = this.#turn++;
-    return pool
-      .map((appliance, index) => ({ appliance, rank: (index + turn) % Math.max(1, pool.length) }))
-      .sort((a, b) => a.appliance.inFlight - b.appliance.inFlight || a.rank - b.rank)
-      .map((entry) => entry.appliance);
+  /** Whether the appliance takes new work: running, not drained, zone not fenced. */
+  inRotation(appliance: Appliance): boolean {
+    return appliance.available && !appliance.drained && !this.#fenced.has(appliance.zone);
   }
 
-  /** Performs `op` on the best eligible appliance, trying others after appliance faults when that is safe. */
-  async execute<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options: ExecuteOptions = {}): Promise<Executed<WorkerResult<K>>> {
-    const ordered = this.#order(options.candidates);
-    if (ordered.length === 0) {
-      throw new BrokerError(Code.UNAVAILABLE, `no appliance is available for ${op}`, {
-        reason: 'NO_APPLIANCE_AVAILABLE',
-        failureClass: 'appliance',
-        details: { candidates: (options.candidates ?? []).join(',') },
-      });
+  #candidates(options: ExecuteOptions): (RouteCandidate & { appliance: Appliance })[] {
+    const pool = options.candidates
+      ? options.candidates.map((id) => this.#appliances.get(id)).filter((appliance): appliance is Appliance => appliance !== undefined)
+      : this.appliances;
+    return pool
+      .filter((appliance) => !options.mechanism || appliance.mechanisms.length === 0 || appliance.mechanisms.includes(options.mechanism))
+      .map((appliance) => ({
+        appliance,
+        id: appliance.id,
+        zone: appliance.zone,
+        inFlight: appliance.inFlight,
+        capacity: Math.max(1, appliance.workerCount),
+        latencyEwmaMs: appliance.stats.latencyEwmaMs,
+        weight: appliance.weight,
+        healthy: appliance.breaker.state === 'closed',
+        inRotation: this.inRotation(appliance),
+      }));
+  }
+
+  #noAppliance(op: string, options: ExecuteOptions): BrokerError {
+    return new BrokerError(Code.UNAVAILABLE, `no appliance is available for ${op}${options.candidates ? ` (holders: ${options.candidates.join(', ')})` : ''}`, {
+      reason: 'NO_APPLIANCE_AVAILABLE',
+      failureClass: 'appliance',
+    });
+  }
+
+  async #attempt<K extends WorkerOperation>(
+    appliance: Appliance,
+    panic: boolean,
+    op: K,
+    args: WorkerArgs<K>,
+    options: ExecuteOptions,
+  ): Promise<WorkerResult<K>> {
+    if (!panic) return appliance.breaker.fire(() => appliance.call(op, args, options));
+    try {
+      return await appliance.call(op, args, options);
+    } catch (error: unknown) {
+      appliance.breaker.record(error);
+      throw error;
     }
+  }
+
+  /** Performs `op` on the best eligible appliance, failing over after appliance faults when that is safe. */
+  async execute<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options: ExecuteOptions = {}): Promise<Executed<WorkerResult<K>>> {
     const retryable = idempotentOperations.has(op);
+    const maxAttempts = retryable ? this.config.routing.maxAttempts : 1;
+    const tried = new Set<string>();
+    const triedZones = new Set<string>();
     let lastError: BrokerError | undefined;
-    for (const appliance of ordered) {
-      if (options.deadline !== undefined && Date.now() >= options.deadline) break;
+    this.#budget.recordRequest();
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const choice = chooseAppliance(this.#candidates(options), { zoneOrder: this.#zoneOrder, exclude: tried, avoidZones: triedZones });
+      if (!choice) break;
+      const { appliance } = choice.appliance;
+      if (options.deadline !== undefined && options.deadline - Date.now() < Math.min(appliance.stats.latencyEwmaMs, 1000)) {
+        // No attempt starts that cannot finish in time.
+        lastError ??= new BrokerError(Code.DEADLINE_EXCEEDED, `${op}: not enough time left for another attempt`, {
+          reason: 'DEADLINE_EXCEEDED',
+          failureClass: 'deadline',
+        });
+        break;
+      }
+      if (attempt > 0 && !this.#budget.tryRetry()) break;
+      tried.add(appliance.id);
+      triedZones.add(appliance.zone);
       try {
-        const result = await appliance.call(op, args, options);
-        return { result, applianceId: appliance.id };
+        const hedge = this.config.routing.hedgeDelayMs > 0 && hedgeableOperations.has(op) && attempt === 0;
+        const result = hedge
+          ? await this.#hedged(appliance, choice.panic, op, args, options, tried, triedZones)
+          : { result: await this.#attempt(appliance, choice.panic, op, args, options), applianceId: appliance.id };
+        return result;
       } catch (error: unknown) {
         lastError = BrokerError.from(error);
-        if (!retryable || lastError.failureClass !== 'appliance') throw lastError;
+        if (lastError.failureClass !== 'appliance') throw lastError;
       }
     }
-    if (lastError) throw lastError;
-    throw new BrokerError(Code.DEADLINE_EXCEEDED, `${op}: the deadline passed before an appliance could be tried`, {
-      reason: 'DEADLINE_EXCEEDED',
-      failureClass: 'deadline',
+    throw lastError ?? this.#noAppliance(op, options);
+  }
+
+  /**
+   * A hedged call: if the first appliance has not answered after the hedge
+   * delay, a second one is asked too and the first answer wins (signing is
+   * safe to duplicate; a hung appliance then costs the delay, not the timeout).
+   */
+  #hedged<K extends WorkerOperation>(
+    first: Appliance,
+    panic: boolean,
+    op: K,
+    args: WorkerArgs<K>,
+    options: ExecuteOptions,
+    tried: Set<string>,
+    triedZones: Set<string>,
+  ): Promise<Executed<WorkerResult<K>>> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let pending = 1;
+      let lastError: unknown;
+      const finish = (applianceId: string) => (result: WorkerResult<K>) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ result, applianceId });
+      };
+      const failed = (error: unknown): void => {
+        lastError = error;
+        pending--;
+        if (!settled && pending === 0 && !timerPending) {
+          settled = true;
+          reject(error);
+        }
+      };
+      let timerPending = true;
+      this.#attempt(first, panic, op, args, options).then(finish(first.id), failed);
+      const timer = setTimeout(() => {
+        timerPending = false;
+        if (settled) return;
+        const second = chooseAppliance(this.#candidates(options), { zoneOrder: this.#zoneOrder, exclude: tried, avoidZones: triedZones });
+        if (!second || !this.#budget.tryRetry()) {
+          if (pending === 0) {
+            settled = true;
+            reject(lastError);
+          }
+          return;
+        }
+        tried.add(second.appliance.id);
+        triedZones.add(second.appliance.zone);
+        pending++;
+        this.#attempt(second.appliance.appliance, second.panic, op, args, options).then(finish(second.appliance.id), failed);
+      }, this.config.routing.hedgeDelayMs);
     });
   }
 
   /** Performs `op` on one named appliance, without failover (replication, inventory, repair). */
   executeOn<K extends WorkerOperation>(applianceId: string, op: K, args: WorkerArgs<K>, options: CallOptions = {}): Promise<WorkerResult<K>> {
     return this.appliance(applianceId).call(op, args, options);
+  }
+
+  /**
+   * Probes every appliance with a cheap real operation (random bytes from
+   * the token). Probes go through the breaker: they are the half-open trial
+   * after an outage, so recovered appliances return without a caller's
+   * request being the guinea pig.
+   */
+  checkHealth(): void {
+    for (const appliance of this.appliances) {
+      if (!appliance.available || appliance.breaker.state === 'open' || this.#probing.has(appliance.id)) continue;
+      this.#probing.add(appliance.id);
+      const deadline = Date.now() + this.config.routing.probeTimeoutMs;
+      appliance.breaker
+        .fire(async () => {
+          try {
+            return await appliance.call('probe', {}, { deadline, probe: true });
+          } catch (error: unknown) {
+            const failure = BrokerError.from(error);
+            if (failure.failureClass === 'deadline') {
+              throw new BrokerError(Code.UNAVAILABLE, `appliance ${appliance.id} did not answer a probe within ${String(this.config.routing.probeTimeoutMs)} ms`, {
+                reason: 'PROBE_TIMEOUT',
+                failureClass: 'appliance',
+              });
+            }
+            throw failure;
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => this.#probing.delete(appliance.id));
+    }
+  }
+
+  /** Stops new work for one appliance; calls in flight finish. */
+  drain(applianceId: string): Appliance {
+    const appliance = this.appliance(applianceId);
+    appliance.setDrained(true);
+    return appliance;
+  }
+
+  /** Returns a drained appliance to rotation (it slow-starts). */
+  undrain(applianceId: string): Appliance {
+    const appliance = this.appliance(applianceId);
+    appliance.setDrained(false);
+    return appliance;
+  }
+
+  #zone(zone: string): string {
+    if (!this.appliances.some((appliance) => appliance.zone === zone)) {
+      throw new BrokerError(Code.NOT_FOUND, `zone: no appliance is in zone ${zone}`, { reason: 'ZONE_NOT_FOUND', details: { field: 'zone' } });
+    }
+    return zone;
+  }
+
+  /** Takes a whole zone out of rotation. */
+  fence(zone: string): ZoneSnapshot {
+    this.#fenced.add(this.#zone(zone));
+    return this.#zoneSnapshot(zone);
+  }
+
+  /** Returns a fenced zone to rotation. */
+  unfence(zone: string): ZoneSnapshot {
+    if (this.#fenced.delete(this.#zone(zone))) {
+      for (const appliance of this.appliances) if (appliance.zone === zone) appliance.setDrained(appliance.drained);
+    }
+    return this.#zoneSnapshot(zone);
+  }
+
+  /** Injects a fault (failure rehearsal); refused unless fault injection is enabled. */
+  injectFault(applianceId: string, request: FaultRequest): Appliance {
+    if (!this.config.routing.faultInjection) {
+      throw new BrokerError(Code.FAILED_PRECONDITION, 'fault injection is disabled; start the broker with HSMB_FAULT_INJECTION=1 to rehearse failures', {
+        reason: 'FAULT_INJECTION_DISABLED',
+      });
+    }
+    if (!(request.probability >= 0 && request.probability <= 1)) {
+      throw BrokerError.invalidArgument('probability', `must be 0 to 1, got ${String(request.probability)}`, 'INVALID_PROBABILITY');
+    }
+    if (request.kind === 'LATENCY' && (request.latencyMs <= 0 || request.latencyMs > 600_000)) {
+      throw BrokerError.invalidArgument('latency_ms', `must be 1 to 600000 for LATENCY, got ${String(request.latencyMs)}`, 'INVALID_LATENCY');
+    }
+    const appliance = this.appliance(applianceId);
+    appliance.injectFault({
+      kind: request.kind,
+      probability: request.probability,
+      latencyMs: request.latencyMs,
+      expiresAt: request.durationMs > 0 ? Date.now() + request.durationMs : undefined,
+    });
+    return appliance;
+  }
+
+  /** Clears injected faults on one appliance, or all when `applianceId` is empty. */
+  clearFaults(applianceId: string): number {
+    if (!this.config.routing.faultInjection) {
+      throw new BrokerError(Code.FAILED_PRECONDITION, 'fault injection is disabled', { reason: 'FAULT_INJECTION_DISABLED' });
+    }
+    const targets = applianceId === '' ? this.appliances : [this.appliance(applianceId)];
+    return targets.reduce((count, appliance) => count + appliance.clearFaults(), 0);
   }
 
   /**
@@ -173,35 +450,60 @@ export class Fleet {
     }
   }
 
-  /** A snapshot for status output. */
-  snapshot(): FleetSnapshot {
-    const zones = new Map<string, { name: string; applianceCount: number; healthyCount: number }>();
-    const appliances = this.appliances.map((appliance): ApplianceSnapshot => {
-      const zone = zones.get(appliance.zone) ?? { name: appliance.zone, applianceCount: 0, healthyCount: 0 };
-      zone.applianceCount++;
-      if (appliance.health === 'healthy') zone.healthyCount++;
-      zones.set(appliance.zone, zone);
-      return {
-        id: appliance.id,
-        zone: appliance.zone,
-        health: appliance.health,
-        inFlight: appliance.inFlight,
-        requestsTotal: appliance.stats.requestsTotal,
-        failuresTotal: appliance.stats.failuresTotal,
-        latencyEwmaMs: appliance.stats.latencyEwmaMs,
-        keysPresent: appliance.keysPresent,
-        mechanisms: appliance.mechanisms,
-        lastError: appliance.stats.lastError,
-        workers: appliance.workerCount,
-        workerRestartsTotal: appliance.stats.workerRestartsTotal,
-        tokenLabel: appliance.token?.label ?? '',
-      };
-    });
-    return { localZone: this.config.localZone, zones: [...zones.values()], appliances };
+  /** The operator-facing state of an appliance. */
+  stateOf(appliance: Appliance): ApplianceStatusState {
+    if (appliance.drained || this.#fenced.has(appliance.zone)) return 'DRAINED';
+    if (appliance.health === 'down' || !appliance.available) return 'DOWN';
+    if (appliance.breaker.state !== 'closed') return 'OPEN';
+    if (appliance.health !== 'healthy' || appliance.weight < 1 || appliance.breaker.consecutiveFailures > 0) return 'DEGRADED';
+    return 'HEALTHY';
   }
 
-  /** Stops every appliance. */
+  /** A snapshot of one appliance. */
+  applianceSnapshot(appliance: Appliance): ApplianceSnapshot {
+    return {
+      id: appliance.id,
+      zone: appliance.zone,
+      state: this.stateOf(appliance),
+      health: appliance.health,
+      breakerState: appliance.breaker.state,
+      ejectionsTotal: appliance.breaker.ejections,
+      drained: appliance.drained,
+      inFlight: appliance.inFlight,
+      requestsTotal: appliance.stats.requestsTotal,
+      failuresTotal: appliance.stats.failuresTotal,
+      latencyEwmaMs: appliance.stats.latencyEwmaMs,
+      mechanisms: appliance.mechanisms,
+      lastError: appliance.stats.lastError,
+      workers: appliance.workerCount,
+      workerRestartsTotal: appliance.stats.workerRestartsTotal,
+      tokenLabel: appliance.token?.label ?? '',
+      faults: appliance.faults,
+    };
+  }
+
+  #zoneSnapshot(zone: string): ZoneSnapshot {
+    const members = this.appliances.filter((appliance) => appliance.zone === zone);
+    return {
+      name: zone,
+      applianceCount: members.length,
+      healthyCount: members.filter((appliance) => this.stateOf(appliance) === 'HEALTHY').length,
+    };
+  }
+
+  /** A snapshot for status output. */
+  snapshot(): FleetSnapshot {
+    return {
+      localZone: this.config.localZone,
+      zones: this.zones.map((zone) => this.#zoneSnapshot(zone)),
+      appliances: this.appliances.map((appliance) => this.applianceSnapshot(appliance)),
+      fencedZones: [...this.#fenced].sort(),
+    };
+  }
+
+  /** Stops the health checks and every appliance. */
   async stop(): Promise<void> {
+    if (this.#healthTimer) clearInterval(this.#healthTimer);
     await Promise.all(this.appliances.map((appliance) => appliance.stop()));
   }
 }

@@ -1,8 +1,26 @@
 export { Appliance } from './appliance.js';
-export type { ApplianceConfig, ApplianceHealth, ApplianceStats, ApplianceTimeouts, CallOptions } from './appliance.js';
+export type { ApplianceConfig, ApplianceHealth, ApplianceStats, ApplianceTimeouts, CallOptions, RecoveryPolicy } from './appliance.js';
+export { ApplianceBreaker } from './appliance-breaker.js';
+export type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
 export { ApplianceWorker } from './appliance-worker.js';
 export type { WorkerExit, WorkerSpec } from './appliance-worker.js';
+export type { ActiveFault, FaultKind } from './fault-injection.js';
 export { Fleet } from './fleet.js';
-export type { ApplianceSnapshot, ExecuteOptions, Executed, FleetConfig, FleetSnapshot, OfficerSession } from './fleet.js';
+export type {
+  ApplianceSnapshot,
+  ApplianceStatusState,
+  ExecuteOptions,
+  Executed,
+  FaultRequest,
+  FleetConfig,
+  FleetSnapshot,
+  OfficerSession,
+  RoutingPolicy,
+  ZoneSnapshot,
+} from './fleet.js';
+export { RetryBudget } from './retry-budget.js';
+export type { RetryBudgetPolicy } from './retry-budget.js';
 export { idempotentOperations } from './worker-operations.js';
 export type { WorkerArgs, WorkerOperation, WorkerOperations, WorkerResult } from './worker-operations.js';
+export { chooseAppliance } from './zone-router.js';
+export type { RouteCandidate, RouteChoice, RouteOptions } from './zone-router.js';

@@ -1,5 +1,6 @@
 import type { SerializedBrokerError } from '@hsm-broker/errors';
 import type { LoginRole, TokenSelector } from '@hsm-broker/pkcs11';
+import type { ActiveFault } from './fault-injection.js';
 
 /** First message from parent to worker: which token and how to log in. */
 export interface WorkerInitMessage {
@@ -18,8 +19,14 @@ export interface WorkerRequestMessage {
   args: unknown;
 }
 
+/** Replaces the injected faults the worker applies to each call. */
+export interface WorkerFaultsMessage {
+  type: 'faults';
+  faults: ActiveFault[];
+}
+
 /** Parent → worker. */
-export type ParentMessage = WorkerInitMessage | WorkerRequestMessage;
+export type ParentMessage = WorkerInitMessage | WorkerRequestMessage | WorkerFaultsMessage;
 
 /** Worker → parent. */
 export type WorkerMessage =

@@ -50,6 +50,9 @@ export interface CreateKeyInput {
 export type MessageType = 'RAW' | 'DIGEST';
 
 const dayMs = 24 * 60 * 60 * 1000;
+/** The PKCS#11 mechanism each operation needs; a remote transport may not carry every one. */
+const schemeMechanism = { ecdsa: 'CKM_ECDSA', 'rsa-pss': 'CKM_RSA_PKCS_PSS', 'rsa-pkcs1': 'CKM_RSA_PKCS' } as const;
+const hmacMechanism = { sha256: 'CKM_SHA256_HMAC', sha384: 'CKM_SHA384_HMAC', sha512: 'CKM_SHA512_HMAC' } as const;
 /** Largest RAW message Sign and GenerateMac accept. */
 export const maxRawMessageBytes = 4096;
 /** Largest plaintext Encrypt accepts. */
@@ -370,8 +373,13 @@ export class KeyRegistry {
     return found;
   }
 
-  #options(version: KeyVersionRecord, options: RequestOptions): { candidates: string[]; deadline?: number } {
-    return { candidates: version.replicas, ...(options.deadline === undefined ? {} : { deadline: options.deadline }) };
+  /** Routing options: only holders of the version, offering the mechanism, within the deadline. */
+  #options(version: KeyVersionRecord, options: RequestOptions, mechanism?: string): { candidates: string[]; deadline?: number; mechanism?: string } {
+    return {
+      candidates: version.replicas,
+      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+      ...(mechanism === undefined ? {} : { mechanism }),
+    };
   }
 
   async encrypt(keyId: string, plaintext: Buffer, context: Record<string, string>, options: RequestOptions = {}): Promise<{ ciphertext: Buffer; keyId: string; keyVersion: number }> {
@@ -385,7 +393,7 @@ export class KeyRegistry {
     const { result } = await this.#fleet.execute(
       'encrypt',
       { label: objectLabel(key.keyId, version.version), iv, aad: additionalData(header, context), plaintext },
-      this.#options(version, options),
+      this.#options(version, options, 'CKM_AES_GCM'),
     );
     return { ciphertext: Buffer.concat([header, iv, result]), keyId: key.keyId, keyVersion: version.version };
   }
@@ -413,7 +421,7 @@ export class KeyRegistry {
       const { result } = await this.#fleet.execute(
         'decrypt',
         { label: objectLabel(key.keyId, version.version), iv: parsed.iv, aad: additionalData(parsed.header, context), ciphertext: parsed.sealed },
-        this.#options(version, options),
+        this.#options(version, options, 'CKM_AES_GCM'),
       );
       return { plaintext: result, keyId: key.keyId, keyVersion: version.version };
     } catch (error: unknown) {
@@ -487,7 +495,7 @@ export class KeyRegistry {
     const { scheme, hash } = signatureParameters(algorithm);
     const digest = this.#digest(message, messageType, hash);
     const version = this.#version(key, 0);
-    const { result } = await this.#fleet.execute('sign', { label: objectLabel(key.keyId, version.version), scheme, hash, digest }, this.#options(version, options));
+    const { result } = await this.#fleet.execute('sign', { label: objectLabel(key.keyId, version.version), scheme, hash, digest }, this.#options(version, options, schemeMechanism[scheme]));
     return { signature: result, keyId: key.keyId, keyVersion: version.version };
   }
 
@@ -508,7 +516,7 @@ export class KeyRegistry {
     const { result } = await this.#fleet.execute(
       'verify',
       { spec: key.keySpec, label: objectLabel(key.keyId, version.version), scheme, hash, digest, signature },
-      this.#options(version, options),
+      this.#options(version, options, schemeMechanism[scheme]),
     );
     return { valid: result, keyId: key.keyId, keyVersion: version.version };
   }
@@ -536,7 +544,7 @@ export class KeyRegistry {
     const key = this.#usable(keyId, 'GENERATE_VERIFY_MAC');
     this.#checkMacAlgorithm(key, algorithm);
     const version = this.#version(key, 0);
-    const { result } = await this.#fleet.execute('generateMac', { label: objectLabel(key.keyId, version.version), hash: macHash(algorithm), message }, this.#options(version, options));
+    const { result } = await this.#fleet.execute('generateMac', { label: objectLabel(key.keyId, version.version), hash: macHash(algorithm), message }, this.#options(version, options, hmacMechanism[macHash(algorithm)]));
     return { mac: result, keyId: key.keyId, keyVersion: version.version };
   }
 
@@ -557,7 +565,7 @@ export class KeyRegistry {
     const { result } = await this.#fleet.execute(
       'verifyMac',
       { label: objectLabel(key.keyId, version.version), hash: macHash(algorithm), message, mac },
-      this.#options(version, options),
+      this.#options(version, options, hmacMechanism[macHash(algorithm)]),
     );
     return { valid: result, keyId: key.keyId, keyVersion: version.version };
   }

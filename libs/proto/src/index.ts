@@ -54,12 +54,27 @@ export {
 export type { KeyServiceServer } from './gen/hsmbroker/v1/key_service.js';
 export { KeyMetadata, KeySpec, KeyState, KeyUsage, KeyVersion } from './gen/hsmbroker/v1/key_types.js';
 export {
+  ActiveFault,
   ApplianceState,
   ApplianceStatus,
+  BreakerState,
+  ClearFaultsRequest,
+  ClearFaultsResponse,
+  DrainApplianceRequest,
+  DrainApplianceResponse,
+  FaultKind,
+  FenceZoneRequest,
+  FenceZoneResponse,
   FleetServiceClient,
   FleetServiceService,
   GetFleetStatusRequest,
   GetFleetStatusResponse,
+  InjectFaultRequest,
+  InjectFaultResponse,
+  UndrainApplianceRequest,
+  UndrainApplianceResponse,
+  UnfenceZoneRequest,
+  UnfenceZoneResponse,
   ZoneStatus,
 } from './gen/hsmbroker/v1/fleet_service.js';
 export type { FleetServiceServer } from './gen/hsmbroker/v1/fleet_service.js';

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
@@ -66,6 +66,8 @@ export interface TestBrokerOptions {
   clock?: () => number;
   /** Reuse a data directory (restart tests). */
   dataDir?: string;
+  /** Settings for a YAML configuration file (routing, timeouts, …). */
+  config?: Record<string, unknown>;
 }
 
 /** A broker on a fresh local SoftHSM fleet in a temporary directory. */
@@ -86,7 +88,13 @@ export interface TestBroker {
  */
 export async function startTestBroker(options: TestBrokerOptions = {}): Promise<TestBroker> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hsmb-it-'));
+  const configFile: Record<string, string> = {};
+  if (options.config) {
+    configFile['HSMB_CONFIG'] = join(dataDir, 'broker.yaml');
+    writeFileSync(configFile['HSMB_CONFIG'], JSON.stringify(options.config));
+  }
   const config = loadConfig({
+    ...configFile,
     HSMB_DATA_DIR: dataDir,
     HSMB_LISTEN: '127.0.0.1:0',
     HSMB_LOG_LEVEL: process.env['HSMB_TEST_LOG_LEVEL'] ?? 'warn',

@@ -18,6 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Timestamp } from "../../google/protobuf/timestamp.js";
 
 export const protobufPackage = "hsmbroker.v1";
 
@@ -85,6 +86,108 @@ export function applianceStateToJSON(object: ApplianceState): string {
   }
 }
 
+/** State of an appliance's circuit breaker. */
+export enum BreakerState {
+  UNSPECIFIED = 0,
+  CLOSED = 1,
+  OPEN = 2,
+  HALF_OPEN = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function breakerStateFromJSON(object: any): BreakerState {
+  switch (object) {
+    case 0:
+    case "BREAKER_STATE_UNSPECIFIED":
+      return BreakerState.UNSPECIFIED;
+    case 1:
+    case "BREAKER_STATE_CLOSED":
+      return BreakerState.CLOSED;
+    case 2:
+    case "BREAKER_STATE_OPEN":
+      return BreakerState.OPEN;
+    case 3:
+    case "BREAKER_STATE_HALF_OPEN":
+      return BreakerState.HALF_OPEN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BreakerState.UNRECOGNIZED;
+  }
+}
+
+export function breakerStateToJSON(object: BreakerState): string {
+  switch (object) {
+    case BreakerState.UNSPECIFIED:
+      return "BREAKER_STATE_UNSPECIFIED";
+    case BreakerState.CLOSED:
+      return "BREAKER_STATE_CLOSED";
+    case BreakerState.OPEN:
+      return "BREAKER_STATE_OPEN";
+    case BreakerState.HALF_OPEN:
+      return "BREAKER_STATE_HALF_OPEN";
+    case BreakerState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** What an injected fault does at the appliance's worker boundary. */
+export enum FaultKind {
+  UNSPECIFIED = 0,
+  /** ERROR - Calls fail with CKR_DEVICE_ERROR. */
+  ERROR = 1,
+  /** LATENCY - Calls are delayed by latency_ms. */
+  LATENCY = 2,
+  /** HANG - Calls never return (until the broker gives up on the worker). */
+  HANG = 3,
+  /** CRASH - The worker process dies. */
+  CRASH = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function faultKindFromJSON(object: any): FaultKind {
+  switch (object) {
+    case 0:
+    case "FAULT_KIND_UNSPECIFIED":
+      return FaultKind.UNSPECIFIED;
+    case 1:
+    case "FAULT_KIND_ERROR":
+      return FaultKind.ERROR;
+    case 2:
+    case "FAULT_KIND_LATENCY":
+      return FaultKind.LATENCY;
+    case 3:
+    case "FAULT_KIND_HANG":
+      return FaultKind.HANG;
+    case 4:
+    case "FAULT_KIND_CRASH":
+      return FaultKind.CRASH;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return FaultKind.UNRECOGNIZED;
+  }
+}
+
+export function faultKindToJSON(object: FaultKind): string {
+  switch (object) {
+    case FaultKind.UNSPECIFIED:
+      return "FAULT_KIND_UNSPECIFIED";
+    case FaultKind.ERROR:
+      return "FAULT_KIND_ERROR";
+    case FaultKind.LATENCY:
+      return "FAULT_KIND_LATENCY";
+    case FaultKind.HANG:
+      return "FAULT_KIND_HANG";
+    case FaultKind.CRASH:
+      return "FAULT_KIND_CRASH";
+    case FaultKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface GetFleetStatusRequest {
 }
 
@@ -111,12 +214,86 @@ export interface ApplianceStatus {
   /** Worker processes serving the appliance, and how often they were restarted. */
   workers: number;
   workerRestartsTotal: number;
+  breakerState: BreakerState;
+  /** Times the breaker opened. */
+  ejectionsTotal: number;
+  /** Set by DrainAppliance. */
+  drained: boolean;
+  /** Injected faults in force. */
+  faults: ActiveFault[];
+}
+
+export interface ActiveFault {
+  kind: FaultKind;
+  probability: number;
+  latencyMs: number;
+  /** Zero when the fault lasts until cleared. */
+  expiresAt?: Date | undefined;
 }
 
 export interface GetFleetStatusResponse {
   localZone: string;
   zones: ZoneStatus[];
   appliances: ApplianceStatus[];
+  /** Zones taken out of rotation by FenceZone. */
+  fencedZones: string[];
+}
+
+export interface DrainApplianceRequest {
+  applianceId: string;
+}
+
+export interface DrainApplianceResponse {
+  appliance?: ApplianceStatus | undefined;
+}
+
+export interface UndrainApplianceRequest {
+  applianceId: string;
+}
+
+export interface UndrainApplianceResponse {
+  appliance?: ApplianceStatus | undefined;
+}
+
+export interface FenceZoneRequest {
+  zone: string;
+}
+
+export interface FenceZoneResponse {
+  zone?: ZoneStatus | undefined;
+}
+
+export interface UnfenceZoneRequest {
+  zone: string;
+}
+
+export interface UnfenceZoneResponse {
+  zone?: ZoneStatus | undefined;
+}
+
+export interface InjectFaultRequest {
+  applianceId: string;
+  kind: FaultKind;
+  /** Chance that a call is affected, 0..1; 0 means every call. */
+  probability: number;
+  /** For LATENCY: the delay added to each affected call. */
+  latencyMs: number;
+  /** How long the fault lasts; 0 means until cleared. */
+  durationMs: number;
+}
+
+export interface InjectFaultResponse {
+  appliance?: ApplianceStatus | undefined;
+}
+
+export interface ClearFaultsRequest {
+  /** Empty clears every appliance. */
+  applianceId: string;
+}
+
+export interface ClearFaultsResponse {
+  /** How many faults were removed. */
+  cleared: number;
 }
 
 function createBaseGetFleetStatusRequest(): GetFleetStatusRequest {
@@ -294,6 +471,10 @@ function createBaseApplianceStatus(): ApplianceStatus {
     lastError: "",
     workers: 0,
     workerRestartsTotal: 0,
+    breakerState: 0,
+    ejectionsTotal: 0,
+    drained: false,
+    faults: [],
   };
 }
 
@@ -334,6 +515,18 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
     }
     if (message.workerRestartsTotal !== 0) {
       writer.uint32(96).uint64(message.workerRestartsTotal);
+    }
+    if (message.breakerState !== 0) {
+      writer.uint32(104).int32(message.breakerState);
+    }
+    if (message.ejectionsTotal !== 0) {
+      writer.uint32(112).uint64(message.ejectionsTotal);
+    }
+    if (message.drained !== false) {
+      writer.uint32(120).bool(message.drained);
+    }
+    for (const v of message.faults) {
+      ActiveFault.encode(v!, writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -447,6 +640,38 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
             message.workerRestartsTotal = longToNumber(reader.uint64());
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.breakerState = reader.int32() as any;
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.ejectionsTotal = longToNumber(reader.uint64());
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.drained = reader.bool();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.faults.push(ActiveFault.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -503,6 +728,20 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
         : isSet(object.worker_restarts_total)
         ? globalThis.Number(object.worker_restarts_total)
         : 0,
+      breakerState: isSet(object.breakerState)
+        ? breakerStateFromJSON(object.breakerState)
+        : isSet(object.breaker_state)
+        ? breakerStateFromJSON(object.breaker_state)
+        : 0,
+      ejectionsTotal: isSet(object.ejectionsTotal)
+        ? globalThis.Number(object.ejectionsTotal)
+        : isSet(object.ejections_total)
+        ? globalThis.Number(object.ejections_total)
+        : 0,
+      drained: isSet(object.drained) ? globalThis.Boolean(object.drained) : false,
+      faults: globalThis.Array.isArray(object?.faults)
+        ? object.faults.map((e: any) => ActiveFault.fromJSON(e))
+        : [],
     };
   },
 
@@ -544,6 +783,18 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
     if (message.workerRestartsTotal !== 0) {
       obj.workerRestartsTotal = Math.round(message.workerRestartsTotal);
     }
+    if (message.breakerState !== 0) {
+      obj.breakerState = breakerStateToJSON(message.breakerState);
+    }
+    if (message.ejectionsTotal !== 0) {
+      obj.ejectionsTotal = Math.round(message.ejectionsTotal);
+    }
+    if (message.drained !== false) {
+      obj.drained = message.drained;
+    }
+    if (message.faults?.length) {
+      obj.faults = message.faults.map((e) => ActiveFault.toJSON(e));
+    }
     return obj;
   },
 
@@ -564,12 +815,141 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
     message.lastError = object.lastError ?? "";
     message.workers = object.workers ?? 0;
     message.workerRestartsTotal = object.workerRestartsTotal ?? 0;
+    message.breakerState = object.breakerState ?? 0;
+    message.ejectionsTotal = object.ejectionsTotal ?? 0;
+    message.drained = object.drained ?? false;
+    message.faults = object.faults?.map((e) => ActiveFault.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseActiveFault(): ActiveFault {
+  return { kind: 0, probability: 0, latencyMs: 0, expiresAt: undefined };
+}
+
+export const ActiveFault: MessageFns<ActiveFault> = {
+  encode(message: ActiveFault, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.probability !== 0) {
+      writer.uint32(17).double(message.probability);
+    }
+    if (message.latencyMs !== 0) {
+      writer.uint32(24).uint32(message.latencyMs);
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ActiveFault {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseActiveFault();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.probability = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.latencyMs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ActiveFault {
+    return {
+      kind: isSet(object.kind) ? faultKindFromJSON(object.kind) : 0,
+      probability: isSet(object.probability) ? globalThis.Number(object.probability) : 0,
+      latencyMs: isSet(object.latencyMs)
+        ? globalThis.Number(object.latencyMs)
+        : isSet(object.latency_ms)
+        ? globalThis.Number(object.latency_ms)
+        : 0,
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ActiveFault): unknown {
+    const obj: any = {};
+    if (message.kind !== 0) {
+      obj.kind = faultKindToJSON(message.kind);
+    }
+    if (message.probability !== 0) {
+      obj.probability = floatToJson(message.probability);
+    }
+    if (message.latencyMs !== 0) {
+      obj.latencyMs = Math.round(message.latencyMs);
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ActiveFault>): ActiveFault {
+    return ActiveFault.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ActiveFault>): ActiveFault {
+    const message = createBaseActiveFault();
+    message.kind = object.kind ?? 0;
+    message.probability = object.probability ?? 0;
+    message.latencyMs = object.latencyMs ?? 0;
+    message.expiresAt = object.expiresAt ?? undefined;
     return message;
   },
 };
 
 function createBaseGetFleetStatusResponse(): GetFleetStatusResponse {
-  return { localZone: "", zones: [], appliances: [] };
+  return { localZone: "", zones: [], appliances: [], fencedZones: [] };
 }
 
 export const GetFleetStatusResponse: MessageFns<GetFleetStatusResponse> = {
@@ -582,6 +962,9 @@ export const GetFleetStatusResponse: MessageFns<GetFleetStatusResponse> = {
     }
     for (const v of message.appliances) {
       ApplianceStatus.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.fencedZones) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -623,6 +1006,14 @@ export const GetFleetStatusResponse: MessageFns<GetFleetStatusResponse> = {
             message.appliances.push(ApplianceStatus.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fencedZones.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -646,6 +1037,11 @@ export const GetFleetStatusResponse: MessageFns<GetFleetStatusResponse> = {
       appliances: globalThis.Array.isArray(object?.appliances)
         ? object.appliances.map((e: any) => ApplianceStatus.fromJSON(e))
         : [],
+      fencedZones: globalThis.Array.isArray(object?.fencedZones)
+        ? object.fencedZones.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.fenced_zones)
+        ? object.fenced_zones.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -660,6 +1056,9 @@ export const GetFleetStatusResponse: MessageFns<GetFleetStatusResponse> = {
     if (message.appliances?.length) {
       obj.appliances = message.appliances.map((e) => ApplianceStatus.toJSON(e));
     }
+    if (message.fencedZones?.length) {
+      obj.fencedZones = message.fencedZones;
+    }
     return obj;
   },
 
@@ -671,6 +1070,917 @@ export const GetFleetStatusResponse: MessageFns<GetFleetStatusResponse> = {
     message.localZone = object.localZone ?? "";
     message.zones = object.zones?.map((e) => ZoneStatus.fromPartial(e)) || [];
     message.appliances = object.appliances?.map((e) => ApplianceStatus.fromPartial(e)) || [];
+    message.fencedZones = object.fencedZones?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseDrainApplianceRequest(): DrainApplianceRequest {
+  return { applianceId: "" };
+}
+
+export const DrainApplianceRequest: MessageFns<DrainApplianceRequest> = {
+  encode(message: DrainApplianceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applianceId !== "") {
+      writer.uint32(10).string(message.applianceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainApplianceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainApplianceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.applianceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DrainApplianceRequest {
+    return {
+      applianceId: isSet(object.applianceId)
+        ? globalThis.String(object.applianceId)
+        : isSet(object.appliance_id)
+        ? globalThis.String(object.appliance_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DrainApplianceRequest): unknown {
+    const obj: any = {};
+    if (message.applianceId !== "") {
+      obj.applianceId = message.applianceId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DrainApplianceRequest>): DrainApplianceRequest {
+    return DrainApplianceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DrainApplianceRequest>): DrainApplianceRequest {
+    const message = createBaseDrainApplianceRequest();
+    message.applianceId = object.applianceId ?? "";
+    return message;
+  },
+};
+
+function createBaseDrainApplianceResponse(): DrainApplianceResponse {
+  return { appliance: undefined };
+}
+
+export const DrainApplianceResponse: MessageFns<DrainApplianceResponse> = {
+  encode(message: DrainApplianceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appliance !== undefined) {
+      ApplianceStatus.encode(message.appliance, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainApplianceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainApplianceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.appliance = ApplianceStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DrainApplianceResponse {
+    return { appliance: isSet(object.appliance) ? ApplianceStatus.fromJSON(object.appliance) : undefined };
+  },
+
+  toJSON(message: DrainApplianceResponse): unknown {
+    const obj: any = {};
+    if (message.appliance !== undefined) {
+      obj.appliance = ApplianceStatus.toJSON(message.appliance);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DrainApplianceResponse>): DrainApplianceResponse {
+    return DrainApplianceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DrainApplianceResponse>): DrainApplianceResponse {
+    const message = createBaseDrainApplianceResponse();
+    message.appliance = (object.appliance !== undefined && object.appliance !== null)
+      ? ApplianceStatus.fromPartial(object.appliance)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUndrainApplianceRequest(): UndrainApplianceRequest {
+  return { applianceId: "" };
+}
+
+export const UndrainApplianceRequest: MessageFns<UndrainApplianceRequest> = {
+  encode(message: UndrainApplianceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applianceId !== "") {
+      writer.uint32(10).string(message.applianceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UndrainApplianceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUndrainApplianceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.applianceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UndrainApplianceRequest {
+    return {
+      applianceId: isSet(object.applianceId)
+        ? globalThis.String(object.applianceId)
+        : isSet(object.appliance_id)
+        ? globalThis.String(object.appliance_id)
+        : "",
+    };
+  },
+
+  toJSON(message: UndrainApplianceRequest): unknown {
+    const obj: any = {};
+    if (message.applianceId !== "") {
+      obj.applianceId = message.applianceId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UndrainApplianceRequest>): UndrainApplianceRequest {
+    return UndrainApplianceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UndrainApplianceRequest>): UndrainApplianceRequest {
+    const message = createBaseUndrainApplianceRequest();
+    message.applianceId = object.applianceId ?? "";
+    return message;
+  },
+};
+
+function createBaseUndrainApplianceResponse(): UndrainApplianceResponse {
+  return { appliance: undefined };
+}
+
+export const UndrainApplianceResponse: MessageFns<UndrainApplianceResponse> = {
+  encode(message: UndrainApplianceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appliance !== undefined) {
+      ApplianceStatus.encode(message.appliance, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UndrainApplianceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUndrainApplianceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.appliance = ApplianceStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UndrainApplianceResponse {
+    return { appliance: isSet(object.appliance) ? ApplianceStatus.fromJSON(object.appliance) : undefined };
+  },
+
+  toJSON(message: UndrainApplianceResponse): unknown {
+    const obj: any = {};
+    if (message.appliance !== undefined) {
+      obj.appliance = ApplianceStatus.toJSON(message.appliance);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UndrainApplianceResponse>): UndrainApplianceResponse {
+    return UndrainApplianceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UndrainApplianceResponse>): UndrainApplianceResponse {
+    const message = createBaseUndrainApplianceResponse();
+    message.appliance = (object.appliance !== undefined && object.appliance !== null)
+      ? ApplianceStatus.fromPartial(object.appliance)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseFenceZoneRequest(): FenceZoneRequest {
+  return { zone: "" };
+}
+
+export const FenceZoneRequest: MessageFns<FenceZoneRequest> = {
+  encode(message: FenceZoneRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.zone !== "") {
+      writer.uint32(10).string(message.zone);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FenceZoneRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFenceZoneRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.zone = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FenceZoneRequest {
+    return { zone: isSet(object.zone) ? globalThis.String(object.zone) : "" };
+  },
+
+  toJSON(message: FenceZoneRequest): unknown {
+    const obj: any = {};
+    if (message.zone !== "") {
+      obj.zone = message.zone;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FenceZoneRequest>): FenceZoneRequest {
+    return FenceZoneRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FenceZoneRequest>): FenceZoneRequest {
+    const message = createBaseFenceZoneRequest();
+    message.zone = object.zone ?? "";
+    return message;
+  },
+};
+
+function createBaseFenceZoneResponse(): FenceZoneResponse {
+  return { zone: undefined };
+}
+
+export const FenceZoneResponse: MessageFns<FenceZoneResponse> = {
+  encode(message: FenceZoneResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.zone !== undefined) {
+      ZoneStatus.encode(message.zone, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FenceZoneResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFenceZoneResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.zone = ZoneStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FenceZoneResponse {
+    return { zone: isSet(object.zone) ? ZoneStatus.fromJSON(object.zone) : undefined };
+  },
+
+  toJSON(message: FenceZoneResponse): unknown {
+    const obj: any = {};
+    if (message.zone !== undefined) {
+      obj.zone = ZoneStatus.toJSON(message.zone);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FenceZoneResponse>): FenceZoneResponse {
+    return FenceZoneResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FenceZoneResponse>): FenceZoneResponse {
+    const message = createBaseFenceZoneResponse();
+    message.zone = (object.zone !== undefined && object.zone !== null)
+      ? ZoneStatus.fromPartial(object.zone)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUnfenceZoneRequest(): UnfenceZoneRequest {
+  return { zone: "" };
+}
+
+export const UnfenceZoneRequest: MessageFns<UnfenceZoneRequest> = {
+  encode(message: UnfenceZoneRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.zone !== "") {
+      writer.uint32(10).string(message.zone);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnfenceZoneRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnfenceZoneRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.zone = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnfenceZoneRequest {
+    return { zone: isSet(object.zone) ? globalThis.String(object.zone) : "" };
+  },
+
+  toJSON(message: UnfenceZoneRequest): unknown {
+    const obj: any = {};
+    if (message.zone !== "") {
+      obj.zone = message.zone;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnfenceZoneRequest>): UnfenceZoneRequest {
+    return UnfenceZoneRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnfenceZoneRequest>): UnfenceZoneRequest {
+    const message = createBaseUnfenceZoneRequest();
+    message.zone = object.zone ?? "";
+    return message;
+  },
+};
+
+function createBaseUnfenceZoneResponse(): UnfenceZoneResponse {
+  return { zone: undefined };
+}
+
+export const UnfenceZoneResponse: MessageFns<UnfenceZoneResponse> = {
+  encode(message: UnfenceZoneResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.zone !== undefined) {
+      ZoneStatus.encode(message.zone, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnfenceZoneResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnfenceZoneResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.zone = ZoneStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnfenceZoneResponse {
+    return { zone: isSet(object.zone) ? ZoneStatus.fromJSON(object.zone) : undefined };
+  },
+
+  toJSON(message: UnfenceZoneResponse): unknown {
+    const obj: any = {};
+    if (message.zone !== undefined) {
+      obj.zone = ZoneStatus.toJSON(message.zone);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnfenceZoneResponse>): UnfenceZoneResponse {
+    return UnfenceZoneResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnfenceZoneResponse>): UnfenceZoneResponse {
+    const message = createBaseUnfenceZoneResponse();
+    message.zone = (object.zone !== undefined && object.zone !== null)
+      ? ZoneStatus.fromPartial(object.zone)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseInjectFaultRequest(): InjectFaultRequest {
+  return { applianceId: "", kind: 0, probability: 0, latencyMs: 0, durationMs: 0 };
+}
+
+export const InjectFaultRequest: MessageFns<InjectFaultRequest> = {
+  encode(message: InjectFaultRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applianceId !== "") {
+      writer.uint32(10).string(message.applianceId);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.probability !== 0) {
+      writer.uint32(25).double(message.probability);
+    }
+    if (message.latencyMs !== 0) {
+      writer.uint32(32).uint32(message.latencyMs);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(40).uint32(message.durationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InjectFaultRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInjectFaultRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.applianceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.probability = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.latencyMs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.durationMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InjectFaultRequest {
+    return {
+      applianceId: isSet(object.applianceId)
+        ? globalThis.String(object.applianceId)
+        : isSet(object.appliance_id)
+        ? globalThis.String(object.appliance_id)
+        : "",
+      kind: isSet(object.kind) ? faultKindFromJSON(object.kind) : 0,
+      probability: isSet(object.probability) ? globalThis.Number(object.probability) : 0,
+      latencyMs: isSet(object.latencyMs)
+        ? globalThis.Number(object.latencyMs)
+        : isSet(object.latency_ms)
+        ? globalThis.Number(object.latency_ms)
+        : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: InjectFaultRequest): unknown {
+    const obj: any = {};
+    if (message.applianceId !== "") {
+      obj.applianceId = message.applianceId;
+    }
+    if (message.kind !== 0) {
+      obj.kind = faultKindToJSON(message.kind);
+    }
+    if (message.probability !== 0) {
+      obj.probability = floatToJson(message.probability);
+    }
+    if (message.latencyMs !== 0) {
+      obj.latencyMs = Math.round(message.latencyMs);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InjectFaultRequest>): InjectFaultRequest {
+    return InjectFaultRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InjectFaultRequest>): InjectFaultRequest {
+    const message = createBaseInjectFaultRequest();
+    message.applianceId = object.applianceId ?? "";
+    message.kind = object.kind ?? 0;
+    message.probability = object.probability ?? 0;
+    message.latencyMs = object.latencyMs ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseInjectFaultResponse(): InjectFaultResponse {
+  return { appliance: undefined };
+}
+
+export const InjectFaultResponse: MessageFns<InjectFaultResponse> = {
+  encode(message: InjectFaultResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appliance !== undefined) {
+      ApplianceStatus.encode(message.appliance, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InjectFaultResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInjectFaultResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.appliance = ApplianceStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InjectFaultResponse {
+    return { appliance: isSet(object.appliance) ? ApplianceStatus.fromJSON(object.appliance) : undefined };
+  },
+
+  toJSON(message: InjectFaultResponse): unknown {
+    const obj: any = {};
+    if (message.appliance !== undefined) {
+      obj.appliance = ApplianceStatus.toJSON(message.appliance);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InjectFaultResponse>): InjectFaultResponse {
+    return InjectFaultResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InjectFaultResponse>): InjectFaultResponse {
+    const message = createBaseInjectFaultResponse();
+    message.appliance = (object.appliance !== undefined && object.appliance !== null)
+      ? ApplianceStatus.fromPartial(object.appliance)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseClearFaultsRequest(): ClearFaultsRequest {
+  return { applianceId: "" };
+}
+
+export const ClearFaultsRequest: MessageFns<ClearFaultsRequest> = {
+  encode(message: ClearFaultsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applianceId !== "") {
+      writer.uint32(10).string(message.applianceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClearFaultsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClearFaultsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.applianceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClearFaultsRequest {
+    return {
+      applianceId: isSet(object.applianceId)
+        ? globalThis.String(object.applianceId)
+        : isSet(object.appliance_id)
+        ? globalThis.String(object.appliance_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ClearFaultsRequest): unknown {
+    const obj: any = {};
+    if (message.applianceId !== "") {
+      obj.applianceId = message.applianceId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClearFaultsRequest>): ClearFaultsRequest {
+    return ClearFaultsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClearFaultsRequest>): ClearFaultsRequest {
+    const message = createBaseClearFaultsRequest();
+    message.applianceId = object.applianceId ?? "";
+    return message;
+  },
+};
+
+function createBaseClearFaultsResponse(): ClearFaultsResponse {
+  return { cleared: 0 };
+}
+
+export const ClearFaultsResponse: MessageFns<ClearFaultsResponse> = {
+  encode(message: ClearFaultsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cleared !== 0) {
+      writer.uint32(8).uint32(message.cleared);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClearFaultsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClearFaultsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cleared = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClearFaultsResponse {
+    return { cleared: isSet(object.cleared) ? globalThis.Number(object.cleared) : 0 };
+  },
+
+  toJSON(message: ClearFaultsResponse): unknown {
+    const obj: any = {};
+    if (message.cleared !== 0) {
+      obj.cleared = Math.round(message.cleared);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClearFaultsResponse>): ClearFaultsResponse {
+    return ClearFaultsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClearFaultsResponse>): ClearFaultsResponse {
+    const message = createBaseClearFaultsResponse();
+    message.cleared = object.cleared ?? 0;
     return message;
   },
 };
@@ -689,10 +1999,90 @@ export const FleetServiceService = {
       Buffer.from(GetFleetStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetFleetStatusResponse => GetFleetStatusResponse.decode(value),
   },
+  /** Stops sending new work to an appliance; calls in flight finish. */
+  drainAppliance: {
+    path: "/hsmbroker.v1.FleetService/DrainAppliance" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DrainApplianceRequest): Buffer =>
+      Buffer.from(DrainApplianceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DrainApplianceRequest => DrainApplianceRequest.decode(value),
+    responseSerialize: (value: DrainApplianceResponse): Buffer =>
+      Buffer.from(DrainApplianceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DrainApplianceResponse => DrainApplianceResponse.decode(value),
+  },
+  /** Returns a drained appliance to rotation (with slow start). */
+  undrainAppliance: {
+    path: "/hsmbroker.v1.FleetService/UndrainAppliance" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UndrainApplianceRequest): Buffer =>
+      Buffer.from(UndrainApplianceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UndrainApplianceRequest => UndrainApplianceRequest.decode(value),
+    responseSerialize: (value: UndrainApplianceResponse): Buffer =>
+      Buffer.from(UndrainApplianceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UndrainApplianceResponse => UndrainApplianceResponse.decode(value),
+  },
+  /** Takes every appliance of a zone out of rotation, e.g. before maintenance. */
+  fenceZone: {
+    path: "/hsmbroker.v1.FleetService/FenceZone" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FenceZoneRequest): Buffer => Buffer.from(FenceZoneRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FenceZoneRequest => FenceZoneRequest.decode(value),
+    responseSerialize: (value: FenceZoneResponse): Buffer => Buffer.from(FenceZoneResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FenceZoneResponse => FenceZoneResponse.decode(value),
+  },
+  unfenceZone: {
+    path: "/hsmbroker.v1.FleetService/UnfenceZone" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnfenceZoneRequest): Buffer => Buffer.from(UnfenceZoneRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnfenceZoneRequest => UnfenceZoneRequest.decode(value),
+    responseSerialize: (value: UnfenceZoneResponse): Buffer => Buffer.from(UnfenceZoneResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnfenceZoneResponse => UnfenceZoneResponse.decode(value),
+  },
+  /**
+   * Failure rehearsal: makes an appliance's worker boundary fail on purpose.
+   * Refused with FAILED_PRECONDITION unless the broker runs with fault injection enabled.
+   */
+  injectFault: {
+    path: "/hsmbroker.v1.FleetService/InjectFault" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: InjectFaultRequest): Buffer => Buffer.from(InjectFaultRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): InjectFaultRequest => InjectFaultRequest.decode(value),
+    responseSerialize: (value: InjectFaultResponse): Buffer => Buffer.from(InjectFaultResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): InjectFaultResponse => InjectFaultResponse.decode(value),
+  },
+  /** Removes injected faults from one appliance, or from all when appliance_id is empty. */
+  clearFaults: {
+    path: "/hsmbroker.v1.FleetService/ClearFaults" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClearFaultsRequest): Buffer => Buffer.from(ClearFaultsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClearFaultsRequest => ClearFaultsRequest.decode(value),
+    responseSerialize: (value: ClearFaultsResponse): Buffer => Buffer.from(ClearFaultsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClearFaultsResponse => ClearFaultsResponse.decode(value),
+  },
 } as const;
 
 export interface FleetServiceServer extends UntypedServiceImplementation {
   getFleetStatus: handleUnaryCall<GetFleetStatusRequest, GetFleetStatusResponse>;
+  /** Stops sending new work to an appliance; calls in flight finish. */
+  drainAppliance: handleUnaryCall<DrainApplianceRequest, DrainApplianceResponse>;
+  /** Returns a drained appliance to rotation (with slow start). */
+  undrainAppliance: handleUnaryCall<UndrainApplianceRequest, UndrainApplianceResponse>;
+  /** Takes every appliance of a zone out of rotation, e.g. before maintenance. */
+  fenceZone: handleUnaryCall<FenceZoneRequest, FenceZoneResponse>;
+  unfenceZone: handleUnaryCall<UnfenceZoneRequest, UnfenceZoneResponse>;
+  /**
+   * Failure rehearsal: makes an appliance's worker boundary fail on purpose.
+   * Refused with FAILED_PRECONDITION unless the broker runs with fault injection enabled.
+   */
+  injectFault: handleUnaryCall<InjectFaultRequest, InjectFaultResponse>;
+  /** Removes injected faults from one appliance, or from all when appliance_id is empty. */
+  clearFaults: handleUnaryCall<ClearFaultsRequest, ClearFaultsResponse>;
 }
 
 export interface FleetServiceClient extends Client {
@@ -710,6 +2100,104 @@ export interface FleetServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetFleetStatusResponse) => void,
+  ): ClientUnaryCall;
+  /** Stops sending new work to an appliance; calls in flight finish. */
+  drainAppliance(
+    request: DrainApplianceRequest,
+    callback: (error: ServiceError | null, response: DrainApplianceResponse) => void,
+  ): ClientUnaryCall;
+  drainAppliance(
+    request: DrainApplianceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DrainApplianceResponse) => void,
+  ): ClientUnaryCall;
+  drainAppliance(
+    request: DrainApplianceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DrainApplianceResponse) => void,
+  ): ClientUnaryCall;
+  /** Returns a drained appliance to rotation (with slow start). */
+  undrainAppliance(
+    request: UndrainApplianceRequest,
+    callback: (error: ServiceError | null, response: UndrainApplianceResponse) => void,
+  ): ClientUnaryCall;
+  undrainAppliance(
+    request: UndrainApplianceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UndrainApplianceResponse) => void,
+  ): ClientUnaryCall;
+  undrainAppliance(
+    request: UndrainApplianceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UndrainApplianceResponse) => void,
+  ): ClientUnaryCall;
+  /** Takes every appliance of a zone out of rotation, e.g. before maintenance. */
+  fenceZone(
+    request: FenceZoneRequest,
+    callback: (error: ServiceError | null, response: FenceZoneResponse) => void,
+  ): ClientUnaryCall;
+  fenceZone(
+    request: FenceZoneRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FenceZoneResponse) => void,
+  ): ClientUnaryCall;
+  fenceZone(
+    request: FenceZoneRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FenceZoneResponse) => void,
+  ): ClientUnaryCall;
+  unfenceZone(
+    request: UnfenceZoneRequest,
+    callback: (error: ServiceError | null, response: UnfenceZoneResponse) => void,
+  ): ClientUnaryCall;
+  unfenceZone(
+    request: UnfenceZoneRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnfenceZoneResponse) => void,
+  ): ClientUnaryCall;
+  unfenceZone(
+    request: UnfenceZoneRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnfenceZoneResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Failure rehearsal: makes an appliance's worker boundary fail on purpose.
+   * Refused with FAILED_PRECONDITION unless the broker runs with fault injection enabled.
+   */
+  injectFault(
+    request: InjectFaultRequest,
+    callback: (error: ServiceError | null, response: InjectFaultResponse) => void,
+  ): ClientUnaryCall;
+  injectFault(
+    request: InjectFaultRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: InjectFaultResponse) => void,
+  ): ClientUnaryCall;
+  injectFault(
+    request: InjectFaultRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: InjectFaultResponse) => void,
+  ): ClientUnaryCall;
+  /** Removes injected faults from one appliance, or from all when appliance_id is empty. */
+  clearFaults(
+    request: ClearFaultsRequest,
+    callback: (error: ServiceError | null, response: ClearFaultsResponse) => void,
+  ): ClientUnaryCall;
+  clearFaults(
+    request: ClearFaultsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClearFaultsResponse) => void,
+  ): ClientUnaryCall;
+  clearFaults(
+    request: ClearFaultsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClearFaultsResponse) => void,
   ): ClientUnaryCall;
 }
 
@@ -733,6 +2221,28 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());

@@ -1,0 +1,50 @@
+import { translateCkr } from '@hsm-broker/pkcs11';
+
+/** What an injected fault does to a call at the worker boundary. */
+export type FaultKind = 'ERROR' | 'LATENCY' | 'HANG' | 'CRASH';
+
+/** A fault in force on one appliance. */
+export interface ActiveFault {
+  kind: FaultKind;
+  /** Chance that a call is affected, 0..1; 0 means every call. */
+  probability: number;
+  /** For LATENCY. */
+  latencyMs: number;
+  /** Absolute expiry (ms since epoch); undefined lasts until cleared. */
+  expiresAt: number | undefined;
+}
+
+const ckrDeviceError = 0x30;
+
+function blockFor(ms: number): void {
+  // Blocks the worker's only thread, as a slow or stuck C call would.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Applies the faults in force to one call, inside the worker process, so
+ * that a rehearsal takes exactly the paths a real failure takes: a device
+ * error comes back as CKR_DEVICE_ERROR, a hang blocks the process until the
+ * broker kills it, a crash kills the process.
+ * @internal
+ */
+export function applyFaults(faults: readonly ActiveFault[], op: string, random: () => number = Math.random): void {
+  for (const fault of faults) {
+    if (fault.expiresAt !== undefined && Date.now() >= fault.expiresAt) continue;
+    if (fault.probability > 0 && random() >= fault.probability) continue;
+    switch (fault.kind) {
+      case 'LATENCY':
+        blockFor(fault.latencyMs);
+        break;
+      case 'ERROR':
+        throw translateCkr(ckrDeviceError, `C_${op}`, 'injected fault');
+      case 'HANG':
+        blockFor(Number.POSITIVE_INFINITY);
+        break;
+      case 'CRASH':
+        process.kill(process.pid, 'SIGKILL');
+        blockFor(Number.POSITIVE_INFINITY);
+        break;
+    }
+  }
+}
