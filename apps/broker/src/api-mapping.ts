@@ -22,17 +22,17 @@ function enumName(enumObject: EnumObject, value: number, field: string): string 
 
 /** Proto KeySpec → key material spec. */
 export function keySpecOf(value: KeySpec, field = 'key_spec'): KeyMaterialSpec {
-  return enumName(KeySpec as unknown as EnumObject, value, field) as KeyMaterialSpec;
+  return enumName(KeySpec, value, field) as KeyMaterialSpec;
 }
 
 /** Proto KeyUsage → domain usage. */
 export function keyUsageOf(value: KeyUsage): DomainKeyUsage {
-  return enumName(KeyUsage as unknown as EnumObject, value, 'key_usage') as DomainKeyUsage;
+  return enumName(KeyUsage, value, 'key_usage') as DomainKeyUsage;
 }
 
 /** Proto SigningAlgorithm → domain algorithm. */
 export function signingAlgorithmOf(value: SigningAlgorithm): DomainSigning {
-  return enumName(SigningAlgorithm as unknown as EnumObject, value, 'signing_algorithm') as DomainSigning;
+  return enumName(SigningAlgorithm, value, 'signing_algorithm') as DomainSigning;
 }
 
 /** Domain algorithm → proto SigningAlgorithm. */
@@ -42,17 +42,17 @@ export function signingAlgorithmToProto(value: DomainSigning): SigningAlgorithm 
 
 /** Proto MacAlgorithm → domain algorithm. */
 export function macAlgorithmOf(value: MacAlgorithm): DomainMac {
-  return enumName(MacAlgorithm as unknown as EnumObject, value, 'mac_algorithm') as DomainMac;
+  return enumName(MacAlgorithm, value, 'mac_algorithm') as DomainMac;
 }
 
 /** Proto MessageType → domain message type. */
 export function messageTypeOf(value: MessageType): DomainMessageType {
-  return enumName(MessageType as unknown as EnumObject, value, 'message_type') as DomainMessageType;
+  return enumName(MessageType, value, 'message_type') as DomainMessageType;
 }
 
 /** Proto DataKeySpec → key length in bytes. */
 export function dataKeyLength(value: DataKeySpec): 16 | 32 {
-  return enumName(DataKeySpec as unknown as EnumObject, value, 'key_spec') === 'AES_128' ? 16 : 32;
+  return enumName(DataKeySpec, value, 'key_spec') === 'AES_128' ? 16 : 32;
 }
 
 const maxContextEntries = 64;
@@ -81,8 +81,8 @@ export function requireKeyId(value: string, field = 'key_id'): string {
   return value;
 }
 
-/** Domain key → proto KeyMetadata. */
-export function keyMetadataOf(key: KeyRecord): KeyMetadata {
+/** Domain key → proto KeyMetadata. `applianceIds` are the fleet's appliances, to name missing replicas. */
+export function keyMetadataOf(key: KeyRecord, applianceIds: readonly string[]): KeyMetadata {
   const primary = key.versions.find((version) => version.version === key.primaryVersion);
   return {
     keyId: key.keyId,
@@ -90,11 +90,22 @@ export function keyMetadataOf(key: KeyRecord): KeyMetadata {
     keyUsage: KeyUsage[key.keyUsage],
     keyState: KeyState[key.keyState],
     primaryVersion: key.primaryVersion,
-    versions: key.versions.map((version) => ({ version: version.version, createdAt: new Date(version.createdAt) })),
+    versions: key.versions.map((version) => ({
+      version: version.version,
+      createdAt: new Date(version.createdAt),
+      replicas: version.replicas.map((applianceId) => ({
+        applianceId,
+        verifiedAt: new Date(version.replicaVerifiedAt[applianceId] ?? version.createdAt),
+      })),
+      missingReplicas: applianceIds.filter((id) => !version.replicas.includes(id)),
+    })),
     description: key.description,
     labels: key.labels,
     createdAt: new Date(key.createdAt),
     deletionTime: key.deletionTime === undefined ? undefined : new Date(key.deletionTime),
     replicas: primary?.replicas ?? [],
+    minDecryptionVersion: key.minDecryptionVersion,
+    rotationPeriodDays: key.rotationPeriodDays,
+    nextRotationTime: key.nextRotationTime === undefined ? undefined : new Date(key.nextRotationTime),
   };
 }

@@ -33,8 +33,10 @@ export interface BrokerConfig {
   workersPerAppliance: number;
   timeouts: { callMs: number; slowCallMs: number; startMs: number };
   routing: RoutingSettings;
-  /** How often pending deletions are swept. */
+  /** How often pending deletions and due rotations are swept. */
   deletionSweepMs: number;
+  /** How often every appliance's key inventory is compared with the registry. */
+  reconcileIntervalMs: number;
   faultInjection: boolean;
   logLevel: LogLevel;
 }
@@ -155,7 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'faultInjection', 'logLevel', 'softhsmModule']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'faultInjection', 'logLevel', 'softhsmModule']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -234,6 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     timeouts,
     routing,
     deletionSweepMs: integer('deletionSweepSeconds', file['deletionSweepSeconds'] ?? 60, 1, 86400) * 1000,
+    reconcileIntervalMs: integer('reconcileIntervalSeconds', file['reconcileIntervalSeconds'] ?? 60, 1, 86400) * 1000,
     faultInjection: bool('faultInjection (HSMB_FAULT_INJECTION)', pick('HSMB_FAULT_INJECTION', 'faultInjection') ?? false),
     logLevel,
   };

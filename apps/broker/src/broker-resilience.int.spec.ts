@@ -42,8 +42,8 @@ describe('broker resilience', { timeout: 600_000 }, () => {
 
   before(async () => {
     t = await startTestBroker();
-    await t.clients.keys.createKey({ keyId: 'r/aes', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {} });
-    await t.clients.keys.createKey({ keyId: 'r/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {} });
+    await t.clients.keys.createKey({ keyId: 'r/aes', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 });
+    await t.clients.keys.createKey({ keyId: 'r/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
   });
 
   after(async () => {

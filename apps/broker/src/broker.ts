@@ -7,7 +7,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { Fleet } from '@hsm-broker/fleet';
 import type { ApplianceConfig } from '@hsm-broker/fleet';
-import { KeyRegistry, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
+import { KeyRegistry, ReplicaReconciler, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
 import { CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
 import type { BrokerConfig, PinSource } from './broker-config.js';
 import { ConfigError } from './broker-config.js';
@@ -25,8 +25,11 @@ export interface RunningBroker {
   port: number;
   fleet: Fleet;
   registry: KeyRegistry;
+  reconciler: ReplicaReconciler;
   /** Runs the deletion sweep now (normally periodic). */
   sweepDeletions(): Promise<string[]>;
+  /** Runs the automatic-rotation sweep now (normally periodic). */
+  sweepRotations(): Promise<string[]>;
   /** Stops serving, then stops the workers and closes the database. */
   stop(): Promise<void>;
 }
@@ -139,6 +142,23 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     ...(overrides.clock ? { clock: overrides.clock } : {}),
     log: (level, message, fields) => log[level](message, fields),
   });
+  const reconciler = new ReplicaReconciler({
+    fleet,
+    store,
+    registry,
+    enrolled,
+    log: (level, message, fields) => log[level](message, fields),
+    ...(overrides.clock ? { clock: overrides.clock } : {}),
+  });
+  fleet.onRecovery((applianceId) => void reconciler.reconcile([applianceId]));
+  fleet.onTokenReplaced((applianceId) => reconciler.tokenReplaced(applianceId));
+  fleet.onKeyMissing((applianceId, label) => reconciler.replicaMissing(applianceId, label));
+  const reconcileNow = (): void => {
+    reconciler.reconcile().catch((error: unknown) => log.error('reconciliation failed', { error: error instanceof Error ? error.message : String(error) }));
+  };
+  reconcileNow();
+  const reconcileTimer = setInterval(reconcileNow, config.reconcileIntervalMs);
+  reconcileTimer.unref();
   const effective = registry.effectiveDurability;
   if (effective.minAppliances < config.durability.minAppliances || effective.minZones < config.durability.minZones) {
     log.warn('the fleet is smaller than the durability policy; keys are less durable than configured', {
@@ -149,8 +169,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
 
   const server = new Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
   server.addService(CryptoServiceService, cryptoService(registry, log));
-  server.addService(KeyServiceService, keyService(registry, log));
-  server.addService(FleetServiceService, fleetService(fleet, registry, log));
+  server.addService(KeyServiceService, keyService(registry, fleet, log));
+  server.addService(FleetServiceService, fleetService(fleet, registry, reconciler, enrolled, log));
   if (config.faultInjection) log.warn('fault injection is enabled: InjectFault can make appliances fail on purpose');
   const health = new HealthImplementation(Object.fromEntries(['', ...serviceNames].map((name) => [name, 'NOT_SERVING' as const])));
   health.addToServer(server);
@@ -170,7 +190,14 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
       log.error('deletion sweep failed', { error: error instanceof Error ? error.message : String(error) });
       return [];
     });
-  const sweeper = setInterval(() => void sweep(), config.deletionSweepMs);
+  const rotate = (): Promise<string[]> =>
+    registry.rotateDueKeys().catch((error: unknown) => {
+      log.error('rotation sweep failed', { error: error instanceof Error ? error.message : String(error) });
+      return [];
+    });
+  const sweeper = setInterval(() => {
+    void sweep().then(rotate);
+  }, config.deletionSweepMs);
   sweeper.unref();
 
   let stopping: Promise<void> | undefined;
@@ -179,10 +206,13 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     port,
     fleet,
     registry,
+    reconciler,
     sweepDeletions: sweep,
+    sweepRotations: rotate,
     stop() {
       stopping ??= (async () => {
         clearInterval(sweeper);
+        clearInterval(reconcileTimer);
         for (const name of ['', ...serviceNames]) health.setStatus(name, 'NOT_SERVING');
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {
@@ -194,6 +224,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
             resolve();
           });
         });
+        await reconciler.reconcile([]).catch(() => undefined);
         await fleet.stop();
         store.close();
       })();

@@ -44,9 +44,9 @@ describe('CryptoService against a local SoftHSM fleet', { timeout: 600_000 }, ()
 
   before(async () => {
     t = await startTestBroker();
-    await t.clients.keys.createKey({ keyId: 'app/aes', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {} });
-    await t.clients.keys.createKey({ keyId: 'app/aes-2', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {} });
-    await t.clients.keys.createKey({ keyId: 'app/mac', keySpec: KeySpec.HMAC_256, keyUsage: KeyUsage.GENERATE_VERIFY_MAC, description: '', labels: {} });
+    await t.clients.keys.createKey({ keyId: 'app/aes', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 });
+    await t.clients.keys.createKey({ keyId: 'app/aes-2', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 });
+    await t.clients.keys.createKey({ keyId: 'app/mac', keySpec: KeySpec.HMAC_256, keyUsage: KeyUsage.GENERATE_VERIFY_MAC, description: '', labels: {}, rotationPeriodDays: 0 });
   });
 
   after(async () => {
@@ -134,7 +134,7 @@ describe('CryptoService against a local SoftHSM fleet', { timeout: 600_000 }, ()
   for (const { spec, algorithms } of signing) {
     it(`signs with ${KeySpec[spec]}; signatures verify with node:crypto and with Verify`, async () => {
       const keyId = `sign/${KeySpec[spec]}`;
-      const created = await t.clients.keys.createKey({ keyId, keySpec: spec, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {} });
+      const created = await t.clients.keys.createKey({ keyId, keySpec: spec, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
       assert.equal(created.keyMetadata?.replicas.length, 3, 'the key is on every appliance');
       const publicKey = await t.clients.crypto.getPublicKey({ keyId, keyVersion: 0 });
       assert.deepEqual(createPublicKey(publicKey.publicKeyPem).export({ type: 'spki', format: 'der' }), publicKey.publicKeyDer);
@@ -248,8 +248,8 @@ describe('CryptoService against a local SoftHSM fleet', { timeout: 600_000 }, ()
   });
 
   it('keeps old versions decrypting and verifying after rotation', async () => {
-    await t.clients.keys.createKey({ keyId: 'rot/aes', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {} });
-    await t.clients.keys.createKey({ keyId: 'rot/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {} });
+    await t.clients.keys.createKey({ keyId: 'rot/aes', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 });
+    await t.clients.keys.createKey({ keyId: 'rot/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
     const before = await t.clients.crypto.encrypt({ keyId: 'rot/aes', plaintext: Buffer.from('v1 data'), encryptionContext: {} });
     const oldSignature = await t.clients.crypto.sign({ keyId: 'rot/ec', message: Buffer.from('m'), messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 });
     const oldPublic = await t.clients.crypto.getPublicKey({ keyId: 'rot/ec', keyVersion: 0 });

@@ -1,6 +1,6 @@
 import { BrokerError } from '@hsm-broker/errors';
 import type { ApplianceSnapshot, FaultKind as DomainFaultKind, Fleet } from '@hsm-broker/fleet';
-import type { KeyRegistry } from '@hsm-broker/keys';
+import type { KeyRegistry, ReplicaReconciler } from '@hsm-broker/keys';
 import { ApplianceState, BreakerState, FaultKind } from '@hsm-broker/proto';
 import type { ApplianceStatus, FleetServiceServer } from '@hsm-broker/proto';
 import type { Logger } from './logger.js';
@@ -14,7 +14,8 @@ const faultKinds: Record<DomainFaultKind, FaultKind> = {
   CRASH: FaultKind.CRASH,
 };
 
-function statusOf(snapshot: ApplianceSnapshot, keysPresent: number): ApplianceStatus {
+function statusOf(snapshot: ApplianceSnapshot, keysPresent: number, reconciler: ReplicaReconciler, enrolled: ReadonlySet<string>): ApplianceStatus {
+  const inventory = reconciler.inventory(snapshot.id);
   return {
     id: snapshot.id,
     zone: snapshot.zone,
@@ -37,6 +38,10 @@ function statusOf(snapshot: ApplianceSnapshot, keysPresent: number): ApplianceSt
       latencyMs: fault.latencyMs,
       expiresAt: fault.expiresAt === undefined ? undefined : new Date(fault.expiresAt),
     })),
+    keysMissing: inventory?.missing ?? 0,
+    orphans: inventory?.orphans ?? [],
+    lastReconciledAt: inventory ? new Date(inventory.reconciledAt) : undefined,
+    enrolled: enrolled.has(snapshot.id),
   };
 }
 
@@ -52,9 +57,9 @@ function faultKindOf(kind: FaultKind): DomainFaultKind {
 }
 
 /** FleetService: fleet status and operator controls. */
-export function fleetService(fleet: Fleet, registry: KeyRegistry, log: Logger): FleetServiceServer {
+export function fleetService(fleet: Fleet, registry: KeyRegistry, reconciler: ReplicaReconciler, enrolled: ReadonlySet<string>, log: Logger): FleetServiceServer {
   const applianceStatus = (id: string): ApplianceStatus =>
-    statusOf(fleet.applianceSnapshot(fleet.appliance(id)), registry.replicaCounts().get(id) ?? 0);
+    statusOf(fleet.applianceSnapshot(fleet.appliance(id)), registry.replicaCounts().get(id) ?? 0, reconciler, enrolled);
   return {
     getFleetStatus: unary('GetFleetStatus', log, () => {
       const counts = registry.replicaCounts();
@@ -62,7 +67,7 @@ export function fleetService(fleet: Fleet, registry: KeyRegistry, log: Logger): 
       return {
         localZone: snapshot.localZone,
         zones: snapshot.zones,
-        appliances: snapshot.appliances.map((appliance) => statusOf(appliance, counts.get(appliance.id) ?? 0)),
+        appliances: snapshot.appliances.map((appliance) => statusOf(appliance, counts.get(appliance.id) ?? 0, reconciler, enrolled)),
         fencedZones: snapshot.fencedZones,
       };
     }),
@@ -94,6 +99,12 @@ export function fleetService(fleet: Fleet, registry: KeyRegistry, log: Logger): 
       fleet.injectFault(id, { kind, probability: request.probability, latencyMs: request.latencyMs, durationMs: request.durationMs });
       log.warn('fault injected', { appliance: id, kind, probability: request.probability, latencyMs: request.latencyMs, durationMs: request.durationMs });
       return { appliance: applianceStatus(id) };
+    }),
+    resyncKeys: unary('ResyncKeys', log, async (request) => {
+      const only = request.applianceId === '' ? undefined : [fleet.appliance(request.applianceId).id];
+      const report = await reconciler.reconcile(only);
+      log.info('resync finished', { appliance: request.applianceId || '(all)', copied: report.copied, lost: report.lost, failures: report.failures.length });
+      return report;
     }),
     clearFaults: unary('ClearFaults', log, (request) => {
       const cleared = fleet.clearFaults(request.applianceId);

@@ -14,5 +14,7 @@ export function toServiceError(error: unknown): Partial<ServiceError> {
   metadata.set('hsmb-reason', failure.reason);
   metadata.set('hsmb-retryable', String(failure.retryable));
   const message = failure.code === Code.INTERNAL && !(error instanceof BrokerError) ? 'internal error' : failure.message;
-  return { code: failure.code as number as status, details: message, message, metadata };
+  // Code numbers are gRPC's own, so the conversion is the identity.
+  const code: status = failure.code as number;
+  return { code, details: message, message, metadata };
 }

@@ -31,7 +31,7 @@ describe('KeyService against a local SoftHSM fleet', { timeout: 600_000 }, () =>
   it('creates keys of each spec on every appliance and describes them', async () => {
     for (const [spec, usage] of validPairs) {
       const keyId = `lifecycle/${KeySpec[spec]}`;
-      const created = await t.clients.keys.createKey({ keyId, keySpec: spec, keyUsage: usage, description: 'd', labels: { team: 'payments' } });
+      const created = await t.clients.keys.createKey({ keyId, keySpec: spec, keyUsage: usage, description: 'd', labels: { team: 'payments' }, rotationPeriodDays: 0 });
       const metadata = created.keyMetadata;
       assert.ok(metadata);
       assert.equal(metadata.keyId, keyId);
@@ -52,26 +52,26 @@ describe('KeyService against a local SoftHSM fleet', { timeout: 600_000 }, () =>
   });
 
   it('generates an id when none is given', async () => {
-    const created = await t.clients.keys.createKey({ keyId: '', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {} });
+    const created = await t.clients.keys.createKey({ keyId: '', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 });
     assert.match(created.keyMetadata?.keyId ?? '', /^[0-9a-f-]{36}$/);
   });
 
   it('refuses incompatible spec/usage, duplicate ids, bad ids and bad enums with the documented status', async () => {
-    const incompatible = await statusOf(t.clients.keys.createKey({ keyId: 'x/1', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {} }));
+    const incompatible = await statusOf(t.clients.keys.createKey({ keyId: 'x/1', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 }));
     assert.equal(incompatible.code, status.INVALID_ARGUMENT);
     assert.match(incompatible.message, /key_usage/);
-    const duplicate = await statusOf(t.clients.keys.createKey({ keyId: 'lifecycle/AES_256', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {} }));
+    const duplicate = await statusOf(t.clients.keys.createKey({ keyId: 'lifecycle/AES_256', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 }));
     assert.equal(duplicate.code, status.ALREADY_EXISTS);
     for (const keyId of ['has space', 'x'.repeat(129), 'semi;colon', 'ünïcode']) {
-      const bad = await statusOf(t.clients.keys.createKey({ keyId, keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {} }));
+      const bad = await statusOf(t.clients.keys.createKey({ keyId, keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 }));
       assert.equal(bad.code, status.INVALID_ARGUMENT, keyId);
       assert.match(bad.message, /key_id/);
     }
-    assert.equal((await t.clients.keys.createKey({ keyId: 'a'.repeat(128), keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {} })).keyMetadata?.keyId.length, 128);
-    const noSpec = await statusOf(t.clients.keys.createKey({ keyId: 'x/2', keySpec: KeySpec.UNSPECIFIED, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {} }));
+    assert.equal((await t.clients.keys.createKey({ keyId: 'a'.repeat(128), keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 })).keyMetadata?.keyId.length, 128);
+    const noSpec = await statusOf(t.clients.keys.createKey({ keyId: 'x/2', keySpec: KeySpec.UNSPECIFIED, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 }));
     assert.equal(noSpec.code, status.INVALID_ARGUMENT);
     assert.match(noSpec.message, /key_spec/);
-    const badUsage = await statusOf(t.clients.keys.createKey({ keyId: 'x/3', keySpec: KeySpec.AES_256, keyUsage: 17 as KeyUsage, description: '', labels: {} }));
+    const badUsage = await statusOf(t.clients.keys.createKey({ keyId: 'x/3', keySpec: KeySpec.AES_256, keyUsage: 17 as KeyUsage, description: '', labels: {}, rotationPeriodDays: 0 }));
     assert.equal(badUsage.code, status.INVALID_ARGUMENT);
     assert.match(badUsage.message, /key_usage/);
     const unknown = await statusOf(t.clients.keys.describeKey({ keyId: 'nope' }));

@@ -1,7 +1,8 @@
 import { BrokerError } from '@hsm-broker/errors';
+import type { Fleet } from '@hsm-broker/fleet';
 import type { KeyRegistry } from '@hsm-broker/keys';
 import type { KeyServiceServer } from '@hsm-broker/proto';
-import { keyMetadataOf, keySpecOf, keyUsageOf, requireKeyId } from './api-mapping.js';
+import { keyMetadataOf as metadataOf, keySpecOf, keyUsageOf, requireKeyId } from './api-mapping.js';
 import type { Logger } from './logger.js';
 import { unary } from './unary-handler.js';
 
@@ -19,14 +20,16 @@ function checkLabels(labels: Record<string, string>): Record<string, string> {
 }
 
 /** KeyService: key lifecycle. */
-export function keyService(registry: KeyRegistry, log: Logger): KeyServiceServer {
+export function keyService(registry: KeyRegistry, fleet: Fleet, log: Logger): KeyServiceServer {
+  const applianceIds = fleet.appliances.map((appliance) => appliance.id);
+  const keyMetadataOf = (key: Parameters<typeof metadataOf>[0]): ReturnType<typeof metadataOf> => metadataOf(key, applianceIds);
   return {
     createKey: unary('CreateKey', log, async (request, { deadline }) => {
       const keySpec = keySpecOf(request.keySpec);
       const keyUsage = keyUsageOf(request.keyUsage);
       if (request.description.length > 8192) throw BrokerError.invalidArgument('description', 'is longer than 8192 characters', 'DESCRIPTION_TOO_LONG');
       const key = await registry.createKey(
-        { keyId: request.keyId, keySpec, keyUsage, description: request.description, labels: checkLabels(request.labels) },
+        { keyId: request.keyId, keySpec, keyUsage, description: request.description, labels: checkLabels(request.labels), rotationPeriodDays: request.rotationPeriodDays },
         { deadline },
       );
       log.info('key created', { keyId: key.keyId, keySpec, replicas: key.versions[0]?.replicas.length ?? 0 });
@@ -55,5 +58,13 @@ export function keyService(registry: KeyRegistry, log: Logger): KeyServiceServer
     cancelKeyDeletion: unary('CancelKeyDeletion', log, async (request) => ({
       keyMetadata: keyMetadataOf(await registry.cancelKeyDeletion(requireKeyId(request.keyId))),
     })),
+    updateKeySettings: unary('UpdateKeySettings', log, async (request) => {
+      const key = await registry.updateKeySettings(requireKeyId(request.keyId), {
+        minDecryptionVersion: request.minDecryptionVersion,
+        rotationPeriodDays: request.rotationPeriodDays,
+      });
+      log.info('key settings updated', { keyId: key.keyId, minDecryptionVersion: key.minDecryptionVersion, rotationPeriodDays: key.rotationPeriodDays });
+      return { keyMetadata: keyMetadataOf(key) };
+    }),
   };
 }

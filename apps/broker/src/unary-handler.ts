@@ -1,3 +1,4 @@
+import { status } from '@grpc/grpc-js';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from './logger.js';
 import { toServiceError } from './grpc-errors.js';
@@ -36,7 +37,7 @@ export function unary<Req, Res>(
       (response) => callback(null, response),
       (error: unknown) => {
         const serviceError = toServiceError(error);
-        if (serviceError.code === 13) log.error('request failed', { method, error: error instanceof Error ? error.message : String(error) });
+        if (serviceError.code === status.INTERNAL) log.error('request failed', { method, error: error instanceof Error ? error.message : String(error) });
         else log.debug('request refused', { method, code: serviceError.code, message: serviceError.message });
         callback(serviceError);
       },

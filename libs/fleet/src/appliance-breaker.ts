@@ -30,10 +30,12 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 export class ApplianceBreaker {
   readonly #breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
   #consecutive = 0;
+  readonly #threshold: number;
   #ejections = 0;
   readonly #listeners: ((state: BreakerState) => void)[] = [];
 
   constructor(name: string, policy: BreakerPolicy) {
+    this.#threshold = policy.consecutiveFailures;
     this.#breaker = new CircuitBreaker((action: () => Promise<unknown>) => action(), {
       name,
       timeout: false,
@@ -127,6 +129,23 @@ export class ApplianceBreaker {
     } else {
       this.#consecutive = 0;
     }
+  }
+
+  /**
+   * Counts an appliance fault seen outside a call (a worker that crashed
+   * between calls), opening the breaker at the consecutive-fault threshold.
+   */
+  noteFault(): void {
+    this.#consecutive++;
+    if (this.#consecutive >= this.#threshold && this.#breaker.closed) this.#breaker.open();
+  }
+
+  /**
+   * Opens the breaker now: the appliance lost every worker. It returns only
+   * through a successful half-open probe, never by a caller's request.
+   */
+  forceOpen(): void {
+    if (this.#breaker.closed) this.#breaker.open();
   }
 
   /** Stops its timers. */

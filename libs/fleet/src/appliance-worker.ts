@@ -145,7 +145,7 @@ export class ApplianceWorker {
         }));
         this.kill(`${op} timed out`);
       }, timeoutMs);
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+      this.#pending.set(id, { resolve: resolve, reject, timer });
       const message: ParentMessage = { type: 'request', id, op, args };
       this.#child.send(message, (error) => {
         if (error) {

@@ -52,8 +52,8 @@ export interface CallOptions {
   deadline?: number;
   /** Use the long timeout (key generation, unwrapping). */
   slow?: boolean;
-  /** A health probe: not counted as a request. */
-  probe?: boolean;
+  /** A health probe or maintenance call: not counted as a caller's request. */
+  background?: boolean;
 }
 
 /** How an appliance returns to service. */
@@ -212,6 +212,17 @@ export class Appliance {
     return this.#token;
   }
 
+  /**
+   * Records the serial a probe saw. Returns true when it differs from the
+   * one known: the token was replaced or wiped and initialised again.
+   */
+  noteTokenSerial(serial: string): boolean {
+    if (!this.#token) return false;
+    if (this.#token.serial === serial) return false;
+    this.#token = { ...this.#token, serial };
+    return true;
+  }
+
   /** Mechanism names the token offers. */
   get mechanisms(): readonly string[] {
     return this.#mechanisms;
@@ -230,6 +241,8 @@ export class Appliance {
     const failures = results.filter((result) => result.status === 'rejected');
     if (failures.length === results.length) {
       this.#health = 'down';
+      // It joins only after a probe succeeds, which also triggers its repair.
+      this.breaker.forceOpen();
     } else {
       this.#health = failures.length === 0 ? 'healthy' : 'degraded';
       try {
@@ -279,6 +292,8 @@ export class Appliance {
     if (this.#stopped) return;
     this.stats.lastError = `worker exited: ${reason}`;
     this.#health = this.#workers.size === 0 ? 'down' : 'degraded';
+    if (this.#workers.size === 0) this.breaker.forceOpen();
+    else this.breaker.noteFault();
     if (this.#workers.size === 0) {
       // Nobody can serve the queue; fail it fast so callers go elsewhere.
       for (const waiter of this.#waiters.splice(0)) {
@@ -365,7 +380,7 @@ export class Appliance {
   async call<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options: CallOptions): Promise<WorkerResult<K>> {
     if (this.#stopped) throw this.#unavailable('is stopped');
     this.#inFlight++;
-    if (!options.probe) this.stats.requestsTotal++;
+    if (!options.background) this.stats.requestsTotal++;
     const started = performance.now();
     try {
       const worker = await this.#acquire(options.deadline);
@@ -380,7 +395,7 @@ export class Appliance {
       return result;
     } catch (error: unknown) {
       const failure = BrokerError.from(error);
-      if (failure.failureClass === 'appliance') this.#recordFailure(failure, options.probe === true);
+      if (failure.failureClass === 'appliance') this.#recordFailure(failure, options.background === true);
       throw failure;
     } finally {
       this.#inFlight--;
@@ -411,8 +426,8 @@ export class Appliance {
     if (this.#health === 'degraded' && this.#workers.size === this.config.workers) this.#health = 'healthy';
   }
 
-  #recordFailure(error: BrokerError, probe: boolean): void {
-    if (!probe) this.stats.failuresTotal++;
+  #recordFailure(error: BrokerError, background: boolean): void {
+    if (!background) this.stats.failuresTotal++;
     this.stats.consecutiveFailures++;
     this.stats.lastError = error.message;
     if (this.#health === 'healthy') this.#health = 'degraded';

@@ -124,6 +124,8 @@ export class Fleet {
   readonly #probing = new Set<string>();
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #recoveryListeners: ((applianceId: string) => void)[] = [];
+  readonly #replacedListeners: ((applianceId: string) => void)[] = [];
+  readonly #missingListeners: ((applianceId: string, label: string) => void)[] = [];
 
   constructor(config: FleetConfig) {
     const ids = new Set<string>();
@@ -153,9 +155,19 @@ export class Fleet {
     this.#healthTimer.unref();
   }
 
-  /** Called when an appliance's breaker closes again (it returned from an outage). */
+  /** Called when an appliance returns from an outage: a probe succeeded and its breaker closed. */
   onRecovery(listener: (applianceId: string) => void): void {
     this.#recoveryListeners.push(listener);
+  }
+
+  /** Called when a probe finds an appliance's token replaced (wiped and initialised again). */
+  onTokenReplaced(listener: (applianceId: string) => void): void {
+    this.#replacedListeners.push(listener);
+  }
+
+  /** Called when an appliance that should hold a key object does not. */
+  onKeyMissing(listener: (applianceId: string, label: string) => void): void {
+    this.#missingListeners.push(listener);
   }
 
   /** Every appliance, in configuration order. */
@@ -260,6 +272,10 @@ export class Fleet {
         return result;
       } catch (error: unknown) {
         lastError = BrokerError.from(error);
+        if (lastError.reason === 'KEY_OBJECT_MISSING') {
+          const label = String(lastError.details['label'] ?? '');
+          for (const listener of this.#missingListeners) listener(appliance.id, label);
+        }
         if (lastError.failureClass !== 'appliance') throw lastError;
       }
     }
@@ -321,7 +337,8 @@ export class Fleet {
 
   /** Performs `op` on one named appliance, without failover (replication, inventory, repair). */
   executeOn<K extends WorkerOperation>(applianceId: string, op: K, args: WorkerArgs<K>, options: CallOptions = {}): Promise<WorkerResult<K>> {
-    return this.appliance(applianceId).call(op, args, options);
+    // Maintenance traffic (replication, inventory, repair) is not counted as requests.
+    return this.appliance(applianceId).call(op, args, { ...options, background: true });
   }
 
   /**
@@ -338,7 +355,7 @@ export class Fleet {
       appliance.breaker
         .fire(async () => {
           try {
-            return await appliance.call('probe', {}, { deadline, probe: true });
+            return await appliance.call('probe', {}, { deadline, background: true });
           } catch (error: unknown) {
             const failure = BrokerError.from(error);
             if (failure.failureClass === 'deadline') {
@@ -348,6 +365,11 @@ export class Fleet {
               });
             }
             throw failure;
+          }
+        })
+        .then((result) => {
+          if (appliance.noteTokenSerial(result.serial)) {
+            for (const listener of this.#replacedListeners) listener(appliance.id);
           }
         })
         .catch(() => undefined)

@@ -16,7 +16,7 @@ import type {
  */
 export interface WorkerOperations {
   describe(args: Record<string, never>): { token: TokenDescription; mechanisms: string[] };
-  probe(args: Record<string, never>): { ok: true };
+  probe(args: Record<string, never>): { serial: string };
   generateKey(args: { spec: KeyMaterialSpec; label: string }): { publicKeySpki?: Buffer };
   hasKey(args: { label: string }): boolean;
   wrapKey(args: { spec: KeyMaterialSpec; label: string; kekLabel: string }): WrappedKey;

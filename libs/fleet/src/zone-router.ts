@@ -38,12 +38,12 @@ function score(candidate: RouteCandidate): number {
 }
 
 function powerOfTwo<T extends RouteCandidate>(pool: T[], random: () => number): T {
-  if (pool.length === 1) return pool[0] as T;
+  if (pool.length === 1) return pool[0];
   const i = Math.floor(random() * pool.length);
   let j = Math.floor(random() * (pool.length - 1));
   if (j >= i) j++;
-  const a = pool[i] as T;
-  const b = pool[j] as T;
+  const a = pool[i];
+  const b = pool[j];
   return score(a) <= score(b) ? a : b;
 }
 
@@ -62,7 +62,7 @@ export function chooseAppliance<T extends RouteCandidate>(candidates: readonly T
   if (pool.length === 0) return undefined;
   let healthy = pool.filter((candidate) => candidate.healthy);
   if (healthy.length === 0) {
-    const leastBusy = [...pool].sort((a, b) => a.inFlight - b.inFlight)[0] as T;
+    const leastBusy = [...pool].sort((a, b) => a.inFlight - b.inFlight)[0];
     return { appliance: leastBusy, panic: true };
   }
   const elsewhere = healthy.filter((candidate) => !options.avoidZones.has(candidate.zone));

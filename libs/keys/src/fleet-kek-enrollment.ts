@@ -25,9 +25,10 @@ export interface KekEnrollment {
  * to another fleet and is refused, never overwritten.
  */
 export async function enrollFleetKek(fleet: Fleet, store: KeyStore, only?: readonly string[]): Promise<KekEnrollment> {
-  const candidates = fleet.appliances.filter(
-    (appliance) => appliance.available && appliance.config.soPin !== undefined && (!only || only.includes(appliance.id)),
-  );
+  // Every reachable appliance is asked, even when only some are to be
+  // enrolled: a source that holds the KEK is needed, and a KEK must never be
+  // generated twice under one id.
+  const candidates = fleet.appliances.filter((appliance) => appliance.available && appliance.config.soPin !== undefined);
   const found = new Map<string, string | null>();
   const failed: KekEnrollment['failed'] = [];
   await Promise.all(
@@ -41,15 +42,17 @@ export async function enrollFleetKek(fleet: Fleet, store: KeyStore, only?: reado
   );
 
   let kekId = store.getMeta(kekIdMeta);
+  const existing = [...new Set([...found.values()].filter((id): id is string => id !== null))];
+  let generate = false;
   if (!kekId) {
     // A registry rebuilt from the HSMs adopts the KEK they hold.
-    const existing = [...new Set([...found.values()].filter((id): id is string => id !== null))];
     if (existing.length > 1) {
       throw new BrokerError(Code.FAILED_PRECONDITION, `appliances hold different fleet KEKs (${existing.join(', ')}); refusing to choose`, {
         reason: 'KEK_CONFLICT',
       });
     }
     kekId = existing[0] ?? randomUUID();
+    generate = existing.length === 0;
     store.setMeta(kekIdMeta, kekId);
   }
 
@@ -57,8 +60,16 @@ export async function enrollFleetKek(fleet: Fleet, store: KeyStore, only?: reado
   for (const [applianceId, id] of found) {
     if (id !== null && id !== kekId) failed.push({ applianceId, error: `holds another fleet's KEK ${id}` });
   }
-  const missing = [...found].filter(([, id]) => id === null).map(([applianceId]) => applianceId);
+  const missing = [...found]
+    .filter(([applianceId, id]) => id === null && (!only || only.includes(applianceId)))
+    .map(([applianceId]) => applianceId);
   if (holders.length === 0 && missing.length > 0) {
+    if (!generate) {
+      for (const applianceId of missing) {
+        failed.push({ applianceId, error: `no reachable appliance holds fleet KEK ${kekId} to copy from` });
+      }
+      return { kekId, enrolled: [], failed };
+    }
     const [first] = missing.splice(0, 1) as [string];
     const id = kekId;
     await fleet.withOfficer(first, (so) => so.call('generateKek', { label: fleetKekLabel, kekId: id }));

@@ -6,6 +6,8 @@ export { keyIdPattern, objectLabel, objectLabelPrefix, parseObjectLabel } from '
 export type { KeyRecord, KeyState, KeyUsage, KeyVersionRecord, MacAlgorithm, SigningAlgorithm } from './key-model.js';
 export { checkSpecUsage, macAlgorithmsFor, signingAlgorithmsFor } from './key-policy.js';
 export { KeyRegistry, maxPlaintextBytes, maxRawMessageBytes } from './key-registry.js';
-export type { CreateKeyInput, DurabilityPolicy, KeyRegistryOptions, MessageType, RegistryLog, RequestOptions } from './key-registry.js';
-export type { KeyStore, NewKey } from './key-store.js';
+export type { CreateKeyInput, DurabilityPolicy, KeyRegistryOptions, KeySettingsInput, MessageType, RegistryLog, RequestOptions } from './key-registry.js';
+export { ReplicaReconciler } from './replica-reconciler.js';
+export type { ApplianceInventory, ReconcileReport, ReconcilerOptions } from './replica-reconciler.js';
+export type { KeySettings, KeyStore, NewKey } from './key-store.js';
 export { SqliteKeyStore } from './sqlite-key-store.js';

@@ -28,6 +28,8 @@ export interface KeyVersionRecord {
   publicKey: Buffer | undefined;
   /** Appliances holding this version (verified replicas). */
   replicas: string[];
+  /** When each replica was last verified (ms since epoch), by appliance id. */
+  replicaVerifiedAt: Record<string, number>;
 }
 
 /** A key as the registry stores it. */
@@ -42,6 +44,11 @@ export interface KeyRecord {
   deletionTime: number | undefined;
   primaryVersion: number;
   versions: KeyVersionRecord[];
+  /** Versions below this no longer decrypt or verify. */
+  minDecryptionVersion: number;
+  /** 0 when the key is not rotated automatically. */
+  rotationPeriodDays: number;
+  nextRotationTime: number | undefined;
 }
 
 /** Key-id syntax: 1–128 characters of [A-Za-z0-9/_.-]. */

@@ -44,6 +44,14 @@ export interface CreateKeyInput {
   keyUsage: KeyUsage;
   description: string;
   labels: Record<string, string>;
+  /** Rotate automatically every this many days (90 to 2560); 0 = never. */
+  rotationPeriodDays: number;
+}
+
+/** Settings changed by UpdateKeySettings. */
+export interface KeySettingsInput {
+  minDecryptionVersion?: number | undefined;
+  rotationPeriodDays?: number | undefined;
 }
 
 /** Whether a message is given whole or as its digest. */
@@ -57,6 +65,12 @@ const hmacMechanism = { sha256: 'CKM_SHA256_HMAC', sha384: 'CKM_SHA384_HMAC', sh
 export const maxRawMessageBytes = 4096;
 /** Largest plaintext Encrypt accepts. */
 export const maxPlaintextBytes = 65536;
+
+function checkRotationPeriod(days: number): void {
+  if (days !== 0 && (!Number.isInteger(days) || days < 90 || days > 2560)) {
+    throw BrokerError.invalidArgument('rotation_period_days', `must be 90 to 2560, or 0 for no automatic rotation; got ${String(days)}`, 'INVALID_ROTATION_PERIOD');
+  }
+}
 
 function precondition(message: string, reason: string): BrokerError {
   return new BrokerError(Code.FAILED_PRECONDITION, message, { reason });
@@ -119,21 +133,25 @@ export class KeyRegistry {
       throw BrokerError.invalidArgument('key_id', 'must be 1 to 128 characters of A-Z a-z 0-9 / _ . -', 'INVALID_KEY_ID');
     }
     checkSpecUsage(input.keySpec, input.keyUsage);
+    checkRotationPeriod(input.rotationPeriodDays);
     return this.#exclusive(keyId, async () => {
       if (this.#store.getKey(keyId)) {
         throw new BrokerError(Code.ALREADY_EXISTS, `key_id: key ${keyId} already exists`, { reason: 'KEY_EXISTS' });
       }
       const version = await this.#materialize(input.keySpec, objectLabel(keyId, 1), options);
       try {
+        const now = this.#clock();
         return this.#store.createKey({
           keyId,
           keySpec: input.keySpec,
           keyUsage: input.keyUsage,
           description: input.description,
           labels: input.labels,
-          createdAt: this.#clock(),
+          createdAt: now,
           publicKey: version.publicKey,
           replicas: version.holders,
+          rotationPeriodDays: input.rotationPeriodDays,
+          nextRotationTime: input.rotationPeriodDays > 0 ? now + input.rotationPeriodDays * dayMs : undefined,
         });
       } catch (error: unknown) {
         await this.#destroyEverywhere(objectLabel(keyId, 1), version.holders);
@@ -150,12 +168,51 @@ export class KeyRegistry {
       const next = key.primaryVersion + 1;
       const version = await this.#materialize(key.keySpec, objectLabel(keyId, next), options);
       try {
-        return this.#store.addVersion(keyId, next, this.#clock(), version.publicKey, version.holders);
+        const now = this.#clock();
+        const rotated = this.#store.addVersion(keyId, next, now, version.publicKey, version.holders);
+        if (rotated.rotationPeriodDays > 0) {
+          return this.#store.updateSettings(keyId, { nextRotationTime: now + rotated.rotationPeriodDays * dayMs });
+        }
+        return rotated;
       } catch (error: unknown) {
         await this.#destroyEverywhere(objectLabel(keyId, next), version.holders);
         throw error;
       }
     });
+  }
+
+  /** Changes the minimum decryption version and the rotation period. */
+  async updateKeySettings(keyId: string, input: KeySettingsInput): Promise<KeyRecord> {
+    if (input.rotationPeriodDays !== undefined) checkRotationPeriod(input.rotationPeriodDays);
+    return this.#exclusive(keyId, () => {
+      const key = this.#require(keyId);
+      const min = input.minDecryptionVersion;
+      if (min !== undefined && (!Number.isInteger(min) || min < 1 || min > key.primaryVersion)) {
+        throw BrokerError.invalidArgument('min_decryption_version', `must be 1 to the primary version ${String(key.primaryVersion)}; got ${String(min)}`, 'INVALID_MIN_DECRYPTION_VERSION');
+      }
+      const days = input.rotationPeriodDays;
+      return Promise.resolve(
+        this.#store.updateSettings(keyId, {
+          ...(min === undefined ? {} : { minDecryptionVersion: min }),
+          ...(days === undefined ? {} : { rotationPeriodDays: days, nextRotationTime: days > 0 ? this.#clock() + days * dayMs : undefined }),
+        }),
+      );
+    });
+  }
+
+  /** Rotates every enabled key whose automatic rotation is due. Returns their ids. */
+  async rotateDueKeys(): Promise<string[]> {
+    const rotated: string[] = [];
+    for (const key of this.#store.keysDueForRotation(this.#clock())) {
+      try {
+        await this.rotateKey(key.keyId);
+        rotated.push(key.keyId);
+        this.#log('info', 'key rotated automatically', { keyId: key.keyId });
+      } catch (error: unknown) {
+        this.#log('warn', 'automatic rotation failed; will try again', { keyId: key.keyId, error: BrokerError.from(error).message });
+      }
+    }
+    return rotated;
   }
 
   describeKey(keyId: string): KeyRecord {
@@ -300,6 +357,31 @@ export class KeyRegistry {
     }
   }
 
+  /**
+   * Copies one key version to `target` from a reachable holder, verifies the
+   * copy and records it. Used by repair; the version stays usable throughout.
+   */
+  async replicateVersion(keyId: string, version: number, target: string): Promise<void> {
+    const key = this.#require(keyId);
+    const record = key.versions.find((candidate) => candidate.version === version);
+    if (!record) throw new BrokerError(Code.NOT_FOUND, `key ${keyId} has no version ${String(version)}`);
+    const label = objectLabel(keyId, version);
+    const sources = record.replicas.filter((id) => id !== target && this.#fleet.appliance(id).available);
+    let lastError: unknown = new BrokerError(Code.UNAVAILABLE, `no reachable appliance holds ${label}`, { reason: 'NO_SOURCE', failureClass: 'appliance' });
+    for (const source of sources) {
+      try {
+        const wrapped = await this.#fleet.executeOn(source, 'wrapKey', { spec: key.keySpec, label, kekLabel: fleetKekLabel });
+        await this.#fleet.executeOn(target, 'unwrapKey', { spec: key.keySpec, label, kekLabel: fleetKekLabel, key: wrapped });
+        await this.#verifyReplica(key.keySpec, label, source, target, record.publicKey);
+        this.#store.setReplica(keyId, version, target, true, this.#clock());
+        return;
+      } catch (error: unknown) {
+        lastError = error;
+      }
+    }
+    throw BrokerError.from(lastError);
+  }
+
   #checkQuorum(holders: string[], policy: DurabilityPolicy, when: string): void {
     const zones = new Set(holders.map((id) => this.#fleet.appliance(id).zone));
     if (holders.length < policy.minAppliances || zones.size < policy.minZones) {
@@ -373,6 +455,15 @@ export class KeyRegistry {
     return found;
   }
 
+  #checkNotRetired(key: KeyRecord, version: number): void {
+    if (version < key.minDecryptionVersion) {
+      throw precondition(
+        `version ${String(version)} of key ${key.keyId} is retired (minimum decryption version is ${String(key.minDecryptionVersion)})`,
+        'KEY_VERSION_RETIRED',
+      );
+    }
+  }
+
   /** Routing options: only holders of the version, offering the mechanism, within the deadline. */
   #options(version: KeyVersionRecord, options: RequestOptions, mechanism?: string): { candidates: string[]; deadline?: number; mechanism?: string } {
     return {
@@ -416,6 +507,7 @@ export class KeyRegistry {
         details: { field: 'ciphertext' },
       });
     }
+    this.#checkNotRetired(key, version.version);
     this.#version(key, version.version);
     try {
       const { result } = await this.#fleet.execute(
@@ -513,6 +605,7 @@ export class KeyRegistry {
     const { scheme, hash } = signatureParameters(algorithm);
     const digest = this.#digest(message, messageType, hash);
     const version = this.#version(key, keyVersion);
+    this.#checkNotRetired(key, version.version);
     const { result } = await this.#fleet.execute(
       'verify',
       { spec: key.keySpec, label: objectLabel(key.keyId, version.version), scheme, hash, digest, signature },
@@ -562,6 +655,7 @@ export class KeyRegistry {
     const key = this.#usable(keyId, 'GENERATE_VERIFY_MAC');
     this.#checkMacAlgorithm(key, algorithm);
     const version = this.#version(key, keyVersion);
+    this.#checkNotRetired(key, version.version);
     const { result } = await this.#fleet.execute(
       'verifyMac',
       { label: objectLabel(key.keyId, version.version), hash: macHash(algorithm), message, mac },

@@ -10,6 +10,15 @@ export interface NewKey {
   createdAt: number;
   publicKey: Buffer | undefined;
   replicas: string[];
+  rotationPeriodDays: number;
+  nextRotationTime: number | undefined;
+}
+
+/** Settings an operator may change on an existing key. */
+export interface KeySettings {
+  minDecryptionVersion?: number;
+  rotationPeriodDays?: number;
+  nextRotationTime?: number | undefined;
 }
 
 /**
@@ -28,6 +37,14 @@ export interface KeyStore {
   setState(keyId: string, state: KeyState, deletionTime: number | undefined): KeyRecord;
   /** Records that `applianceId` holds (or no longer holds) a version. */
   setReplica(keyId: string, version: number, applianceId: string, present: boolean, verifiedAt: number): void;
+  /** Changes a key's settings. */
+  updateSettings(keyId: string, settings: KeySettings): KeyRecord;
+  /** Enabled keys whose automatic rotation is due. */
+  keysDueForRotation(now: number): KeyRecord[];
+  /** Inserts a key exactly as given (restore from backup). Fails with ALREADY_EXISTS when the id is taken. */
+  importKey(key: KeyRecord): KeyRecord;
+  /** Every key, for backups and inventory checks. */
+  allKeys(): KeyRecord[];
   /** Removes a key and all its versions. */
   deleteKey(keyId: string): void;
   /** Keys pending deletion whose deletion time has passed. */

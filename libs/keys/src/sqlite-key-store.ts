@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import type { KeyMaterialSpec } from '@hsm-broker/pkcs11';
 import type { KeyRecord, KeyState, KeyUsage, KeyVersionRecord } from './key-model.js';
-import type { KeyStore, NewKey } from './key-store.js';
+import type { KeySettings, KeyStore, NewKey } from './key-store.js';
 
 const migrations: string[] = [
   `CREATE TABLE keys (
@@ -32,6 +32,9 @@ const migrations: string[] = [
      FOREIGN KEY (key_id, version) REFERENCES key_versions(key_id, version) ON DELETE CASCADE
    );
    CREATE TABLE fleet_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  `ALTER TABLE keys ADD COLUMN min_decryption_version INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE keys ADD COLUMN rotation_period_days INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE keys ADD COLUMN next_rotation_time INTEGER;`,
 ];
 
 interface KeyRow {
@@ -44,6 +47,9 @@ interface KeyRow {
   created_at: number;
   deletion_time: number | null;
   primary_version: number;
+  min_decryption_version: number;
+  rotation_period_days: number;
+  next_rotation_time: number | null;
 }
 
 interface VersionRow {
@@ -78,8 +84,8 @@ export class SqliteKeyStore implements KeyStore {
       .prepare<[string], VersionRow>('SELECT version, created_at, public_key FROM key_versions WHERE key_id = ? ORDER BY version')
       .all(row.key_id);
     const replicas = this.#db
-      .prepare<[string], { version: number; appliance_id: string }>(
-        'SELECT version, appliance_id FROM key_replicas WHERE key_id = ? ORDER BY appliance_id',
+      .prepare<[string], { version: number; appliance_id: string; verified_at: number }>(
+        'SELECT version, appliance_id, verified_at FROM key_replicas WHERE key_id = ? ORDER BY appliance_id',
       )
       .all(row.key_id);
     return {
@@ -92,14 +98,19 @@ export class SqliteKeyStore implements KeyStore {
       createdAt: row.created_at,
       deletionTime: row.deletion_time ?? undefined,
       primaryVersion: row.primary_version,
-      versions: versions.map(
-        (version): KeyVersionRecord => ({
+      minDecryptionVersion: row.min_decryption_version,
+      rotationPeriodDays: row.rotation_period_days,
+      nextRotationTime: row.next_rotation_time ?? undefined,
+      versions: versions.map((version): KeyVersionRecord => {
+        const held = replicas.filter((replica) => replica.version === version.version);
+        return {
           version: version.version,
           createdAt: version.created_at,
           publicKey: version.public_key ?? undefined,
-          replicas: replicas.filter((replica) => replica.version === version.version).map((replica) => replica.appliance_id),
-        }),
-      ),
+          replicas: held.map((replica) => replica.appliance_id),
+          replicaVerifiedAt: Object.fromEntries(held.map((replica) => [replica.appliance_id, replica.verified_at])),
+        };
+      }),
     };
   }
 
@@ -117,10 +128,11 @@ export class SqliteKeyStore implements KeyStore {
       }
       this.#db
         .prepare(
-          `INSERT INTO keys (key_id, key_spec, key_usage, key_state, description, labels, created_at, deletion_time, primary_version)
-           VALUES (?, ?, ?, 'ENABLED', ?, ?, ?, NULL, 1)`,
+          `INSERT INTO keys (key_id, key_spec, key_usage, key_state, description, labels, created_at, deletion_time, primary_version,
+                             min_decryption_version, rotation_period_days, next_rotation_time)
+           VALUES (?, ?, ?, 'ENABLED', ?, ?, ?, NULL, 1, 1, ?, ?)`,
         )
-        .run(key.keyId, key.keySpec, key.keyUsage, key.description, JSON.stringify(key.labels), key.createdAt);
+        .run(key.keyId, key.keySpec, key.keyUsage, key.description, JSON.stringify(key.labels), key.createdAt, key.rotationPeriodDays, key.nextRotationTime ?? null);
       this.#insertVersion(key.keyId, 1, key.createdAt, key.publicKey, key.replicas);
     })();
     return this.#require(key.keyId);
@@ -132,6 +144,73 @@ export class SqliteKeyStore implements KeyStore {
       .run(keyId, version, createdAt, publicKey ?? null);
     const insert = this.#db.prepare('INSERT INTO key_replicas (key_id, version, appliance_id, verified_at) VALUES (?, ?, ?, ?)');
     for (const appliance of replicas) insert.run(keyId, version, appliance, createdAt);
+  }
+
+  updateSettings(keyId: string, settings: KeySettings): KeyRecord {
+    this.#require(keyId);
+    if (settings.minDecryptionVersion !== undefined) {
+      this.#db.prepare('UPDATE keys SET min_decryption_version = ? WHERE key_id = ?').run(settings.minDecryptionVersion, keyId);
+    }
+    if (settings.rotationPeriodDays !== undefined) {
+      this.#db.prepare('UPDATE keys SET rotation_period_days = ? WHERE key_id = ?').run(settings.rotationPeriodDays, keyId);
+    }
+    if ('nextRotationTime' in settings) {
+      this.#db.prepare('UPDATE keys SET next_rotation_time = ? WHERE key_id = ?').run(settings.nextRotationTime ?? null, keyId);
+    }
+    return this.#require(keyId);
+  }
+
+  keysDueForRotation(now: number): KeyRecord[] {
+    return this.#db
+      .prepare<[number], KeyRow>("SELECT * FROM keys WHERE key_state = 'ENABLED' AND next_rotation_time IS NOT NULL AND next_rotation_time <= ? ORDER BY key_id")
+      .all(now)
+      .map((row) => this.#load(row));
+  }
+
+  importKey(key: KeyRecord): KeyRecord {
+    this.#db.transaction(() => {
+      if (this.#db.prepare('SELECT 1 FROM keys WHERE key_id = ?').get(key.keyId)) {
+        throw new BrokerError(Code.ALREADY_EXISTS, `key_id: key ${key.keyId} already exists`, { reason: 'KEY_EXISTS' });
+      }
+      this.#db
+        .prepare(
+          `INSERT INTO keys (key_id, key_spec, key_usage, key_state, description, labels, created_at, deletion_time, primary_version,
+                             min_decryption_version, rotation_period_days, next_rotation_time)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          key.keyId,
+          key.keySpec,
+          key.keyUsage,
+          key.keyState,
+          key.description,
+          JSON.stringify(key.labels),
+          key.createdAt,
+          key.deletionTime ?? null,
+          key.primaryVersion,
+          key.minDecryptionVersion,
+          key.rotationPeriodDays,
+          key.nextRotationTime ?? null,
+        );
+      for (const version of key.versions) {
+        this.#db
+          .prepare('INSERT INTO key_versions (key_id, version, created_at, public_key) VALUES (?, ?, ?, ?)')
+          .run(key.keyId, version.version, version.createdAt, version.publicKey ?? null);
+        for (const appliance of version.replicas) {
+          this.#db
+            .prepare('INSERT INTO key_replicas (key_id, version, appliance_id, verified_at) VALUES (?, ?, ?, ?)')
+            .run(key.keyId, version.version, appliance, version.replicaVerifiedAt[appliance] ?? key.createdAt);
+        }
+      }
+    })();
+    return this.#require(key.keyId);
+  }
+
+  allKeys(): KeyRecord[] {
+    return this.#db
+      .prepare<[], KeyRow>('SELECT * FROM keys ORDER BY key_id')
+      .all()
+      .map((row) => this.#load(row));
   }
 
   getKey(keyId: string): KeyRecord | undefined {

@@ -41,7 +41,8 @@ const ckrTable = new Map<number, CkrEntry>([
   [0x00000001, internal('CKR_CANCEL')],
   [0x00000002, appliance('CKR_HOST_MEMORY')],
   [0x00000003, appliance('CKR_SLOT_ID_INVALID', true)],
-  [0x00000005, appliance('CKR_GENERAL_ERROR')],
+  // Unrecoverable by definition; SoftHSM also answers it once its token was re-initialised underneath.
+  [0x00000005, appliance('CKR_GENERAL_ERROR', true)],
   [0x00000006, appliance('CKR_FUNCTION_FAILED')],
   [0x00000007, caller('CKR_ARGUMENTS_BAD')],
   [0x0000000a, appliance('CKR_CANT_LOCK')],

@@ -69,30 +69,16 @@ function signingMechanism(scheme: SignatureScheme, hash: HashName): Mechanism {
       return { mechanism: pkcs11js.CKM_ECDSA };
     case 'rsa-pkcs1':
       return { mechanism: pkcs11js.CKM_RSA_PKCS };
-    case 'rsa-pss':
-      return {
-        mechanism: pkcs11js.CKM_RSA_PKCS_PSS,
-        parameter: {
-          type: pkcs11js.CK_PARAMS_RSA_PSS,
-          hashAlg: hashMechanism[hash],
-          mgf: mgfOf[hash],
-          saltLen: hashLength[hash],
-        } satisfies RsaPSS as RsaPSS,
-      };
+    case 'rsa-pss': {
+      const parameter: RsaPSS = { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: hashMechanism[hash], mgf: mgfOf[hash], saltLen: hashLength[hash] };
+      return { mechanism: pkcs11js.CKM_RSA_PKCS_PSS, parameter };
+    }
   }
 }
 
 function gcmMechanism(iv: Buffer, aad: Buffer): Mechanism {
-  return {
-    mechanism: pkcs11js.CKM_AES_GCM,
-    parameter: {
-      type: pkcs11js.CK_PARAMS_AES_GCM,
-      iv,
-      aad,
-      ivBits: gcmIvBytes * 8,
-      tagBits: gcmTagBits,
-    } satisfies AesGCM as AesGCM,
-  };
+  const parameter: AesGCM = { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad, ivBits: gcmIvBytes * 8, tagBits: gcmTagBits };
+  return { mechanism: pkcs11js.CKM_AES_GCM, parameter };
 }
 
 function keyMissing(label: string): BrokerError {
@@ -342,9 +328,13 @@ export class KeyOperations {
     );
   }
 
-  /** A cheap real operation that proves the session and login work. */
-  probe(): { ok: true } {
+  /**
+   * A cheap real check that the token is present, the session and login
+   * work, and which token it is (its serial changes when it is replaced).
+   */
+  probe(): { serial: string } {
+    const { serial } = this.#token.refreshDescription();
     this.generateRandom(8);
-    return { ok: true };
+    return { serial };
   }
 }

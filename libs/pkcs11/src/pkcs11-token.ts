@@ -162,6 +162,20 @@ export class Pkcs11Token {
     }
   }
 
+  /**
+   * Reads the token's facts afresh. A token that was wiped and initialised
+   * again answers with a new serial number (after the reconnect that its
+   * stale session forces).
+   */
+  refreshDescription(): TokenDescription {
+    return this.run((_session, module) => {
+      const slot = this.slot;
+      const info = invoke('C_GetTokenInfo', () => module.C_GetTokenInfo(slot));
+      if (this.#description) this.#description = { ...this.#description, serial: trimPadded(info.serialNumber), label: trimPadded(info.label) };
+      return this.description;
+    });
+  }
+
   /** Drops the session and everything tied to it; the next call reconnects. */
   reset(): void {
     this.#handles.clear();

@@ -62,7 +62,7 @@ export function parsePkcs11Uri(uri: string): TokenSelector {
       if (!/^\d+$/.test(value)) throw new Error(`PKCS#11 URI "${uri}": slot-id must be a decimal number`);
       selector.slotId = Number(value);
     } else if (field) {
-      selector[field] = value as never;
+      selector[field] = value;
     } else if (!ignoredPathAttributes.has(name)) {
       throw new Error(`PKCS#11 URI "${uri}" has an unknown attribute "${name}"`);
     }

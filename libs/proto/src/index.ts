@@ -50,9 +50,11 @@ export {
   RotateKeyResponse,
   ScheduleKeyDeletionRequest,
   ScheduleKeyDeletionResponse,
+  UpdateKeySettingsRequest,
+  UpdateKeySettingsResponse,
 } from './gen/hsmbroker/v1/key_service.js';
 export type { KeyServiceServer } from './gen/hsmbroker/v1/key_service.js';
-export { KeyMetadata, KeySpec, KeyState, KeyUsage, KeyVersion } from './gen/hsmbroker/v1/key_types.js';
+export { KeyMetadata, KeySpec, KeyState, KeyUsage, KeyVersion, ReplicaStatus } from './gen/hsmbroker/v1/key_types.js';
 export {
   ActiveFault,
   ApplianceState,
@@ -71,6 +73,8 @@ export {
   GetFleetStatusResponse,
   InjectFaultRequest,
   InjectFaultResponse,
+  ResyncKeysRequest,
+  ResyncKeysResponse,
   UndrainApplianceRequest,
   UndrainApplianceResponse,
   UnfenceZoneRequest,
@@ -78,3 +82,14 @@ export {
   ZoneStatus,
 } from './gen/hsmbroker/v1/fleet_service.js';
 export type { FleetServiceServer } from './gen/hsmbroker/v1/fleet_service.js';
+export {
+  BackupProgress,
+  BackupServiceClient,
+  BackupServiceService,
+  BackupSummary,
+  CreateBackupRequest,
+  CreateBackupResponse,
+  RestoreBackupRequest,
+  RestoreBackupResponse,
+} from './gen/hsmbroker/v1/backup_service.js';
+export type { BackupServiceServer } from './gen/hsmbroker/v1/backup_service.js';

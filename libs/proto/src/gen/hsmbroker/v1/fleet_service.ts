@@ -221,6 +221,15 @@ export interface ApplianceStatus {
   drained: boolean;
   /** Injected faults in force. */
   faults: ActiveFault[];
+  /** Key versions the registry expects here that are not (yet) here. */
+  keysMissing: number;
+  /** Labels of key objects found here that the registry does not know. Reported, never deleted. */
+  orphans: string[];
+  lastReconciledAt?:
+    | Date
+    | undefined;
+  /** Holds the fleet key-encryption key and so can receive replicas. */
+  enrolled: boolean;
 }
 
 export interface ActiveFault {
@@ -294,6 +303,24 @@ export interface ClearFaultsRequest {
 export interface ClearFaultsResponse {
   /** How many faults were removed. */
   cleared: number;
+}
+
+export interface ResyncKeysRequest {
+  /** Empty checks every appliance. */
+  applianceId: string;
+}
+
+export interface ResyncKeysResponse {
+  appliancesChecked: number;
+  /** Key versions copied to appliances that lacked them. */
+  copied: number;
+  /** Key versions the registry listed on an appliance that no longer held them. */
+  lost: number;
+  orphans: string[];
+  /** Repairs that could not be made, with the reason. */
+  failures: string[];
+  /** Appliances newly given the fleet key-encryption key. */
+  enrolled: string[];
 }
 
 function createBaseGetFleetStatusRequest(): GetFleetStatusRequest {
@@ -475,6 +502,10 @@ function createBaseApplianceStatus(): ApplianceStatus {
     ejectionsTotal: 0,
     drained: false,
     faults: [],
+    keysMissing: 0,
+    orphans: [],
+    lastReconciledAt: undefined,
+    enrolled: false,
   };
 }
 
@@ -527,6 +558,18 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
     }
     for (const v of message.faults) {
       ActiveFault.encode(v!, writer.uint32(130).fork()).join();
+    }
+    if (message.keysMissing !== 0) {
+      writer.uint32(136).uint32(message.keysMissing);
+    }
+    for (const v of message.orphans) {
+      writer.uint32(146).string(v!);
+    }
+    if (message.lastReconciledAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastReconciledAt), writer.uint32(154).fork()).join();
+    }
+    if (message.enrolled !== false) {
+      writer.uint32(160).bool(message.enrolled);
     }
     return writer;
   },
@@ -672,6 +715,38 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
             message.faults.push(ActiveFault.decode(reader, reader.uint32()));
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.keysMissing = reader.uint32();
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.orphans.push(reader.string());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.lastReconciledAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.enrolled = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -742,6 +817,20 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
       faults: globalThis.Array.isArray(object?.faults)
         ? object.faults.map((e: any) => ActiveFault.fromJSON(e))
         : [],
+      keysMissing: isSet(object.keysMissing)
+        ? globalThis.Number(object.keysMissing)
+        : isSet(object.keys_missing)
+        ? globalThis.Number(object.keys_missing)
+        : 0,
+      orphans: globalThis.Array.isArray(object?.orphans)
+        ? object.orphans.map((e: any) => globalThis.String(e))
+        : [],
+      lastReconciledAt: isSet(object.lastReconciledAt)
+        ? fromJsonTimestamp(object.lastReconciledAt)
+        : isSet(object.last_reconciled_at)
+        ? fromJsonTimestamp(object.last_reconciled_at)
+        : undefined,
+      enrolled: isSet(object.enrolled) ? globalThis.Boolean(object.enrolled) : false,
     };
   },
 
@@ -795,6 +884,18 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
     if (message.faults?.length) {
       obj.faults = message.faults.map((e) => ActiveFault.toJSON(e));
     }
+    if (message.keysMissing !== 0) {
+      obj.keysMissing = Math.round(message.keysMissing);
+    }
+    if (message.orphans?.length) {
+      obj.orphans = message.orphans;
+    }
+    if (message.lastReconciledAt !== undefined) {
+      obj.lastReconciledAt = message.lastReconciledAt.toISOString();
+    }
+    if (message.enrolled !== false) {
+      obj.enrolled = message.enrolled;
+    }
     return obj;
   },
 
@@ -819,6 +920,10 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
     message.ejectionsTotal = object.ejectionsTotal ?? 0;
     message.drained = object.drained ?? false;
     message.faults = object.faults?.map((e) => ActiveFault.fromPartial(e)) || [];
+    message.keysMissing = object.keysMissing ?? 0;
+    message.orphans = object.orphans?.map((e) => e) || [];
+    message.lastReconciledAt = object.lastReconciledAt ?? undefined;
+    message.enrolled = object.enrolled ?? false;
     return message;
   },
 };
@@ -1985,6 +2090,232 @@ export const ClearFaultsResponse: MessageFns<ClearFaultsResponse> = {
   },
 };
 
+function createBaseResyncKeysRequest(): ResyncKeysRequest {
+  return { applianceId: "" };
+}
+
+export const ResyncKeysRequest: MessageFns<ResyncKeysRequest> = {
+  encode(message: ResyncKeysRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applianceId !== "") {
+      writer.uint32(10).string(message.applianceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResyncKeysRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResyncKeysRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.applianceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResyncKeysRequest {
+    return {
+      applianceId: isSet(object.applianceId)
+        ? globalThis.String(object.applianceId)
+        : isSet(object.appliance_id)
+        ? globalThis.String(object.appliance_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ResyncKeysRequest): unknown {
+    const obj: any = {};
+    if (message.applianceId !== "") {
+      obj.applianceId = message.applianceId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResyncKeysRequest>): ResyncKeysRequest {
+    return ResyncKeysRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResyncKeysRequest>): ResyncKeysRequest {
+    const message = createBaseResyncKeysRequest();
+    message.applianceId = object.applianceId ?? "";
+    return message;
+  },
+};
+
+function createBaseResyncKeysResponse(): ResyncKeysResponse {
+  return { appliancesChecked: 0, copied: 0, lost: 0, orphans: [], failures: [], enrolled: [] };
+}
+
+export const ResyncKeysResponse: MessageFns<ResyncKeysResponse> = {
+  encode(message: ResyncKeysResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appliancesChecked !== 0) {
+      writer.uint32(8).uint32(message.appliancesChecked);
+    }
+    if (message.copied !== 0) {
+      writer.uint32(16).uint32(message.copied);
+    }
+    if (message.lost !== 0) {
+      writer.uint32(24).uint32(message.lost);
+    }
+    for (const v of message.orphans) {
+      writer.uint32(34).string(v!);
+    }
+    for (const v of message.failures) {
+      writer.uint32(42).string(v!);
+    }
+    for (const v of message.enrolled) {
+      writer.uint32(50).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResyncKeysResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResyncKeysResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.appliancesChecked = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.copied = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.lost = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.orphans.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.failures.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.enrolled.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResyncKeysResponse {
+    return {
+      appliancesChecked: isSet(object.appliancesChecked)
+        ? globalThis.Number(object.appliancesChecked)
+        : isSet(object.appliances_checked)
+        ? globalThis.Number(object.appliances_checked)
+        : 0,
+      copied: isSet(object.copied) ? globalThis.Number(object.copied) : 0,
+      lost: isSet(object.lost) ? globalThis.Number(object.lost) : 0,
+      orphans: globalThis.Array.isArray(object?.orphans) ? object.orphans.map((e: any) => globalThis.String(e)) : [],
+      failures: globalThis.Array.isArray(object?.failures) ? object.failures.map((e: any) => globalThis.String(e)) : [],
+      enrolled: globalThis.Array.isArray(object?.enrolled) ? object.enrolled.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: ResyncKeysResponse): unknown {
+    const obj: any = {};
+    if (message.appliancesChecked !== 0) {
+      obj.appliancesChecked = Math.round(message.appliancesChecked);
+    }
+    if (message.copied !== 0) {
+      obj.copied = Math.round(message.copied);
+    }
+    if (message.lost !== 0) {
+      obj.lost = Math.round(message.lost);
+    }
+    if (message.orphans?.length) {
+      obj.orphans = message.orphans;
+    }
+    if (message.failures?.length) {
+      obj.failures = message.failures;
+    }
+    if (message.enrolled?.length) {
+      obj.enrolled = message.enrolled;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResyncKeysResponse>): ResyncKeysResponse {
+    return ResyncKeysResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResyncKeysResponse>): ResyncKeysResponse {
+    const message = createBaseResyncKeysResponse();
+    message.appliancesChecked = object.appliancesChecked ?? 0;
+    message.copied = object.copied ?? 0;
+    message.lost = object.lost ?? 0;
+    message.orphans = object.orphans?.map((e) => e) || [];
+    message.failures = object.failures?.map((e) => e) || [];
+    message.enrolled = object.enrolled?.map((e) => e) || [];
+    return message;
+  },
+};
+
 /** What the broker knows about the appliances it fronts. */
 export type FleetServiceService = typeof FleetServiceService;
 export const FleetServiceService = {
@@ -2065,6 +2396,16 @@ export const FleetServiceService = {
     responseSerialize: (value: ClearFaultsResponse): Buffer => Buffer.from(ClearFaultsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ClearFaultsResponse => ClearFaultsResponse.decode(value),
   },
+  /** Compares appliances' key inventories with the registry now and copies missing versions. */
+  resyncKeys: {
+    path: "/hsmbroker.v1.FleetService/ResyncKeys" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResyncKeysRequest): Buffer => Buffer.from(ResyncKeysRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResyncKeysRequest => ResyncKeysRequest.decode(value),
+    responseSerialize: (value: ResyncKeysResponse): Buffer => Buffer.from(ResyncKeysResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResyncKeysResponse => ResyncKeysResponse.decode(value),
+  },
 } as const;
 
 export interface FleetServiceServer extends UntypedServiceImplementation {
@@ -2083,6 +2424,8 @@ export interface FleetServiceServer extends UntypedServiceImplementation {
   injectFault: handleUnaryCall<InjectFaultRequest, InjectFaultResponse>;
   /** Removes injected faults from one appliance, or from all when appliance_id is empty. */
   clearFaults: handleUnaryCall<ClearFaultsRequest, ClearFaultsResponse>;
+  /** Compares appliances' key inventories with the registry now and copies missing versions. */
+  resyncKeys: handleUnaryCall<ResyncKeysRequest, ResyncKeysResponse>;
 }
 
 export interface FleetServiceClient extends Client {
@@ -2198,6 +2541,22 @@ export interface FleetServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClearFaultsResponse) => void,
+  ): ClientUnaryCall;
+  /** Compares appliances' key inventories with the registry now and copies missing versions. */
+  resyncKeys(
+    request: ResyncKeysRequest,
+    callback: (error: ServiceError | null, response: ResyncKeysResponse) => void,
+  ): ClientUnaryCall;
+  resyncKeys(
+    request: ResyncKeysRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResyncKeysResponse) => void,
+  ): ClientUnaryCall;
+  resyncKeys(
+    request: ResyncKeysRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResyncKeysResponse) => void,
   ): ClientUnaryCall;
 }
 

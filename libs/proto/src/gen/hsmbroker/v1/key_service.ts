@@ -39,6 +39,8 @@ export interface CreateKeyRequest {
   keyUsage: KeyUsage;
   description: string;
   labels: { [key: string]: string };
+  /** Rotate automatically every this many days (90 to 2560); 0 = never. */
+  rotationPeriodDays: number;
 }
 
 export interface CreateKeyRequest_LabelsEntry {
@@ -112,8 +114,22 @@ export interface CancelKeyDeletionResponse {
   keyMetadata?: KeyMetadata | undefined;
 }
 
+export interface UpdateKeySettingsRequest {
+  keyId: string;
+  /** Versions below this stop decrypting and verifying; 1 to the primary version. */
+  minDecryptionVersion?:
+    | number
+    | undefined;
+  /** 90 to 2560 days, or 0 to stop rotating automatically. */
+  rotationPeriodDays?: number | undefined;
+}
+
+export interface UpdateKeySettingsResponse {
+  keyMetadata?: KeyMetadata | undefined;
+}
+
 function createBaseCreateKeyRequest(): CreateKeyRequest {
-  return { keyId: "", keySpec: 0, keyUsage: 0, description: "", labels: {} };
+  return { keyId: "", keySpec: 0, keyUsage: 0, description: "", labels: {}, rotationPeriodDays: 0 };
 }
 
 export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
@@ -133,6 +149,9 @@ export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
     globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
       CreateKeyRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
     });
+    if (message.rotationPeriodDays !== 0) {
+      writer.uint32(48).uint32(message.rotationPeriodDays);
+    }
     return writer;
   },
 
@@ -192,6 +211,14 @@ export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
             }
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.rotationPeriodDays = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -236,6 +263,11 @@ export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
           {},
         )
         : {},
+      rotationPeriodDays: isSet(object.rotationPeriodDays)
+        ? globalThis.Number(object.rotationPeriodDays)
+        : isSet(object.rotation_period_days)
+        ? globalThis.Number(object.rotation_period_days)
+        : 0,
     };
   },
 
@@ -262,6 +294,9 @@ export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
         });
       }
     }
+    if (message.rotationPeriodDays !== 0) {
+      obj.rotationPeriodDays = Math.round(message.rotationPeriodDays);
+    }
     return obj;
   },
 
@@ -283,6 +318,7 @@ export const CreateKeyRequest: MessageFns<CreateKeyRequest> = {
       },
       {},
     );
+    message.rotationPeriodDays = object.rotationPeriodDays ?? 0;
     return message;
   },
 };
@@ -1537,6 +1573,194 @@ export const CancelKeyDeletionResponse: MessageFns<CancelKeyDeletionResponse> = 
   },
 };
 
+function createBaseUpdateKeySettingsRequest(): UpdateKeySettingsRequest {
+  return { keyId: "", minDecryptionVersion: undefined, rotationPeriodDays: undefined };
+}
+
+export const UpdateKeySettingsRequest: MessageFns<UpdateKeySettingsRequest> = {
+  encode(message: UpdateKeySettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.minDecryptionVersion !== undefined) {
+      writer.uint32(16).uint32(message.minDecryptionVersion);
+    }
+    if (message.rotationPeriodDays !== undefined) {
+      writer.uint32(24).uint32(message.rotationPeriodDays);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateKeySettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateKeySettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.minDecryptionVersion = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rotationPeriodDays = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateKeySettingsRequest {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      minDecryptionVersion: isSet(object.minDecryptionVersion)
+        ? globalThis.Number(object.minDecryptionVersion)
+        : isSet(object.min_decryption_version)
+        ? globalThis.Number(object.min_decryption_version)
+        : undefined,
+      rotationPeriodDays: isSet(object.rotationPeriodDays)
+        ? globalThis.Number(object.rotationPeriodDays)
+        : isSet(object.rotation_period_days)
+        ? globalThis.Number(object.rotation_period_days)
+        : undefined,
+    };
+  },
+
+  toJSON(message: UpdateKeySettingsRequest): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.minDecryptionVersion !== undefined) {
+      obj.minDecryptionVersion = Math.round(message.minDecryptionVersion);
+    }
+    if (message.rotationPeriodDays !== undefined) {
+      obj.rotationPeriodDays = Math.round(message.rotationPeriodDays);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateKeySettingsRequest>): UpdateKeySettingsRequest {
+    return UpdateKeySettingsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateKeySettingsRequest>): UpdateKeySettingsRequest {
+    const message = createBaseUpdateKeySettingsRequest();
+    message.keyId = object.keyId ?? "";
+    message.minDecryptionVersion = object.minDecryptionVersion ?? undefined;
+    message.rotationPeriodDays = object.rotationPeriodDays ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateKeySettingsResponse(): UpdateKeySettingsResponse {
+  return { keyMetadata: undefined };
+}
+
+export const UpdateKeySettingsResponse: MessageFns<UpdateKeySettingsResponse> = {
+  encode(message: UpdateKeySettingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyMetadata !== undefined) {
+      KeyMetadata.encode(message.keyMetadata, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateKeySettingsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateKeySettingsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyMetadata = KeyMetadata.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateKeySettingsResponse {
+    return {
+      keyMetadata: isSet(object.keyMetadata)
+        ? KeyMetadata.fromJSON(object.keyMetadata)
+        : isSet(object.key_metadata)
+        ? KeyMetadata.fromJSON(object.key_metadata)
+        : undefined,
+    };
+  },
+
+  toJSON(message: UpdateKeySettingsResponse): unknown {
+    const obj: any = {};
+    if (message.keyMetadata !== undefined) {
+      obj.keyMetadata = KeyMetadata.toJSON(message.keyMetadata);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateKeySettingsResponse>): UpdateKeySettingsResponse {
+    return UpdateKeySettingsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateKeySettingsResponse>): UpdateKeySettingsResponse {
+    const message = createBaseUpdateKeySettingsResponse();
+    message.keyMetadata = (object.keyMetadata !== undefined && object.keyMetadata !== null)
+      ? KeyMetadata.fromPartial(object.keyMetadata)
+      : undefined;
+    return message;
+  },
+};
+
 /** Key lifecycle: creation, rotation, state changes and listing. */
 export type KeyServiceService = typeof KeyServiceService;
 export const KeyServiceService = {
@@ -1620,6 +1844,18 @@ export const KeyServiceService = {
       Buffer.from(CancelKeyDeletionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CancelKeyDeletionResponse => CancelKeyDeletionResponse.decode(value),
   },
+  /** Changes the minimum decryption version and the automatic rotation period. */
+  updateKeySettings: {
+    path: "/hsmbroker.v1.KeyService/UpdateKeySettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateKeySettingsRequest): Buffer =>
+      Buffer.from(UpdateKeySettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateKeySettingsRequest => UpdateKeySettingsRequest.decode(value),
+    responseSerialize: (value: UpdateKeySettingsResponse): Buffer =>
+      Buffer.from(UpdateKeySettingsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateKeySettingsResponse => UpdateKeySettingsResponse.decode(value),
+  },
 } as const;
 
 export interface KeyServiceServer extends UntypedServiceImplementation {
@@ -1635,6 +1871,8 @@ export interface KeyServiceServer extends UntypedServiceImplementation {
   scheduleKeyDeletion: handleUnaryCall<ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse>;
   /** Stops a scheduled deletion; the key becomes DISABLED. */
   cancelKeyDeletion: handleUnaryCall<CancelKeyDeletionRequest, CancelKeyDeletionResponse>;
+  /** Changes the minimum decryption version and the automatic rotation period. */
+  updateKeySettings: handleUnaryCall<UpdateKeySettingsRequest, UpdateKeySettingsResponse>;
 }
 
 export interface KeyServiceClient extends Client {
@@ -1761,6 +1999,22 @@ export interface KeyServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CancelKeyDeletionResponse) => void,
+  ): ClientUnaryCall;
+  /** Changes the minimum decryption version and the automatic rotation period. */
+  updateKeySettings(
+    request: UpdateKeySettingsRequest,
+    callback: (error: ServiceError | null, response: UpdateKeySettingsResponse) => void,
+  ): ClientUnaryCall;
+  updateKeySettings(
+    request: UpdateKeySettingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateKeySettingsResponse) => void,
+  ): ClientUnaryCall;
+  updateKeySettings(
+    request: UpdateKeySettingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateKeySettingsResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -178,10 +178,23 @@ export function keyStateToJSON(object: KeyState): string {
   }
 }
 
+/** One appliance holding a key version. */
+export interface ReplicaStatus {
+  applianceId: string;
+  /** When the copy was last checked against the original. */
+  verifiedAt?: Date | undefined;
+}
+
 /** One version of a key. Versions are numbered from 1; the newest is primary. */
 export interface KeyVersion {
   version: number;
-  createdAt?: Date | undefined;
+  createdAt?:
+    | Date
+    | undefined;
+  /** Appliances holding this version. */
+  replicas: ReplicaStatus[];
+  /** Enrolled appliances that do not hold it (yet): repair is pending. */
+  missingReplicas: string[];
 }
 
 /** Everything the broker knows about a key, without its material. */
@@ -203,6 +216,11 @@ export interface KeyMetadata {
     | undefined;
   /** Ids of the appliances holding the primary version. */
   replicas: string[];
+  /** Versions below this no longer decrypt or verify (retired by an operator). */
+  minDecryptionVersion: number;
+  /** Automatic rotation period; 0 when the key is not rotated automatically. */
+  rotationPeriodDays: number;
+  nextRotationTime?: Date | undefined;
 }
 
 export interface KeyMetadata_LabelsEntry {
@@ -210,8 +228,101 @@ export interface KeyMetadata_LabelsEntry {
   value: string;
 }
 
+function createBaseReplicaStatus(): ReplicaStatus {
+  return { applianceId: "", verifiedAt: undefined };
+}
+
+export const ReplicaStatus: MessageFns<ReplicaStatus> = {
+  encode(message: ReplicaStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applianceId !== "") {
+      writer.uint32(10).string(message.applianceId);
+    }
+    if (message.verifiedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.verifiedAt), writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReplicaStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReplicaStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.applianceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.verifiedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReplicaStatus {
+    return {
+      applianceId: isSet(object.applianceId)
+        ? globalThis.String(object.applianceId)
+        : isSet(object.appliance_id)
+        ? globalThis.String(object.appliance_id)
+        : "",
+      verifiedAt: isSet(object.verifiedAt)
+        ? fromJsonTimestamp(object.verifiedAt)
+        : isSet(object.verified_at)
+        ? fromJsonTimestamp(object.verified_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ReplicaStatus): unknown {
+    const obj: any = {};
+    if (message.applianceId !== "") {
+      obj.applianceId = message.applianceId;
+    }
+    if (message.verifiedAt !== undefined) {
+      obj.verifiedAt = message.verifiedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReplicaStatus>): ReplicaStatus {
+    return ReplicaStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReplicaStatus>): ReplicaStatus {
+    const message = createBaseReplicaStatus();
+    message.applianceId = object.applianceId ?? "";
+    message.verifiedAt = object.verifiedAt ?? undefined;
+    return message;
+  },
+};
+
 function createBaseKeyVersion(): KeyVersion {
-  return { version: 0, createdAt: undefined };
+  return { version: 0, createdAt: undefined, replicas: [], missingReplicas: [] };
 }
 
 export const KeyVersion: MessageFns<KeyVersion> = {
@@ -221,6 +332,12 @@ export const KeyVersion: MessageFns<KeyVersion> = {
     }
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(18).fork()).join();
+    }
+    for (const v of message.replicas) {
+      ReplicaStatus.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.missingReplicas) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -254,6 +371,22 @@ export const KeyVersion: MessageFns<KeyVersion> = {
             message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.replicas.push(ReplicaStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.missingReplicas.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -274,6 +407,14 @@ export const KeyVersion: MessageFns<KeyVersion> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      replicas: globalThis.Array.isArray(object?.replicas)
+        ? object.replicas.map((e: any) => ReplicaStatus.fromJSON(e))
+        : [],
+      missingReplicas: globalThis.Array.isArray(object?.missingReplicas)
+        ? object.missingReplicas.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.missing_replicas)
+        ? object.missing_replicas.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -285,6 +426,12 @@ export const KeyVersion: MessageFns<KeyVersion> = {
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
     }
+    if (message.replicas?.length) {
+      obj.replicas = message.replicas.map((e) => ReplicaStatus.toJSON(e));
+    }
+    if (message.missingReplicas?.length) {
+      obj.missingReplicas = message.missingReplicas;
+    }
     return obj;
   },
 
@@ -295,6 +442,8 @@ export const KeyVersion: MessageFns<KeyVersion> = {
     const message = createBaseKeyVersion();
     message.version = object.version ?? 0;
     message.createdAt = object.createdAt ?? undefined;
+    message.replicas = object.replicas?.map((e) => ReplicaStatus.fromPartial(e)) || [];
+    message.missingReplicas = object.missingReplicas?.map((e) => e) || [];
     return message;
   },
 };
@@ -312,6 +461,9 @@ function createBaseKeyMetadata(): KeyMetadata {
     createdAt: undefined,
     deletionTime: undefined,
     replicas: [],
+    minDecryptionVersion: 0,
+    rotationPeriodDays: 0,
+    nextRotationTime: undefined,
   };
 }
 
@@ -349,6 +501,15 @@ export const KeyMetadata: MessageFns<KeyMetadata> = {
     }
     for (const v of message.replicas) {
       writer.uint32(90).string(v!);
+    }
+    if (message.minDecryptionVersion !== 0) {
+      writer.uint32(96).uint32(message.minDecryptionVersion);
+    }
+    if (message.rotationPeriodDays !== 0) {
+      writer.uint32(104).uint32(message.rotationPeriodDays);
+    }
+    if (message.nextRotationTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.nextRotationTime), writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -457,6 +618,30 @@ export const KeyMetadata: MessageFns<KeyMetadata> = {
             message.replicas.push(reader.string());
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.minDecryptionVersion = reader.uint32();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.rotationPeriodDays = reader.uint32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.nextRotationTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -527,6 +712,21 @@ export const KeyMetadata: MessageFns<KeyMetadata> = {
       replicas: globalThis.Array.isArray(object?.replicas)
         ? object.replicas.map((e: any) => globalThis.String(e))
         : [],
+      minDecryptionVersion: isSet(object.minDecryptionVersion)
+        ? globalThis.Number(object.minDecryptionVersion)
+        : isSet(object.min_decryption_version)
+        ? globalThis.Number(object.min_decryption_version)
+        : 0,
+      rotationPeriodDays: isSet(object.rotationPeriodDays)
+        ? globalThis.Number(object.rotationPeriodDays)
+        : isSet(object.rotation_period_days)
+        ? globalThis.Number(object.rotation_period_days)
+        : 0,
+      nextRotationTime: isSet(object.nextRotationTime)
+        ? fromJsonTimestamp(object.nextRotationTime)
+        : isSet(object.next_rotation_time)
+        ? fromJsonTimestamp(object.next_rotation_time)
+        : undefined,
     };
   },
 
@@ -571,6 +771,15 @@ export const KeyMetadata: MessageFns<KeyMetadata> = {
     if (message.replicas?.length) {
       obj.replicas = message.replicas;
     }
+    if (message.minDecryptionVersion !== 0) {
+      obj.minDecryptionVersion = Math.round(message.minDecryptionVersion);
+    }
+    if (message.rotationPeriodDays !== 0) {
+      obj.rotationPeriodDays = Math.round(message.rotationPeriodDays);
+    }
+    if (message.nextRotationTime !== undefined) {
+      obj.nextRotationTime = message.nextRotationTime.toISOString();
+    }
     return obj;
   },
 
@@ -598,6 +807,9 @@ export const KeyMetadata: MessageFns<KeyMetadata> = {
     message.createdAt = object.createdAt ?? undefined;
     message.deletionTime = object.deletionTime ?? undefined;
     message.replicas = object.replicas?.map((e) => e) || [];
+    message.minDecryptionVersion = object.minDecryptionVersion ?? 0;
+    message.rotationPeriodDays = object.rotationPeriodDays ?? 0;
+    message.nextRotationTime = object.nextRotationTime ?? undefined;
     return message;
   },
 };

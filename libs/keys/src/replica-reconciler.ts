@@ -1,0 +1,167 @@
+import { BrokerError } from '@hsm-broker/errors';
+import type { Fleet } from '@hsm-broker/fleet';
+import { enrollFleetKek } from './fleet-kek-enrollment.js';
+import { objectLabel, objectLabelPrefix, parseObjectLabel } from './key-model.js';
+import type { KeyRegistry, RegistryLog } from './key-registry.js';
+import type { KeyStore } from './key-store.js';
+
+/** What one appliance looked like at its last reconciliation. */
+export interface ApplianceInventory {
+  /** Key versions the registry expects there that are not there (yet). */
+  missing: number;
+  /** Broker key objects there that the registry does not know. */
+  orphans: string[];
+  reconciledAt: number;
+}
+
+/** What a reconciliation run did. */
+export interface ReconcileReport {
+  appliancesChecked: number;
+  copied: number;
+  lost: number;
+  orphans: string[];
+  failures: string[];
+  enrolled: string[];
+}
+
+/** What the reconciler needs. */
+export interface ReconcilerOptions {
+  fleet: Fleet;
+  store: KeyStore;
+  registry: KeyRegistry;
+  /** Appliances holding the fleet KEK; the reconciler adds the ones it enrolls. */
+  enrolled: Set<string>;
+  log: RegistryLog;
+  clock?: () => number;
+}
+
+/**
+ * Anti-entropy for key replicas. For each reachable appliance it compares
+ * the key objects on the token (C_FindObjects by label) with the registry,
+ * forgets replicas the appliance lost (so no traffic goes there for them),
+ * copies missing versions from a healthy holder, and reports objects the
+ * registry does not know (never deleting them). An appliance without the
+ * fleet KEK, such as one that came back wiped, is enrolled first.
+ */
+export class ReplicaReconciler {
+  readonly #options: ReconcilerOptions;
+  readonly #clock: () => number;
+  readonly #inventory = new Map<string, ApplianceInventory>();
+  #running: Promise<ReconcileReport> | undefined;
+
+  constructor(options: ReconcilerOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Last known inventory of an appliance. */
+  inventory(applianceId: string): ApplianceInventory | undefined {
+    return this.#inventory.get(applianceId);
+  }
+
+  /**
+   * A replica that vanished (the appliance answered "no such object"): stop
+   * routing that version there now, and repair it soon.
+   */
+  replicaMissing(applianceId: string, label: string): void {
+    const parsed = parseObjectLabel(label);
+    if (!parsed) return;
+    this.#options.store.setReplica(parsed.keyId, parsed.version, applianceId, false, this.#clock());
+    void this.reconcile([applianceId]);
+  }
+
+  /** An appliance whose token was replaced: nothing it held can be trusted to be there. */
+  tokenReplaced(applianceId: string): void {
+    this.#options.enrolled.delete(applianceId);
+    for (const key of this.#options.store.allKeys()) {
+      for (const version of key.versions) {
+        if (version.replicas.includes(applianceId)) this.#options.store.setReplica(key.keyId, version.version, applianceId, false, this.#clock());
+      }
+    }
+    this.#options.log('warn', 'appliance token replaced; re-enrolling and refilling it', { appliance: applianceId });
+    void this.reconcile([applianceId]);
+  }
+
+  /**
+   * Reconciles the given appliances (all when omitted). Runs one at a time;
+   * a request made while one runs starts when it ends.
+   */
+  reconcile(only?: readonly string[]): Promise<ReconcileReport> {
+    if (this.#running) {
+      return this.#running.then(
+        () => this.reconcile(only),
+        () => this.reconcile(only),
+      );
+    }
+    this.#running = this.#run(only).finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #run(only?: readonly string[]): Promise<ReconcileReport> {
+    const { fleet, store, registry, enrolled, log } = this.#options;
+    const report: ReconcileReport = { appliancesChecked: 0, copied: 0, lost: 0, orphans: [], failures: [], enrolled: [] };
+    const targets = fleet.appliances.filter((appliance) => appliance.available && (!only || only.includes(appliance.id)));
+
+    const toEnroll = targets.filter((appliance) => !enrolled.has(appliance.id)).map((appliance) => appliance.id);
+    if (toEnroll.length > 0) {
+      try {
+        const result = await enrollFleetKek(fleet, store, toEnroll);
+        for (const id of result.enrolled) {
+          if (!enrolled.has(id)) report.enrolled.push(id);
+          enrolled.add(id);
+        }
+        for (const failure of result.failed) if (toEnroll.includes(failure.applianceId)) report.failures.push(`${failure.applianceId}: ${failure.error}`);
+      } catch (error: unknown) {
+        report.failures.push(`enrollment: ${BrokerError.from(error).message}`);
+      }
+    }
+
+    for (const appliance of targets) {
+      if (!enrolled.has(appliance.id)) continue;
+      report.appliancesChecked++;
+      let labels: Set<string>;
+      try {
+        labels = new Set((await fleet.executeOn(appliance.id, 'listKeys', { prefix: objectLabelPrefix })).map((object) => object.label));
+      } catch (error: unknown) {
+        report.failures.push(`${appliance.id}: inventory failed: ${BrokerError.from(error).message}`);
+        continue;
+      }
+      const known = new Set<string>();
+      let missing = 0;
+      for (const key of store.allKeys()) {
+        for (const version of key.versions) {
+          const label = objectLabel(key.keyId, version.version);
+          known.add(label);
+          const registered = version.replicas.includes(appliance.id);
+          if (labels.has(label) && registered) continue;
+          if (registered) {
+            store.setReplica(key.keyId, version.version, appliance.id, false, this.#clock());
+            report.lost++;
+            log('warn', 'replica lost; repairing', { appliance: appliance.id, keyId: key.keyId, version: version.version });
+          }
+          try {
+            await registry.replicateVersion(key.keyId, version.version, appliance.id);
+            report.copied++;
+          } catch (error: unknown) {
+            missing++;
+            report.failures.push(`${appliance.id}: ${label}: ${BrokerError.from(error).message}`);
+          }
+        }
+      }
+      const orphans = [...labels].filter((label) => !known.has(label)).sort();
+      for (const orphan of orphans) {
+        if (!this.#inventory.get(appliance.id)?.orphans.includes(orphan)) {
+          log('warn', 'orphan key object found; left in place', { appliance: appliance.id, label: orphan });
+        }
+      }
+      report.orphans.push(...orphans.map((label) => `${appliance.id}:${label}`));
+      this.#inventory.set(appliance.id, { missing, orphans, reconciledAt: this.#clock() });
+    }
+    if (report.copied > 0 || report.lost > 0 || report.enrolled.length > 0) {
+      log('info', 'replicas reconciled', { copied: report.copied, lost: report.lost, enrolled: report.enrolled, failures: report.failures.length });
+    }
+    return report;
+  }
+}
