@@ -266,7 +266,7 @@ describe('fault injection switch', { timeout: 120_000 }, () => {
       const refused = await statusOf(t.clients.fleet.injectFault({ applianceId: 'hsm-a1', kind: FaultKind.ERROR, probability: 0, latencyMs: 0, durationMs: 0 }));
       assert.equal(refused.code, status.FAILED_PRECONDITION);
       assert.match(refused.message, /HSMB_FAULT_INJECTION/);
-      assert.equal((await statusOf(t.clients.fleet.clearFaults({ applianceId: '' }))).code, status.FAILED_PRECONDITION);
+      assert.equal((await t.clients.fleet.clearFaults({ applianceId: '' })).cleared, 0, 'clearing is always safe');
     } finally {
       await t.dispose();
     }

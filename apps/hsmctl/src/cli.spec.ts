@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import {
+  ApplianceState,
+  ApplianceStatus,
+  FaultKind,
   KeyMetadata,
   KeySpec,
   KeyUsage,
@@ -179,9 +182,130 @@ describe('hsmctl', () => {
     assert.deepEqual(result.calls, ['describeKey', 'close']);
   });
 
+  it('drains an appliance and prints its status afterwards', async () => {
+    let request: unknown;
+    const result = await run(['fleet', 'drain', 'hsm-b1'], {
+      drainAppliance: (input) => {
+        request = input;
+        return Promise.resolve({
+          appliance: ApplianceStatus.fromPartial({ id: 'hsm-b1', zone: 'az-b', state: ApplianceState.DRAINED, drained: true }),
+        });
+      },
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(request, { applianceId: 'hsm-b1' });
+    assert.match(result.stdout.toString(), /^hsm-b1\s+az-b\s+DRAINED\s+-\s+0\s+yes\s/m);
+    assert.deepEqual(result.calls, ['drainAppliance', 'close']);
+  });
+
+  it('fences a zone and prints it as JSON', async () => {
+    const result = await run(['fleet', 'fence', 'az-b', '--output', 'json'], {
+      fenceZone: (input) => Promise.resolve({ zone: { name: input.zone ?? '', applianceCount: 1, healthyCount: 0 } }),
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout.toString()), { name: 'az-b', applianceCount: 1 });
+    const text = await run(['fleet', 'unfence', 'az-b'], {
+      unfenceZone: (input) => Promise.resolve({ zone: { name: input.zone ?? '', applianceCount: 1, healthyCount: 1 } }),
+    });
+    assert.equal(text.stdout.toString(), 'Unfenced zone az-b: 1 of 1 appliances healthy.\n');
+  });
+
+  it('requires the APPLIANCE and ZONE arguments', async () => {
+    for (const argv of [['fleet', 'drain'], ['fleet', 'undrain'], ['fleet', 'fence'], ['fleet', 'inject', '--kind', 'error']]) {
+      const result = await run(argv);
+      assert.equal(result.status, 2, argv.join(' '));
+      assert.match(result.stderr, /^hsmctl: INVALID_ARGUMENT: missing argument (APPLIANCE|ZONE)\n/);
+      assert.deepEqual(result.calls, []);
+    }
+  });
+
+  it('injects a fault with every field it was given', async () => {
+    let request: unknown;
+    const result = await run(
+      ['fleet', 'inject', 'hsm-a1', '--kind', 'latency', '--probability', '0.25', '--latency-ms', '300', '--duration-ms', '60000'],
+      {
+        injectFault: (input) => {
+          request = input;
+          return Promise.resolve({
+            appliance: ApplianceStatus.fromPartial({
+              id: 'hsm-a1',
+              zone: 'az-a',
+              faults: [{ kind: FaultKind.LATENCY, probability: 0.25, latencyMs: 300, expiresAt: new Date('2030-01-01T00:01:00Z') }],
+            }),
+          });
+        },
+      },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(request, {
+      applianceId: 'hsm-a1',
+      kind: FaultKind.LATENCY,
+      probability: 0.25,
+      latencyMs: 300,
+      durationMs: 60_000,
+    });
+    assert.match(result.stdout.toString(), /Injected faults:\n {2}hsm-a1: LATENCY 300 ms, probability 0.25, until 2030-01-01T00:01:00Z\n/);
+  });
+
+  it('defaults an injected fault to every call, until cleared', async () => {
+    let request: unknown;
+    const result = await run(['fleet', 'inject', 'hsm-a1', '--kind', 'CRASH', '--output', 'json'], {
+      injectFault: (input) => {
+        request = input;
+        return Promise.resolve({ appliance: ApplianceStatus.fromPartial({ id: 'hsm-a1' }) });
+      },
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(request, { applianceId: 'hsm-a1', kind: FaultKind.CRASH, probability: 0, latencyMs: 0, durationMs: 0 });
+    assert.deepEqual(JSON.parse(result.stdout.toString()), { id: 'hsm-a1' });
+  });
+
+  it('rejects bad fault flags before calling the broker', async () => {
+    const cases: [string[], RegExp][] = [
+      [[], /missing required option --kind/],
+      [['--kind', 'slow'], /--kind: unknown value 'slow'; allowed: ERROR, LATENCY, HANG, CRASH/],
+      [['--kind', 'error', '--probability', '1.5'], /--probability: expected a number from 0 to 1, got '1.5'/],
+      [['--kind', 'error', '--probability=-0.1'], /--probability: expected a number from 0 to 1, got '-0.1'/],
+      [['--kind', 'error', '--probability', '1e-3'], /--probability: expected a number from 0 to 1, got '1e-3'/],
+      [['--kind', 'error', '--probability', 'NaN'], /--probability: expected a number from 0 to 1/],
+      [['--kind', 'latency', '--latency-ms=-5'], /--latency-ms: expected an integer from 0 to 4294967295, got '-5'/],
+      [['--kind', 'latency', '--latency-ms', '2.5'], /--latency-ms: expected an integer from 0 to 4294967295/],
+      [['--kind', 'error', '--duration-ms', '4294967296'], /--duration-ms: expected an integer from 0 to 4294967295/],
+      [['--kind', 'hang', '--duration-ms', 'soon'], /--duration-ms: expected an integer/],
+      [['--kind', 'latency'], /--kind LATENCY needs --latency-ms/],
+      [['--kind', 'error', '--latency-ms', '10'], /--latency-ms applies to --kind LATENCY only/],
+    ];
+    for (const [flags, message] of cases) {
+      const result = await run(['fleet', 'inject', 'hsm-a1', ...flags], {
+        injectFault: () => assert.fail('must not be called'),
+      });
+      assert.equal(result.status, 2, flags.join(' '));
+      assert.match(result.stderr, message, flags.join(' '));
+      assert.deepEqual(result.calls, [], flags.join(' '));
+    }
+  });
+
+  it('clears the faults of one appliance, or of all without an argument', async () => {
+    const requests: unknown[] = [];
+    const client: Partial<BrokerClient> = {
+      clearFaults: (input) => {
+        requests.push(input);
+        return Promise.resolve({ cleared: input?.applianceId === '' ? 3 : 1 });
+      },
+    };
+    const one = await run(['fleet', 'clear', 'hsm-a1'], client);
+    assert.equal(one.stdout.toString(), 'Cleared 1 fault.\n');
+    const all = await run(['fleet', 'clear'], client);
+    assert.equal(all.stdout.toString(), 'Cleared 3 faults.\n');
+    assert.deepEqual(requests, [{ applianceId: 'hsm-a1' }, { applianceId: '' }]);
+    const extra = await run(['fleet', 'clear', 'hsm-a1', 'hsm-b1'], client);
+    assert.equal(extra.status, 2);
+    assert.match(extra.stderr, /unexpected argument 'hsm-b1'/);
+  });
+
   it('connects to --address, else $HSMB_ADDRESS, else the default, with the deadline given', async () => {
     const fleet: Partial<BrokerClient> = {
-      getFleetStatus: () => Promise.resolve({ localZone: '', zones: [], appliances: [] }),
+      getFleetStatus: () => Promise.resolve({ localZone: '', zones: [], appliances: [], fencedZones: [] }),
     };
     const flag = await run(['--address', 'broker:1', 'fleet', 'status', '--deadline-ms', '250'], fleet, {
       env: { HSMB_ADDRESS: 'env:2' },

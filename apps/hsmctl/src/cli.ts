@@ -150,12 +150,13 @@ function helpRequested(rest: readonly string[]): boolean {
 }
 
 function checkPositionals(command: CommandSpec, positionals: readonly string[]): void {
-  const expected = command.positionals ?? [];
-  if (positionals.length < expected.length) {
-    throw new UsageError(`missing argument ${expected[positionals.length] ?? ''}`, { showUsage: true });
+  const required = command.positionals ?? [];
+  const allowed = required.length + (command.optionalPositionals?.length ?? 0);
+  if (positionals.length < required.length) {
+    throw new UsageError(`missing argument ${required[positionals.length] ?? ''}`, { showUsage: true });
   }
-  if (positionals.length > expected.length) {
-    throw new UsageError(`unexpected argument '${positionals[expected.length] ?? ''}'`, { showUsage: true });
+  if (positionals.length > allowed) {
+    throw new UsageError(`unexpected argument '${positionals[allowed] ?? ''}'`, { showUsage: true });
   }
 }
 

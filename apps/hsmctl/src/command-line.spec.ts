@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   decodeBase64,
   parseCommandLine,
+  parseDecimal,
   parseInteger,
   parseKeyValueList,
   resolveCommandPath,
@@ -46,6 +47,27 @@ describe('parseKeyValueList', () => {
 
   it('rejects __proto__, which a plain object cannot hold as an entry', () => {
     assert.throws(() => parseKeyValueList(['__proto__=x'], '--context'), usageError(/__proto__/));
+  });
+});
+
+describe('parseDecimal', () => {
+  it('accepts plain decimals within bounds', () => {
+    const bounds = { min: 0, max: 1 };
+    assert.equal(parseDecimal('0', '--probability', bounds), 0);
+    assert.equal(parseDecimal('1', '--probability', bounds), 1);
+    assert.equal(parseDecimal('0.25', '--probability', bounds), 0.25);
+    assert.equal(parseDecimal('.5', '--probability', bounds), 0.5);
+    assert.equal(parseDecimal(' 1.0 ', '--probability', bounds), 1);
+  });
+
+  it('rejects out-of-range values and anything but plain decimals', () => {
+    for (const input of ['1.01', '-0.5', '', '.', 'abc', '1e-1', '0x1', 'Infinity', 'NaN', '0,5']) {
+      assert.throws(
+        () => parseDecimal(input, '--probability', { min: 0, max: 1 }),
+        usageError(/^--probability: expected a number from 0 to 1, got '/),
+        input,
+      );
+    }
   });
 });
 

@@ -150,6 +150,12 @@ export class ParsedOptions {
     const value = this.string(name);
     return value === undefined ? undefined : parseInteger(value, `--${name}`, bounds);
   }
+
+  /** A decimal option within bounds (`0.25`), or undefined when absent. */
+  decimal(name: string, bounds: { min: number; max: number }): number | undefined {
+    const value = this.string(name);
+    return value === undefined ? undefined : parseDecimal(value, `--${name}`, bounds);
+  }
 }
 
 /** Parses the arguments left after the command words, translating parseArgs' errors. */
@@ -234,6 +240,24 @@ export function parseInteger(input: string, flag: string, bounds: { min: number;
   }
   const value = Number(input.trim());
   if (!Number.isSafeInteger(value) || value < bounds.min || (bounds.max !== undefined && value > bounds.max)) {
+    throw new UsageError(`${flag}: expected ${range}, got '${input}'`);
+  }
+  return value;
+}
+
+/**
+ * Reads a plain decimal number within bounds: `1`, `0.25`, `.5`. Exponents,
+ * hex, `Infinity` and `NaN`, which `Number()` would also accept, are refused,
+ * like anything else that is not written the way the help shows.
+ */
+export function parseDecimal(input: string, flag: string, bounds: { min: number; max: number }): number {
+  const trimmed = input.trim();
+  const range = `a number from ${String(bounds.min)} to ${String(bounds.max)}`;
+  if (!/^-?(\d+(\.\d*)?|\.\d+)$/.test(trimmed)) {
+    throw new UsageError(`${flag}: expected ${range}, got '${input}'`);
+  }
+  const value = Number(trimmed);
+  if (value < bounds.min || value > bounds.max) {
     throw new UsageError(`${flag}: expected ${range}, got '${input}'`);
   }
   return value;

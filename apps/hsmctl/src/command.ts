@@ -42,6 +42,8 @@ export interface CommandSpec {
   description?: string;
   /** Names of required positional arguments, in order. */
   positionals?: readonly string[];
+  /** Names of optional positional arguments, which follow the required ones. */
+  optionalPositionals?: readonly string[];
   options: OptionSpecs;
   /** Resolves with the exit status; failures are thrown. */
   run(context: CommandContext): Promise<number>;

@@ -1,24 +1,46 @@
-import { ApplianceState, type GetFleetStatusResponse } from '@hsm-broker/client';
+import {
+  ApplianceState,
+  BreakerState,
+  FaultKind,
+  type ActiveFault,
+  type ApplianceStatus,
+  type GetFleetStatusResponse,
+  type ZoneStatus,
+} from '@hsm-broker/client';
 import { enumName } from './enum-names.js';
+import { formatTime } from './key-view.js';
 import { printable, renderTable } from './text-table.js';
 
 /**
  * Renders `GetFleetStatus` for a terminal: the zones (the broker's own marked
- * `(local)`), then one row per appliance sorted by zone and id, then the last
- * error of every appliance that has one.
+ * `(local)`, fenced ones marked in FENCED), then the appliances as
+ * {@link renderAppliances} shows them.
  */
 export function renderFleetStatus(status: GetFleetStatusResponse): string {
   const sections: string[] = [];
+  const fenced = new Set(status.fencedZones);
+  // A fenced zone that has no appliances (any more) must still show that it is fenced.
+  const zones = [
+    ...status.zones,
+    ...status.fencedZones
+      .filter((name) => !status.zones.some((zone) => zone.name === name))
+      .map((name): ZoneStatus => ({ name, applianceCount: 0, healthyCount: 0 })),
+  ].sort((a, b) => compareText(a.name, b.name));
 
-  if (status.zones.length > 0) {
-    const zones = [...status.zones].sort((a, b) => compareText(a.name, b.name));
+  if (zones.length > 0) {
     sections.push(
       renderTable(
-        [{ header: 'ZONE' }, { header: 'APPLIANCES', align: 'right' }, { header: 'HEALTHY', align: 'right' }],
+        [
+          { header: 'ZONE' },
+          { header: 'APPLIANCES', align: 'right' },
+          { header: 'HEALTHY', align: 'right' },
+          { header: 'FENCED' },
+        ],
         zones.map((zone) => [
           zone.name === status.localZone ? `${zone.name} (local)` : zone.name,
           String(zone.applianceCount),
           String(zone.healthyCount),
+          fenced.has(zone.name) ? 'yes' : '-',
         ]),
       ),
     );
@@ -28,16 +50,27 @@ export function renderFleetStatus(status: GetFleetStatusResponse): string {
     sections.push('No appliances.\n');
     return sections.join('\n');
   }
+  sections.push(renderAppliances(status.appliances));
+  return sections.join('\n');
+}
 
-  const appliances = [...status.appliances].sort(
-    (a, b) => compareText(a.zone, b.zone) || compareText(a.id, b.id),
-  );
-  sections.push(
+/**
+ * One row per appliance, sorted by zone and id: state, circuit breaker and
+ * how often it opened, whether an operator drained it, load, latency (moving
+ * average), key objects held, workers and their restarts. Then the injected
+ * faults and the last error of every appliance that has any.
+ */
+export function renderAppliances(appliances: readonly ApplianceStatus[]): string {
+  const sorted = [...appliances].sort((a, b) => compareText(a.zone, b.zone) || compareText(a.id, b.id));
+  const sections = [
     renderTable(
       [
         { header: 'APPLIANCE' },
         { header: 'ZONE' },
         { header: 'STATE' },
+        { header: 'BREAKER' },
+        { header: 'EJECTIONS', align: 'right' },
+        { header: 'DRAINED' },
         { header: 'IN-FLIGHT', align: 'right' },
         { header: 'REQUESTS', align: 'right' },
         { header: 'FAILURES', align: 'right' },
@@ -46,10 +79,14 @@ export function renderFleetStatus(status: GetFleetStatusResponse): string {
         { header: 'WORKERS', align: 'right' },
         { header: 'RESTARTS', align: 'right' },
       ],
-      appliances.map((appliance) => [
+      sorted.map((appliance) => [
         appliance.id,
         appliance.zone,
         enumName(ApplianceState, appliance.state),
+        // A broker that predates circuit breakers leaves the field unset.
+        appliance.breakerState === BreakerState.UNSPECIFIED ? '-' : enumName(BreakerState, appliance.breakerState),
+        String(appliance.ejectionsTotal),
+        appliance.drained ? 'yes' : '-',
         String(appliance.inFlight),
         String(appliance.requestsTotal),
         String(appliance.failuresTotal),
@@ -59,9 +96,20 @@ export function renderFleetStatus(status: GetFleetStatusResponse): string {
         String(appliance.workerRestartsTotal),
       ]),
     ),
-  );
+  ];
 
-  const errors = appliances.filter((appliance) => appliance.lastError !== '');
+  const faulty = sorted.filter((appliance) => appliance.faults.length > 0);
+  if (faulty.length > 0) {
+    sections.push(
+      'Injected faults:\n' +
+        faulty
+          .flatMap((appliance) =>
+            appliance.faults.map((fault) => `  ${printable(appliance.id)}: ${describeFault(fault)}\n`),
+          )
+          .join(''),
+    );
+  }
+  const errors = sorted.filter((appliance) => appliance.lastError !== '');
   if (errors.length > 0) {
     sections.push(
       'Last errors:\n' +
@@ -69,6 +117,25 @@ export function renderFleetStatus(status: GetFleetStatusResponse): string {
     );
   }
   return sections.join('\n');
+}
+
+/** `LATENCY 250 ms, probability 0.5, until 2026-01-01T00:00:00Z`. */
+export function describeFault(fault: ActiveFault): string {
+  const kind = enumName(FaultKind, fault.kind);
+  const what = fault.kind === FaultKind.LATENCY ? `${kind} ${String(fault.latencyMs)} ms` : kind;
+  // Probability 0 is the proto's "every call", not "never".
+  const how = fault.probability === 0 ? 'every call' : `probability ${String(fault.probability)}`;
+  // The broker sends no expiry (or the zero timestamp) for "until cleared".
+  const until =
+    fault.expiresAt === undefined || fault.expiresAt.getTime() === 0
+      ? 'until cleared'
+      : `until ${formatTime(fault.expiresAt)}`;
+  return `${what}, ${how}, ${until}`;
+}
+
+/** `Fenced zone az-b: 0 of 1 appliances healthy.` */
+export function renderZoneChange(verb: 'Fenced' | 'Unfenced', zone: ZoneStatus): string {
+  return `${verb} zone ${printable(zone.name)}: ${String(zone.healthyCount)} of ${String(zone.applianceCount)} appliances healthy.\n`;
 }
 
 // Code-unit order, not localeCompare: the same fleet must print the same way

@@ -11,16 +11,27 @@ import {
 import { BrokerError, Code } from '@hsm-broker/errors';
 import {
   ApplianceState,
+  ApplianceStatus,
+  BreakerState,
   CryptoServiceService,
+  FaultKind,
   FleetServiceService,
   KeyMetadata,
   KeyServiceService,
+  type ClearFaultsRequest,
+  type ClearFaultsResponse,
+  type DrainApplianceRequest,
+  type DrainApplianceResponse,
   type EncryptRequest,
   type EncryptResponse,
+  type FenceZoneRequest,
+  type FenceZoneResponse,
   type GenerateRandomRequest,
   type GenerateRandomResponse,
   type GetFleetStatusRequest,
   type GetFleetStatusResponse,
+  type InjectFaultRequest,
+  type InjectFaultResponse,
   type ListKeysRequest,
   type ListKeysResponse,
 } from '@hsm-broker/proto';
@@ -74,22 +85,60 @@ describe('createBrokerClient', () => {
             localZone: typeof requestId === 'string' ? requestId : 'no-request-id',
             zones: [{ name: 'zone-a', applianceCount: 1, healthyCount: 1 }],
             appliances: [
-              {
+              ApplianceStatus.fromPartial({
                 id: 'hsm-a1',
                 zone: 'zone-a',
                 state: ApplianceState.HEALTHY,
-                inFlight: 0,
                 requestsTotal: 10,
-                failuresTotal: 0,
                 latencyEwmaMs: 1.5,
                 keysPresent: 3,
-                mechanisms: [],
-                lastError: '',
                 workers: 1,
-                workerRestartsTotal: 0,
-              },
+                breakerState: BreakerState.CLOSED,
+              }),
             ],
+            fencedZones: [],
           });
+        },
+        drainAppliance(
+          call: ServerUnaryCall<DrainApplianceRequest, DrainApplianceResponse>,
+          callback: sendUnaryData<DrainApplianceResponse>,
+        ) {
+          callback(null, {
+            appliance: ApplianceStatus.fromPartial({
+              id: call.request.applianceId,
+              state: ApplianceState.DRAINED,
+              drained: true,
+            }),
+          });
+        },
+        fenceZone(call: ServerUnaryCall<FenceZoneRequest, FenceZoneResponse>, callback: sendUnaryData<FenceZoneResponse>) {
+          callback(null, { zone: { name: call.request.zone, applianceCount: 2, healthyCount: 0 } });
+        },
+        injectFault(
+          call: ServerUnaryCall<InjectFaultRequest, InjectFaultResponse>,
+          callback: sendUnaryData<InjectFaultResponse>,
+        ) {
+          const { applianceId, kind, probability, latencyMs, durationMs } = call.request;
+          callback(null, {
+            appliance: ApplianceStatus.fromPartial({
+              id: applianceId,
+              faults: [
+                {
+                  kind,
+                  probability,
+                  latencyMs,
+                  expiresAt: new Date(Date.parse('2030-01-01T00:00:00Z') + durationMs),
+                },
+              ],
+            }),
+          });
+        },
+        clearFaults(
+          call: ServerUnaryCall<ClearFaultsRequest, ClearFaultsResponse>,
+          callback: sendUnaryData<ClearFaultsResponse>,
+        ) {
+          // Answers 3 for "all appliances" and 1 for one, so the test sees which was asked.
+          callback(null, { cleared: call.request.applianceId === '' ? 3 : 1 });
         },
       });
       server.addService(CryptoServiceService, {
@@ -146,6 +195,30 @@ describe('createBrokerClient', () => {
       const status = await client.getFleetStatus();
       assert.equal(status.appliances[0]?.id, 'hsm-a1');
       assert.equal(status.appliances[0]?.state, ApplianceState.HEALTHY);
+    });
+
+    it('sends the fleet operator calls and decodes their answers', async () => {
+      const drained = await client.drainAppliance({ applianceId: 'hsm-b1' });
+      assert.equal(drained.appliance?.id, 'hsm-b1');
+      assert.equal(drained.appliance?.state, ApplianceState.DRAINED);
+      assert.equal(drained.appliance?.drained, true);
+
+      const fenced = await client.fenceZone({ zone: 'zone-b' });
+      assert.deepEqual(fenced.zone, { name: 'zone-b', applianceCount: 2, healthyCount: 0 });
+
+      const injected = await client.injectFault({
+        applianceId: 'hsm-a1',
+        kind: FaultKind.LATENCY,
+        probability: 0.25,
+        latencyMs: 300,
+        durationMs: 1_500,
+      });
+      assert.deepEqual(injected.appliance?.faults, [
+        { kind: FaultKind.LATENCY, probability: 0.25, latencyMs: 300, expiresAt: new Date('2030-01-01T00:00:01.500Z') },
+      ]);
+
+      assert.equal((await client.clearFaults()).cleared, 3);
+      assert.equal((await client.clearFaults({ applianceId: 'hsm-a1' })).cleared, 1);
     });
 
     it('sends per-call metadata', async () => {

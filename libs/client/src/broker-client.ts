@@ -8,13 +8,16 @@ import {
 import { BrokerError, Code } from '@hsm-broker/errors';
 import {
   CancelKeyDeletionRequest,
+  ClearFaultsRequest,
   CreateKeyRequest,
   CryptoServiceService,
   DecryptRequest,
   DescribeKeyRequest,
   DisableKeyRequest,
+  DrainApplianceRequest,
   EnableKeyRequest,
   EncryptRequest,
+  FenceZoneRequest,
   FleetServiceService,
   GenerateDataKeyRequest,
   GenerateDataKeyWithoutPlaintextRequest,
@@ -22,33 +25,42 @@ import {
   GenerateRandomRequest,
   GetFleetStatusRequest,
   GetPublicKeyRequest,
+  InjectFaultRequest,
   KeyServiceService,
   ListKeysRequest,
   ReEncryptRequest,
   RotateKeyRequest,
   ScheduleKeyDeletionRequest,
   SignRequest,
+  UndrainApplianceRequest,
+  UnfenceZoneRequest,
   VerifyMacRequest,
   VerifyRequest,
   type CancelKeyDeletionResponse,
+  type ClearFaultsResponse,
   type CreateKeyResponse,
   type DecryptResponse,
   type DescribeKeyResponse,
   type DisableKeyResponse,
+  type DrainApplianceResponse,
   type EnableKeyResponse,
   type EncryptResponse,
+  type FenceZoneResponse,
   type GenerateDataKeyResponse,
   type GenerateDataKeyWithoutPlaintextResponse,
   type GenerateMacResponse,
   type GenerateRandomResponse,
   type GetFleetStatusResponse,
   type GetPublicKeyResponse,
+  type InjectFaultResponse,
   type KeyMetadata,
   type ListKeysResponse,
   type ReEncryptResponse,
   type RotateKeyResponse,
   type ScheduleKeyDeletionResponse,
   type SignResponse,
+  type UndrainApplianceResponse,
+  type UnfenceZoneResponse,
   type VerifyMacResponse,
   type VerifyResponse,
 } from '@hsm-broker/proto';
@@ -179,6 +191,40 @@ export interface BrokerClient {
     request?: PartialMessage<GetFleetStatusRequest>,
     options?: BrokerCallOptions,
   ): Promise<GetFleetStatusResponse>;
+  /**
+   * Stops sending new work to an appliance; calls in flight finish. Resolves
+   * with the appliance's status after the change.
+   */
+  drainAppliance(
+    request: PartialMessage<DrainApplianceRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<DrainApplianceResponse>;
+  /** Returns a drained appliance to rotation; the broker ramps its traffic up slowly. */
+  undrainAppliance(
+    request: PartialMessage<UndrainApplianceRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<UndrainApplianceResponse>;
+  /** Takes every appliance of a zone out of rotation, e.g. before maintenance. */
+  fenceZone(request: PartialMessage<FenceZoneRequest>, options?: BrokerCallOptions): Promise<FenceZoneResponse>;
+  /** Returns a fenced zone to rotation. */
+  unfenceZone(
+    request: PartialMessage<UnfenceZoneRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<UnfenceZoneResponse>;
+  /**
+   * Failure rehearsal: makes an appliance fail on purpose (errors, latency,
+   * hangs or worker crashes). The broker refuses with FAILED_PRECONDITION
+   * unless it runs with fault injection enabled.
+   */
+  injectFault(
+    request: PartialMessage<InjectFaultRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<InjectFaultResponse>;
+  /** Removes injected faults from one appliance, or from every appliance when `applianceId` is empty. */
+  clearFaults(
+    request?: PartialMessage<ClearFaultsRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<ClearFaultsResponse>;
 
   /**
    * Yields every key, calling ListKeys page by page. `options` (deadline,
@@ -318,6 +364,18 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
 
     getFleetStatus: (request = {}, callOptions) =>
       unary(FleetServiceService.getFleetStatus, GetFleetStatusRequest.fromPartial(request), callOptions),
+    drainAppliance: (request, callOptions) =>
+      unary(FleetServiceService.drainAppliance, DrainApplianceRequest.fromPartial(request), callOptions),
+    undrainAppliance: (request, callOptions) =>
+      unary(FleetServiceService.undrainAppliance, UndrainApplianceRequest.fromPartial(request), callOptions),
+    fenceZone: (request, callOptions) =>
+      unary(FleetServiceService.fenceZone, FenceZoneRequest.fromPartial(request), callOptions),
+    unfenceZone: (request, callOptions) =>
+      unary(FleetServiceService.unfenceZone, UnfenceZoneRequest.fromPartial(request), callOptions),
+    injectFault: (request, callOptions) =>
+      unary(FleetServiceService.injectFault, InjectFaultRequest.fromPartial(request), callOptions),
+    clearFaults: (request = {}, callOptions) =>
+      unary(FleetServiceService.clearFaults, ClearFaultsRequest.fromPartial(request), callOptions),
 
     async *listAllKeys(request = {}, callOptions) {
       const seen = new Set<string>();

@@ -133,6 +133,11 @@ export class Appliance {
     this.#drained = drained;
   }
 
+  /** Starts the slow-start ramp now (the appliance re-enters rotation). */
+  slowStart(): void {
+    this.#recoveredAt = Date.now();
+  }
+
   /** Share of its normal traffic the appliance should get now (slow start after recovery). */
   get weight(): number {
     if (this.#recoveredAt === 0 || this.#slowStartMs === 0) return 1;

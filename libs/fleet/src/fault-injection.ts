@@ -37,7 +37,7 @@ export function applyFaults(faults: readonly ActiveFault[], op: string, random: 
         blockFor(fault.latencyMs);
         break;
       case 'ERROR':
-        throw translateCkr(ckrDeviceError, `C_${op}`, 'injected fault');
+        throw translateCkr(ckrDeviceError, `C_${op.charAt(0).toUpperCase()}${op.slice(1)}`, 'injected fault');
       case 'HANG':
         blockFor(Number.POSITIVE_INFINITY);
         break;

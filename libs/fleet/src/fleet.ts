@@ -107,6 +107,8 @@ export interface FaultRequest {
 }
 
 const hedgeableOperations = new Set<WorkerOperation>(['sign']);
+/** A week; also keeps expiry timers below Node's 2^31 ms limit. */
+const maxFaultDurationMs = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * The appliances behind the broker, and for every call the choice of which
@@ -407,7 +409,7 @@ export class Fleet {
   /** Returns a fenced zone to rotation. */
   unfence(zone: string): ZoneSnapshot {
     if (this.#fenced.delete(this.#zone(zone))) {
-      for (const appliance of this.appliances) if (appliance.zone === zone) appliance.setDrained(appliance.drained);
+      for (const appliance of this.appliances) if (appliance.zone === zone) appliance.slowStart();
     }
     return this.#zoneSnapshot(zone);
   }
@@ -421,6 +423,9 @@ export class Fleet {
     }
     if (!(request.probability >= 0 && request.probability <= 1)) {
       throw BrokerError.invalidArgument('probability', `must be 0 to 1, got ${String(request.probability)}`, 'INVALID_PROBABILITY');
+    }
+    if (!Number.isInteger(request.durationMs) || request.durationMs < 0 || request.durationMs > maxFaultDurationMs) {
+      throw BrokerError.invalidArgument('duration_ms', `must be 0 (until cleared) to ${String(maxFaultDurationMs)}, got ${String(request.durationMs)}`, 'INVALID_DURATION');
     }
     if (request.kind === 'LATENCY' && (request.latencyMs <= 0 || request.latencyMs > 600_000)) {
       throw BrokerError.invalidArgument('latency_ms', `must be 1 to 600000 for LATENCY, got ${String(request.latencyMs)}`, 'INVALID_LATENCY');
@@ -437,9 +442,7 @@ export class Fleet {
 
   /** Clears injected faults on one appliance, or all when `applianceId` is empty. */
   clearFaults(applianceId: string): number {
-    if (!this.config.routing.faultInjection) {
-      throw new BrokerError(Code.FAILED_PRECONDITION, 'fault injection is disabled', { reason: 'FAULT_INJECTION_DISABLED' });
-    }
+    // Allowed even when injection is off, so runbooks can clear every broker safely.
     const targets = applianceId === '' ? this.appliances : [this.appliance(applianceId)];
     return targets.reduce((count, appliance) => count + appliance.clearFaults(), 0);
   }

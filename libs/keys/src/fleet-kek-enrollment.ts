@@ -88,10 +88,28 @@ export async function enrollFleetKek(fleet: Fleet, store: KeyStore, only?: reado
   return { kekId, enrolled: holders, failed };
 }
 
-async function transferKek(fleet: Fleet, source: string, target: string, kekId: string): Promise<void> {
-  await fleet.withOfficer(target, async (receiver: OfficerSession) => {
+/** Runs a body with a security-officer session on some HSM. */
+export type OfficerAccess = <T>(body: (session: OfficerSession) => Promise<T>) => Promise<T>;
+
+/**
+ * Carries a trusted wrapping key from one HSM to another without it ever
+ * being in the clear: the receiver makes an RSA enrollment key, the sender's
+ * officer imports its public half as trusted and wraps the key under it
+ * (RSA-OAEP), and the receiver's officer unwraps it as trusted.
+ */
+export async function transferTrustedKey(label: string, keyId: string, source: OfficerAccess, target: OfficerAccess): Promise<void> {
+  await target(async (receiver) => {
     const enrollmentKey = await receiver.call('createEnrollmentKey', {});
-    const wrapped = await fleet.withOfficer(source, (sender) => sender.call('wrapKekFor', { label: fleetKekLabel, peer: enrollmentKey }));
-    await receiver.call('receiveKek', { label: fleetKekLabel, kekId, wrapped });
+    const wrapped = await source((sender) => sender.call('wrapKekFor', { label, peer: enrollmentKey }));
+    await receiver.call('receiveKek', { label, kekId: keyId, wrapped });
   });
+}
+
+function transferKek(fleet: Fleet, source: string, target: string, kekId: string): Promise<void> {
+  return transferTrustedKey(
+    fleetKekLabel,
+    kekId,
+    (body) => fleet.withOfficer(source, body),
+    (body) => fleet.withOfficer(target, body),
+  );
 }

@@ -1,0 +1,66 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger, loadConfig, startBroker, type RunningBroker } from '@hsm-broker/broker';
+
+/** How to start a {@link BrokerUnderTest}. */
+export interface BrokerUnderTestOptions {
+  /** Starts the broker with `HSMB_FAULT_INJECTION=1`, so that InjectFault is accepted. */
+  faultInjection?: boolean;
+}
+
+/**
+ * A real broker, in this process, on a fresh local SoftHSM fleet of three
+ * zones with one appliance each, listening on a free loopback port. Its
+ * data directory (tokens, PINs, database) is temporary and removed on
+ * dispose.
+ */
+export interface BrokerUnderTest extends AsyncDisposable {
+  /** `127.0.0.1:PORT`, for the client and for hsmctl's `--address`. */
+  readonly address: string;
+  readonly dataDir: string;
+  readonly broker: RunningBroker;
+  /** Stops the broker and removes its data directory. Safe to call twice. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts a broker the way the executable does (configuration through
+ * `loadConfig`, so it is validated exactly as in production), but from a
+ * fixed environment rather than this process's: settings in the developer's
+ * shell must not change what the tests see.
+ */
+export async function startBrokerUnderTest(options: BrokerUnderTestOptions = {}): Promise<BrokerUnderTest> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hsmb-e2e-'));
+  let broker: RunningBroker;
+  try {
+    const config = loadConfig({
+      HSMB_DATA_DIR: dataDir,
+      HSMB_LISTEN: '127.0.0.1:0',
+      HSMB_LOCAL_FLEET: '3x1',
+      HSMB_LOG_LEVEL: process.env['HSMB_TEST_LOG_LEVEL'] ?? 'warn',
+      ...(options.faultInjection === true ? { HSMB_FAULT_INJECTION: '1' } : {}),
+    });
+    broker = await startBroker(config, { log: createLogger(config.logLevel) });
+  } catch (error: unknown) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+
+  let disposing: Promise<void> | undefined;
+  const dispose = (): Promise<void> =>
+    (disposing ??= (async () => {
+      try {
+        await broker.stop();
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    })());
+  return {
+    address: broker.address,
+    dataDir,
+    broker,
+    dispose,
+    [Symbol.asyncDispose]: dispose,
+  };
+}
