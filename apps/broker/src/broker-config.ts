@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parsePkcs11Uri } from '@hsm-broker/pkcs11';
 import type { TokenSelector } from '@hsm-broker/pkcs11';
@@ -37,6 +37,8 @@ export interface BrokerConfig {
   deletionSweepMs: number;
   /** How often every appliance's key inventory is compared with the registry. */
   reconcileIntervalMs: number;
+  /** The HSM that owns the backup key; undefined disables backups. */
+  backupHsm: { kind: 'local'; dir: string; modulePath: string } | { kind: 'configured'; appliance: ConfiguredAppliance } | undefined;
   faultInjection: boolean;
   logLevel: LogLevel;
 }
@@ -190,6 +192,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
   const localZone = text('localZone (HSMB_LOCAL_ZONE)', pick('HSMB_LOCAL_ZONE', 'localZone') ?? localZoneDefault, idPattern, 'expected a zone name');
 
+  let backupHsm: BrokerConfig['backupHsm'];
+  const backupRaw = file['backupHsm'];
+  if (backupRaw !== undefined && (typeof backupRaw !== 'object' || backupRaw === null)) fail('backupHsm', backupRaw, 'expected a mapping');
+  const backupEntry = (backupRaw ?? {}) as Record<string, unknown>;
+  const softhsmModule = text('softhsmModule (HSMB_SOFTHSM_MODULE)', pick('HSMB_SOFTHSM_MODULE', 'softhsmModule') ?? defaultSoftHsmModule, /^\//, 'expected an absolute path');
+  if (backupEntry['uri'] !== undefined) {
+    const [appliance] = parseAppliances([{ id: 'backup-hsm', zone: 'backup', ...backupEntry }], 1);
+    backupHsm = appliance ? { kind: 'configured', appliance } : undefined;
+    if (!backupHsm?.appliance.soPin) fail('backupHsm.soPin', undefined, 'the backup HSM needs a security-officer PIN source');
+  } else if (env['HSMB_BACKUP_HSM_DIR'] !== undefined || backupEntry['dir'] !== undefined || fleet.kind === 'local') {
+    const dirRaw = text('backupHsm.dir (HSMB_BACKUP_HSM_DIR)', env['HSMB_BACKUP_HSM_DIR'] ?? backupEntry['dir'] ?? join(dataDir, 'backup-hsm'));
+    backupHsm = { kind: 'local', dir: isAbsolute(dirRaw) ? dirRaw : resolve(cwd, dirRaw), modulePath: softhsmModule };
+  }
+
   const durabilityRaw = (file['durability'] ?? {}) as Record<string, unknown>;
   const durability = {
     minAppliances: integer('durability.minAppliances (HSMB_MIN_REPLICAS)', env['HSMB_MIN_REPLICAS'] ?? durabilityRaw['minAppliances'] ?? 2, 1, 64),
@@ -237,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     routing,
     deletionSweepMs: integer('deletionSweepSeconds', file['deletionSweepSeconds'] ?? 60, 1, 86400) * 1000,
     reconcileIntervalMs: integer('reconcileIntervalSeconds', file['reconcileIntervalSeconds'] ?? 60, 1, 86400) * 1000,
+    backupHsm,
     faultInjection: bool('faultInjection (HSMB_FAULT_INJECTION)', pick('HSMB_FAULT_INJECTION', 'faultInjection') ?? false),
     logLevel,
   };

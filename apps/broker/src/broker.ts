@@ -7,14 +7,15 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { Fleet } from '@hsm-broker/fleet';
 import type { ApplianceConfig } from '@hsm-broker/fleet';
-import { KeyRegistry, ReplicaReconciler, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
-import { CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
-import type { BrokerConfig, PinSource } from './broker-config.js';
+import { BackupHsm, KeyBackup, KeyRegistry, ReplicaReconciler, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
+import { BackupServiceService, CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
+import { backupService } from './backup-service.js';
+import type { BrokerConfig, ConfiguredAppliance, PinSource } from './broker-config.js';
 import { ConfigError } from './broker-config.js';
 import { cryptoService } from './crypto-service.js';
 import { fleetService } from './fleet-service.js';
 import { keyService } from './key-service.js';
-import { provisionLocalFleet } from './local-fleet.js';
+import { provisionLocalBackupHsm, provisionLocalFleet } from './local-fleet.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
 
@@ -42,7 +43,7 @@ export interface BrokerOverrides {
 }
 
 const protoRoot = fileURLToPath(new URL('../../../proto', import.meta.url));
-const serviceNames = ['hsmbroker.v1.CryptoService', 'hsmbroker.v1.KeyService', 'hsmbroker.v1.FleetService'];
+const serviceNames = ['hsmbroker.v1.CryptoService', 'hsmbroker.v1.KeyService', 'hsmbroker.v1.FleetService', 'hsmbroker.v1.BackupService'];
 
 function readPin(source: PinSource, field: string): string {
   if ('env' in source) {
@@ -71,16 +72,30 @@ async function appliancesOf(config: BrokerConfig, log: Logger): Promise<Applianc
       log,
     );
   }
-  return config.fleet.appliances.map((appliance) => ({
+  return config.fleet.appliances.map((appliance) => resolveAppliance(appliance, `appliances.${appliance.id}`));
+}
+
+function resolveAppliance(appliance: ConfiguredAppliance, field: string): ApplianceConfig {
+  return {
     id: appliance.id,
     zone: appliance.zone,
     modulePath: appliance.modulePath,
     selector: appliance.selector,
-    userPin: readPin(appliance.pin, `appliances.${appliance.id}.pin`),
-    ...(appliance.soPin ? { soPin: readPin(appliance.soPin, `appliances.${appliance.id}.soPin`) } : {}),
+    userPin: readPin(appliance.pin, `${field}.pin`),
+    ...(appliance.soPin ? { soPin: readPin(appliance.soPin, `${field}.soPin`) } : {}),
     env: appliance.env,
     workers: appliance.workers,
-  }));
+  };
+}
+
+async function backupHsmOf(config: BrokerConfig, log: Logger): Promise<BackupHsm | undefined> {
+  const backup = config.backupHsm;
+  if (!backup) return undefined;
+  const appliance =
+    backup.kind === 'local'
+      ? await provisionLocalBackupHsm(backup.dir, backup.modulePath, config.timeouts.startMs, log)
+      : resolveAppliance(backup.appliance, 'backupHsm');
+  return new BackupHsm(appliance, config.timeouts.slowCallMs);
 }
 
 /** Starts the fleet, the registry and the gRPC server. */
@@ -167,14 +182,30 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     });
   }
 
-  const server = new Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  const backupHsm = await backupHsmOf(config, log);
+  const backup = backupHsm
+    ? new KeyBackup({
+        fleet,
+        store,
+        registry,
+        backupHsm,
+        enrolled,
+        log: (level, message, fields) => log[level](message, fields),
+        ...(overrides.clock ? { clock: overrides.clock } : {}),
+      })
+    : undefined;
+
+  // Restores carry a whole backup file in one message; every other request
+  // is bounded far lower by its own field checks.
+  const server = new Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
   server.addService(CryptoServiceService, cryptoService(registry, log));
   server.addService(KeyServiceService, keyService(registry, fleet, log));
   server.addService(FleetServiceService, fleetService(fleet, registry, reconciler, enrolled, log));
+  server.addService(BackupServiceService, backupService(backup, log));
   if (config.faultInjection) log.warn('fault injection is enabled: InjectFault can make appliances fail on purpose');
   const health = new HealthImplementation(Object.fromEntries(['', ...serviceNames].map((name) => [name, 'NOT_SERVING' as const])));
   health.addToServer(server);
-  const definitions = loadSync(['hsmbroker/v1/crypto_service.proto', 'hsmbroker/v1/key_service.proto', 'hsmbroker/v1/fleet_service.proto'], {
+  const definitions = loadSync(['hsmbroker/v1/crypto_service.proto', 'hsmbroker/v1/key_service.proto', 'hsmbroker/v1/fleet_service.proto', 'hsmbroker/v1/backup_service.proto'], {
     includeDirs: [protoRoot],
   });
   new ReflectionService(definitions).addToServer(server);

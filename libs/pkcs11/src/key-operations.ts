@@ -103,20 +103,35 @@ export class KeyOperations {
     this.#token = token;
   }
 
+  /**
+   * The handle of a key object that must exist. When the token says it does
+   * not, the session is re-established and the token asked again before the
+   * key is declared missing: a token initialised again by another process is
+   * only seen after reconnecting.
+   */
+  #required(objectClass: number, label: string): Handle {
+    const found = this.#token.findByLabel(objectClass, label);
+    if (found) return found;
+    this.#token.reset();
+    const again = this.#token.findByLabel(objectClass, label);
+    if (again) return again;
+    throw keyMissing(label);
+  }
+
   #secret(label: string): Handle {
-    return this.#token.findByLabel(pkcs11js.CKO_SECRET_KEY, label) ?? (() => { throw keyMissing(label); })();
+    return this.#required(pkcs11js.CKO_SECRET_KEY, label);
   }
 
   #private(label: string): Handle {
-    return this.#token.findByLabel(pkcs11js.CKO_PRIVATE_KEY, label) ?? (() => { throw keyMissing(label); })();
+    return this.#required(pkcs11js.CKO_PRIVATE_KEY, label);
   }
 
   #kek(label: string): Handle {
-    return this.#token.findByLabel(pkcs11js.CKO_SECRET_KEY, label) ?? (() => { throw keyMissing(label); })();
+    return this.#required(pkcs11js.CKO_SECRET_KEY, label);
   }
 
   #public(label: string): Handle {
-    return this.#token.findByLabel(pkcs11js.CKO_PUBLIC_KEY, label) ?? (() => { throw keyMissing(label); })();
+    return this.#required(pkcs11js.CKO_PUBLIC_KEY, label);
   }
 
   /** Generates a key (or key pair) labelled `label`. Returns the public key for pairs. */

@@ -133,6 +133,8 @@ export class Pkcs11Token {
       }
     }
     if (!found) {
+      // Modules list tokens as of C_Initialize; start afresh next time to see a token initialised since.
+      this.reset();
       throw new BrokerError(Code.UNAVAILABLE, `no initialised token matches ${JSON.stringify(selector)}`, {
         reason: 'TOKEN_NOT_FOUND',
         failureClass: 'appliance',

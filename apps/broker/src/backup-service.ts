@@ -1,0 +1,69 @@
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import { BrokerError, Code } from '@hsm-broker/errors';
+import type { BackupProgressEvent, BackupResult, KeyBackup } from '@hsm-broker/keys';
+import type { BackupServiceServer, BackupSummary, CreateBackupRequest, CreateBackupResponse, RestoreBackupRequest, RestoreBackupResponse } from '@hsm-broker/proto';
+import { createHash } from 'node:crypto';
+import { toServiceError } from './grpc-errors.js';
+import type { Logger } from './logger.js';
+
+const chunkBytes = 256 * 1024;
+
+function summaryOf(result: BackupResult, sha256: string): BackupSummary {
+  return { keys: result.keys, keyVersions: result.keyVersions, sha256, createdAt: new Date(result.createdAt), backupKeyId: result.backupKeyId };
+}
+
+/**
+ * Runs one streaming backup call: progress events as they happen, errors as
+ * a proper status. Only one backup or restore runs at a time.
+ */
+function streaming<Req, Res>(
+  method: string,
+  log: Logger,
+  lock: { busy: boolean },
+  body: (request: Req, send: (response: Res) => void) => Promise<void>,
+): (call: ServerWritableStream<Req, Res>) => void {
+  return (call) => {
+    const fail = (error: unknown): void => {
+      const serviceError = toServiceError(error);
+      log.warn(`${method} failed`, { code: serviceError.code, message: serviceError.message });
+      call.emit('error', serviceError);
+    };
+    if (lock.busy) {
+      fail(new BrokerError(Code.ABORTED, 'another backup or restore is running; try again when it ends', { reason: 'BACKUP_IN_PROGRESS', retryable: true }));
+      return;
+    }
+    lock.busy = true;
+    body(call.request, (response) => {
+      if (!call.cancelled) call.write(response);
+    })
+      .then(() => call.end(), fail)
+      .finally(() => {
+        lock.busy = false;
+      });
+  };
+}
+
+/** BackupService: backups of every key, and restores into an empty fleet. */
+export function backupService(backup: KeyBackup | undefined, log: Logger): BackupServiceServer {
+  const lock = { busy: false };
+  const available = (): KeyBackup => {
+    if (!backup) {
+      throw new BrokerError(Code.FAILED_PRECONDITION, 'backups need a backup HSM: configure backupHsm (or use the embedded fleet)', { reason: 'NO_BACKUP_HSM' });
+    }
+    return backup;
+  };
+  const progress = (event: BackupProgressEvent): { progress: { stage: string; done: number; total: number } } => ({ progress: event });
+  return {
+    createBackup: streaming<CreateBackupRequest, CreateBackupResponse>('CreateBackup', log, lock, async (_request, send) => {
+      const { file, result } = await available().create((event) => send(progress(event)));
+      for (let offset = 0; offset < file.length; offset += chunkBytes) send({ chunk: file.subarray(offset, offset + chunkBytes) });
+      send({ summary: summaryOf(result, createHash('sha256').update(file).digest('hex')) });
+      log.info('backup sent', { keys: result.keys, keyVersions: result.keyVersions, bytes: file.length });
+    }),
+    restoreBackup: streaming<RestoreBackupRequest, RestoreBackupResponse>('RestoreBackup', log, lock, async (request, send) => {
+      if (request.backup.length === 0) throw BrokerError.invalidArgument('backup', 'is empty', 'INVALID_BACKUP');
+      const result = await available().restore(request.backup, (event) => send(progress(event)));
+      send({ summary: summaryOf(result, createHash('sha256').update(request.backup).digest('hex')) });
+    }),
+  };
+}
