@@ -259,6 +259,62 @@ describe('fleet behaviour in one zone', { timeout: 600_000 }, () => {
   });
 });
 
+describe('saturation and hedging', { timeout: 300_000 }, () => {
+  it('queues within bounds and answers RESOURCE_EXHAUSTED, never hangs, when every session is busy', async () => {
+    const t = await startTestBroker({
+      env: { HSMB_LOCAL_FLEET: '1x1', HSMB_WORKERS_PER_APPLIANCE: '1', HSMB_FAULT_INJECTION: '1', HSMB_MIN_REPLICAS: '1', HSMB_MIN_ZONES: '1' },
+      config: { ...quickRecovery, routing: { ...quickRecovery.routing, healthIntervalMs: 2000, probeTimeoutMs: 1000 } },
+    });
+    try {
+      await t.clients.keys.createKey({ keyId: 'f/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
+      await t.clients.fleet.injectFault({ applianceId: 'hsm-a1', kind: FaultKind.LATENCY, probability: 0, latencyMs: 150, durationMs: 0 });
+      // Let the latency estimate learn how slow the appliance now is.
+      for (let i = 0; i < 12; i++) await t.clients.crypto.sign(signRequest);
+      const { connect } = await import('./testing/broker-harness.js');
+      const shortDeadline = connect(t.broker.address, 400);
+      const started = Date.now();
+      const outcomes = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          shortDeadline.crypto.sign(signRequest).then(
+            () => 'ok',
+            (error: ServiceError) => status[error.code],
+          ),
+        ),
+      );
+      shortDeadline.close();
+      assert.ok(Date.now() - started < 1500, 'nobody waited past the deadline');
+      assert.ok(outcomes.includes('ok'), outcomes.join());
+      assert.ok(outcomes.includes('RESOURCE_EXHAUSTED'), outcomes.join());
+      assert.ok(outcomes.every((outcome) => outcome === 'ok' || outcome === 'RESOURCE_EXHAUSTED'), outcomes.join());
+    } finally {
+      await t.dispose();
+    }
+  });
+
+  it('hedges a slow signature onto a second appliance after the hedge delay', async () => {
+    const t = await startTestBroker({
+      env: { HSMB_LOCAL_FLEET: '1x2', HSMB_WORKERS_PER_APPLIANCE: '1', HSMB_FAULT_INJECTION: '1', HSMB_MIN_ZONES: '1', HSMB_HEDGE_DELAY_MS: '50' },
+      config: { ...quickRecovery, routing: { ...quickRecovery.routing, consecutiveFailures: 100 } },
+    });
+    try {
+      await t.clients.keys.createKey({ keyId: 'f/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
+      await t.clients.fleet.injectFault({ applianceId: 'hsm-a1', kind: FaultKind.LATENCY, probability: 0, latencyMs: 1000, durationMs: 0 });
+      await t.clients.fleet.injectFault({ applianceId: 'hsm-a2', kind: FaultKind.LATENCY, probability: 0, latencyMs: 1000, durationMs: 0 });
+      await t.clients.fleet.clearFaults({ applianceId: 'hsm-a2' });
+      await sleep(200);
+      let slowest = 0;
+      for (let i = 0; i < 6; i++) {
+        const started = Date.now();
+        await t.clients.crypto.sign(signRequest);
+        slowest = Math.max(slowest, Date.now() - started);
+      }
+      assert.ok(slowest < 600, `every signature came back well before the 1000 ms stall (slowest ${String(slowest)} ms)`);
+    } finally {
+      await t.dispose();
+    }
+  });
+});
+
 describe('fault injection switch', { timeout: 120_000 }, () => {
   it('refuses InjectFault with FAILED_PRECONDITION unless enabled', async () => {
     const t = await startTestBroker({ env: { HSMB_LOCAL_FLEET: '1x1', HSMB_WORKERS_PER_APPLIANCE: '1' } });

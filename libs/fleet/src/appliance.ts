@@ -65,12 +65,30 @@ export interface RecoveryPolicy {
 
 const slowOperations = new Set<WorkerOperation>(['generateKey', 'unwrapKey', 'wrapKey', 'destroyKey', 'listKeys']);
 const ewmaWeight = 0.2;
+
+/**
+ * How long a call may wait for a session: until shortly before the caller's
+ * deadline, so the caller hears RESOURCE_EXHAUSTED from the broker rather
+ * than its own DEADLINE_EXCEEDED, and knows the fleet was saturated.
+ */
+function queueWait(deadline: number): number {
+  const remaining = deadline - Date.now();
+  return Math.max(0, remaining - Math.max(25, remaining * 0.1));
+}
 const maxQueuedPerWorker = 256;
 
 interface Waiter {
   resolve(worker: ApplianceWorker): void;
   reject(error: BrokerError): void;
   timer: NodeJS.Timeout | undefined;
+  deadline: number | undefined;
+}
+
+function saturated(id: string): BrokerError {
+  return new BrokerError(Code.RESOURCE_EXHAUSTED, `appliance ${id} had no free session in time for the deadline`, {
+    reason: 'APPLIANCE_SATURATED',
+    failureClass: 'overload',
+  });
 }
 
 /**
@@ -350,18 +368,13 @@ export class Appliance {
       );
     }
     return new Promise<ApplianceWorker>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: undefined };
+      const waiter: Waiter = { resolve, reject, timer: undefined, deadline };
       if (deadline !== undefined) {
         waiter.timer = setTimeout(() => {
           const index = this.#waiters.indexOf(waiter);
           if (index !== -1) this.#waiters.splice(index, 1);
-          reject(
-            new BrokerError(Code.RESOURCE_EXHAUSTED, `appliance ${this.id} had no free session before the deadline`, {
-              reason: 'APPLIANCE_SATURATED',
-              failureClass: 'overload',
-            }),
-          );
-        }, Math.max(0, deadline - Date.now()));
+          reject(saturated(this.id));
+        }, queueWait(deadline));
       }
       this.#waiters.push(waiter);
     });
@@ -369,13 +382,17 @@ export class Appliance {
 
   #release(worker: ApplianceWorker): void {
     if (worker.exited || !this.#workers.has(worker)) return;
-    const waiter = this.#waiters.shift();
-    if (waiter) {
+    for (let waiter = this.#waiters.shift(); waiter; waiter = this.#waiters.shift()) {
       if (waiter.timer) clearTimeout(waiter.timer);
+      // No call starts that cannot finish before its deadline.
+      if (waiter.deadline !== undefined && waiter.deadline - Date.now() < this.stats.latencyEwmaMs) {
+        waiter.reject(saturated(this.id));
+        continue;
+      }
       waiter.resolve(worker);
-    } else {
-      this.#idle.push(worker);
+      return;
     }
+    this.#idle.push(worker);
   }
 
   /**
