@@ -72,9 +72,12 @@ describe('broker resilience', { timeout: 600_000 }, () => {
     assert.equal(appliance.workerCount, 2, 'the killed workers were replaced');
     assert.ok(appliance.stats.workerRestartsTotal >= restartsBefore + 2);
     assert.equal(appliance.workerPids.filter((pid) => pidsBefore.includes(pid)).length, 0);
-    // The restarted workers serve again.
+    // The restarted workers serve again once a probe has closed the breaker.
+    const closedBy = Date.now() + 15_000;
+    while (appliance.breaker.state !== 'closed' && Date.now() < closedBy) await sleep(50);
+    assert.equal(appliance.breaker.state, 'closed');
     const before = appliance.stats.requestsTotal;
-    await underLoad(4, sign, () => sleep(500));
+    await underLoad(4, sign, () => sleep(1000));
     assert.ok(appliance.stats.requestsTotal > before, 'the appliance takes traffic after its restart');
   });
 
