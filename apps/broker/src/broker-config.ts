@@ -24,6 +24,8 @@ export interface ConfiguredAppliance {
 export interface BrokerConfig {
   /** host:port to serve gRPC on. */
   listen: string;
+  /** Server TLS; with clientCaFile, clients must present a certificate it signed (mutual TLS). */
+  tls: { certFile: string; keyFile: string; clientCaFile: string | undefined } | undefined;
   /** Where the metadata database and, for the local fleet, tokens and PINs live. */
   dataDir: string;
   localZone: string;
@@ -159,7 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'faultInjection', 'logLevel', 'softhsmModule']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'faultInjection', 'logLevel', 'softhsmModule']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -167,6 +169,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const listen = text('listen (HSMB_LISTEN)', pick('HSMB_LISTEN', 'listen') ?? '127.0.0.1:50051', listenPattern, 'expected host:port, e.g. 127.0.0.1:50051');
   const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
   if (port > 65535) fail('listen (HSMB_LISTEN)', listen, 'the port must be 0 to 65535');
+  const tlsRaw = (file['tls'] ?? {}) as Record<string, unknown>;
+  const certFile = env['HSMB_SERVER_TLS_CERT'] ?? tlsRaw['cert'];
+  const keyFile = env['HSMB_SERVER_TLS_KEY'] ?? tlsRaw['key'];
+  const clientCaFile = env['HSMB_SERVER_TLS_CLIENT_CA'] ?? tlsRaw['clientCa'];
+  let tls: BrokerConfig['tls'];
+  if (certFile !== undefined || keyFile !== undefined || clientCaFile !== undefined) {
+    tls = {
+      certFile: text('tls.cert (HSMB_SERVER_TLS_CERT)', certFile, /^.+$/u, 'expected the path of a PEM certificate chain'),
+      keyFile: text('tls.key (HSMB_SERVER_TLS_KEY)', keyFile, /^.+$/u, 'expected the path of a PEM private key'),
+      clientCaFile: clientCaFile === undefined ? undefined : text('tls.clientCa (HSMB_SERVER_TLS_CLIENT_CA)', clientCaFile),
+    };
+  }
+  const host = listen.slice(0, listen.lastIndexOf(':'));
+  const loopback = host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  const insecure = bool('insecure (HSMB_INSECURE)', pick('HSMB_INSECURE', 'insecure') ?? false);
+  if (!tls && !loopback && !insecure) {
+    fail('listen (HSMB_LISTEN)', listen, 'serving beyond loopback needs TLS (tls.cert and tls.key, best with tls.clientCa for mutual TLS); set insecure: true only behind a TLS-terminating proxy');
+  }
   const dataDirRaw = text('dataDir (HSMB_DATA_DIR)', pick('HSMB_DATA_DIR', 'dataDir') ?? './.data');
   const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
   const workersPerAppliance = integer('workersPerAppliance (HSMB_WORKERS_PER_APPLIANCE)', pick('HSMB_WORKERS_PER_APPLIANCE', 'workersPerAppliance') ?? 2, 1, 64);
@@ -244,6 +264,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (routing.maxOpenMs < routing.openMs) fail('routing.maxOpenMs', routing.maxOpenMs, `must be at least routing.openMs (${String(routing.openMs)})`);
   return {
     listen,
+    tls,
     dataDir,
     localZone,
     fleet,

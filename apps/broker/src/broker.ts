@@ -98,9 +98,30 @@ async function backupHsmOf(config: BrokerConfig, log: Logger): Promise<BackupHsm
   return new BackupHsm(appliance, config.timeouts.slowCallMs);
 }
 
+function readTlsFile(path: string, field: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error: unknown) {
+    throw new ConfigError(`${field}: cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** TLS (mutual when a client CA is configured) or, on loopback only, plaintext. */
+function serverCredentials(config: BrokerConfig): ServerCredentials {
+  if (!config.tls) return ServerCredentials.createInsecure();
+  const clientCa = config.tls.clientCaFile === undefined ? null : readTlsFile(config.tls.clientCaFile, 'tls.clientCa');
+  return ServerCredentials.createSsl(
+    clientCa,
+    [{ cert_chain: readTlsFile(config.tls.certFile, 'tls.cert'), private_key: readTlsFile(config.tls.keyFile, 'tls.key') }],
+    clientCa !== null,
+  );
+}
+
 /** Starts the fleet, the registry and the gRPC server. */
 export async function startBroker(config: BrokerConfig, overrides: BrokerOverrides = {}): Promise<RunningBroker> {
   const log = overrides.log ?? createLogger(config.logLevel);
+  // Read before anything starts, so a bad certificate path stops the broker at once.
+  const credentials = serverCredentials(config);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
   const appliances = await appliancesOf(config, log);
@@ -211,7 +232,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   new ReflectionService(definitions).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    server.bindAsync(config.listen, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
   });
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');

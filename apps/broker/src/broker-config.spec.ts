@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from './broker-config.js';
+
+function refused(env: NodeJS.ProcessEnv, pattern: RegExp): void {
+  assert.throws(() => loadConfig(env, '/srv'), (error: unknown) => error instanceof ConfigError && pattern.test(error.message));
+}
+
+describe('loadConfig', () => {
+  it('defaults to a safe embedded 3x1 fleet on loopback', () => {
+    const config = loadConfig({}, '/srv');
+    assert.equal(config.listen, '127.0.0.1:50051');
+    assert.equal(config.dataDir, '/srv/.data');
+    assert.deepEqual(config.fleet, { kind: 'local', zones: 3, perZone: 1, modulePath: '/usr/lib/softhsm/libsofthsm2.so' });
+    assert.equal(config.localZone, 'az-a');
+    assert.deepEqual(config.durability, { minAppliances: 2, minZones: 2 });
+    assert.equal(config.faultInjection, false);
+    assert.equal(config.tls, undefined);
+    assert.deepEqual(config.backupHsm, { kind: 'local', dir: '/srv/.data/backup-hsm', modulePath: '/usr/lib/softhsm/libsofthsm2.so' });
+  });
+
+  it('names the field, the value and the allowed range of a bad setting', () => {
+    refused({ HSMB_LOCAL_FLEET: '3by1' }, /^localFleet \(HSMB_LOCAL_FLEET\): "3by1" is not valid; expected ZONESxPER_ZONE/);
+    refused({ HSMB_LOCAL_FLEET: '27x1' }, /zones must be 1 to 26/);
+    refused({ HSMB_LISTEN: 'nowhere' }, /^listen \(HSMB_LISTEN\): "nowhere"/);
+    refused({ HSMB_WORKERS_PER_APPLIANCE: '0' }, /workersPerAppliance.*"0".*from 1 to 64/);
+    refused({ HSMB_MIN_ZONES: 'two' }, /durability.minZones/);
+    refused({ HSMB_FAULT_INJECTION: 'maybe' }, /faultInjection/);
+  });
+
+  it('refuses to serve beyond loopback without TLS unless told the broker sits behind a TLS proxy', () => {
+    refused({ HSMB_LISTEN: '0.0.0.0:50051' }, /needs TLS/);
+    assert.equal(loadConfig({ HSMB_LISTEN: '0.0.0.0:50051', HSMB_INSECURE: '1' }, '/srv').listen, '0.0.0.0:50051');
+    const tls = loadConfig({ HSMB_LISTEN: '0.0.0.0:50051', HSMB_SERVER_TLS_CERT: '/c.pem', HSMB_SERVER_TLS_KEY: '/k.pem' }, '/srv').tls;
+    assert.deepEqual(tls, { certFile: '/c.pem', keyFile: '/k.pem', clientCaFile: undefined });
+    refused({ HSMB_SERVER_TLS_CERT: '/c.pem' }, /tls.key/);
+  });
+
+  it('reads appliances from a YAML file by module and RFC 7512 URI, never a PIN value', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hsmb-config-'));
+    try {
+      const file = join(dir, 'broker.yaml');
+      writeFileSync(
+        file,
+        [
+          'localZone: eu-west-1b',
+          'appliances:',
+          '  - id: luna-1',
+          '    zone: eu-west-1a',
+          '    module: /usr/safenet/lunaclient/lib/libCryptoki2_64.so',
+          '    uri: "pkcs11:token=partition-1;serial=1234"',
+          '    pin: file:/run/secrets/luna-1.pin',
+          '    soPin: {env: LUNA1_SO_PIN}',
+          '    workers: 4',
+          '  - id: luna-2',
+          '    zone: eu-west-1b',
+          '    uri: "pkcs11:token=partition-2?module-path=/opt/x.so&pin-source=file:/run/p2"',
+          'routing:',
+          '  zonePriority: [eu-west-1a]',
+          '  hedgeDelayMs: 25',
+        ].join('\n'),
+      );
+      const config = loadConfig({ HSMB_CONFIG: file }, '/srv');
+      assert.equal(config.localZone, 'eu-west-1b');
+      assert.equal(config.fleet.kind, 'configured');
+      if (config.fleet.kind !== 'configured') return;
+      const [first, second] = config.fleet.appliances;
+      assert.deepEqual(first?.selector, { token: 'partition-1', serial: '1234' });
+      assert.deepEqual(first?.pin, { file: '/run/secrets/luna-1.pin' });
+      assert.deepEqual(first?.soPin, { env: 'LUNA1_SO_PIN' });
+      assert.equal(first?.workers, 4);
+      assert.equal(second?.modulePath, '/opt/x.so');
+      assert.deepEqual(second?.pin, { file: '/run/p2' });
+      assert.deepEqual(config.routing.zonePriority, ['eu-west-1a']);
+      assert.equal(config.routing.hedgeDelayMs, 25);
+
+      writeFileSync(file, 'appliances:\n  - id: a\n    zone: z\n    module: /m.so\n    uri: "pkcs11:token=t"\n    pin: "1234"\n');
+      refused({ HSMB_CONFIG: file }, /appliances\[0\]\.pin: "<redacted>" is not valid.*PINs themselves never go in the configuration/);
+      writeFileSync(file, 'colour: blue\n');
+      refused({ HSMB_CONFIG: file }, /^colour: "blue" is not valid; unknown setting/);
+      writeFileSync(file, 'appliances:\n  - id: a\n    zone: z\n    module: /m.so\n    uri: "pkcs11:token=t?pin-value=1234"\n    pin: file:/p\n');
+      refused({ HSMB_CONFIG: file }, /must not carry pin-value/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
