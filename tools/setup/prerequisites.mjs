@@ -31,6 +31,8 @@ export class PrerequisiteError extends Error {
 const debianPackages = [
   { pkg: 'softhsm2', present: () => existsSync(softHsmModule) },
   { pkg: 'opensc', present: () => onPath('pkcs11-tool') },
+  // Tests check signatures and make test certificates with the openssl CLI.
+  { pkg: 'openssl', present: () => onPath('openssl') },
   { pkg: 'python3', present: () => onPath('python3'), onlyForNativeBuild: true },
   { pkg: 'make', present: () => onPath('make'), onlyForNativeBuild: true },
   { pkg: 'g++', present: () => onPath('g++'), onlyForNativeBuild: true },
