@@ -52,16 +52,41 @@ export function directLatencyTable(results) {
   );
 }
 
-/** Where the CPU went in each measured window, in percent of one core. */
+/**
+ * CPU milliseconds per completed operation for some groups of a window.
+ * @param {Record<string, number | null>} cpu percent of one core per group
+ * @param {string[]} groups
+ * @param {number} opsPerSec
+ */
+function cpuMsPerOp(cpu, groups, opsPerSec) {
+  if (!opsPerSec || groups.some((group) => cpu[group] === null || cpu[group] === undefined)) return null;
+  return (10 * groups.reduce((sum, group) => sum + /** @type {number} */ (cpu[group]), 0)) / opsPerSec;
+}
+
+/** Where the CPU went in each measured window, in percent of one core, and what one operation cost. */
 export function cpuTable(results) {
   const cores = results.machine.nproc;
+  const rows = [];
+  for (const scenario of results.scenarios) {
+    const { broker, direct, directSingle } = scenario;
+    rows.push([
+      `${scenario.operation} via broker`,
+      percent(broker.cpu.brokerMain),
+      percent(broker.cpu.brokerWorkers),
+      percent(broker.cpu.loadGenerators),
+      '-',
+      percent(broker.cpu.other),
+      percent(broker.cpu.machine),
+      ms(cpuMsPerOp(broker.cpu, ['brokerMain', 'brokerWorkers'], broker.opsPerSec)),
+      ms(cpuMsPerOp(broker.cpu, ['loadGenerators'], broker.opsPerSec)),
+    ]);
+    for (const [label, run] of [[`${direct.processes} proc`, direct], ['1 proc', directSingle]]) {
+      rows.push([`${scenario.operation} direct (${label})`, '-', '-', '-', percent(run.cpu.measuring), percent(run.cpu.other), percent(run.cpu.machine), ms(cpuMsPerOp(run.cpu, ['measuring'], run.opsPerSec)), '-']);
+    }
+  }
   return table(
-    ['window', 'broker gRPC process', 'broker workers', 'load generators', 'direct processes', 'other processes', `machine (max ${cores * 100}%)`],
-    results.scenarios.flatMap((scenario) => [
-      [`${scenario.operation} via broker`, percent(scenario.broker.cpu.brokerMain), percent(scenario.broker.cpu.brokerWorkers), percent(scenario.broker.cpu.loadGenerators), '-', percent(scenario.broker.cpu.other), percent(scenario.broker.cpu.machine)],
-      [`${scenario.operation} direct (${scenario.direct.processes} proc)`, '-', '-', '-', percent(scenario.direct.cpu.measuring), percent(scenario.direct.cpu.other), percent(scenario.direct.cpu.machine)],
-      [`${scenario.operation} direct (1 proc)`, '-', '-', '-', percent(scenario.directSingle.cpu.measuring), percent(scenario.directSingle.cpu.other), percent(scenario.directSingle.cpu.machine)],
-    ]),
+    ['window', 'broker gRPC process', 'broker workers', 'load generators', 'direct processes', 'other processes', `machine (max ${cores * 100}%)`, 'server CPU ms/op', 'client CPU ms/op'],
+    rows,
   );
 }
 

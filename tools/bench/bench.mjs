@@ -203,7 +203,7 @@ async function measureDirect(access, scenario, key, processes, options) {
 }
 
 /** State the shutdown path needs. */
-const started = { /** @type {string | undefined} */ dataDir: undefined, /** @type {any} */ broker: undefined };
+const started = { /** @type {string | undefined} */ dataDir: undefined, /** @type {any} */ broker: undefined, interrupted: false };
 
 function removeDataDir() {
   if (started.dataDir) rmSync(started.dataDir, { recursive: true, force: true });
@@ -216,11 +216,10 @@ function installShutdown() {
     signalAll('SIGKILL');
     removeDataDir();
   });
-  let interrupted = false;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
-      if (interrupted) return;
-      interrupted = true;
+      if (started.interrupted) return;
+      started.interrupted = true;
       progress(`${signal}: stopping everything the bench started`);
       signalAll('SIGTERM');
       const brokerStopped = started.broker ? started.broker.stop() : Promise.resolve();
@@ -355,6 +354,8 @@ function printResults(results, brokerLog, options) {
 }
 
 main().catch((error) => {
+  // After Ctrl-C the runs fail because their processes were stopped: not news.
+  if (started.interrupted) return;
   if (error instanceof UsageError) {
     process.stderr.write(`bench: ${error.message}\n${usage()}\n`);
     process.exitCode = 2;

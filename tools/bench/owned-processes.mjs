@@ -38,11 +38,6 @@ export function signalAll(signal) {
   }
 }
 
-/** How many recorded children are still running. */
-export function runningCount() {
-  return [...owned.values()].filter(({ child }) => isRunning(child)).length;
-}
-
 /**
  * Resolves when `child` has exited, or after `timeoutMs` with false.
  * @param {import('node:child_process').ChildProcess} child
