@@ -64,6 +64,22 @@ interface VersionRow {
  */
 export class SqliteKeyStore implements KeyStore {
   readonly #db: Database.Database;
+  readonly #statements = new Map<string, Database.Statement>();
+  /**
+   * Keys as last read, dropped on every write to them. Every request reads
+   * its key; re-reading three tables each time cost more than the HSM call.
+   * Records handed out are shared and must not be mutated.
+   */
+  readonly #keys = new Map<string, KeyRecord>();
+
+  #prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
+    let statement = this.#statements.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement as unknown as Database.Statement<P, R>;
+  }
 
   constructor(path: string) {
     this.#db = new Database(path);
@@ -80,11 +96,9 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   #load(row: KeyRow): KeyRecord {
-    const versions = this.#db
-      .prepare<[string], VersionRow>('SELECT version, created_at, public_key FROM key_versions WHERE key_id = ? ORDER BY version')
+    const versions = this.#prepare<[string], VersionRow>('SELECT version, created_at, public_key FROM key_versions WHERE key_id = ? ORDER BY version')
       .all(row.key_id);
-    const replicas = this.#db
-      .prepare<[string], { version: number; appliance_id: string; verified_at: number }>(
+    const replicas = this.#prepare<[string], { version: number; appliance_id: string; verified_at: number }>(
         'SELECT version, appliance_id, verified_at FROM key_replicas WHERE key_id = ? ORDER BY appliance_id',
       )
       .all(row.key_id);
@@ -114,20 +128,23 @@ export class SqliteKeyStore implements KeyStore {
     };
   }
 
+  /** Reads a key afresh (bypassing and refreshing the cache); NOT_FOUND when absent. */
   #require(keyId: string): KeyRecord {
+    this.#keys.delete(keyId);
     const key = this.getKey(keyId);
     if (!key) throw new BrokerError(Code.NOT_FOUND, `key_id: key ${keyId} does not exist`, { reason: 'KEY_NOT_FOUND' });
     return key;
   }
 
+
   createKey(key: NewKey): KeyRecord {
+    this.#keys.delete(key.keyId);
     this.#db.transaction(() => {
-      const exists = this.#db.prepare('SELECT 1 FROM keys WHERE key_id = ?').get(key.keyId);
+      const exists = this.#prepare('SELECT 1 FROM keys WHERE key_id = ?').get(key.keyId);
       if (exists) {
         throw new BrokerError(Code.ALREADY_EXISTS, `key_id: key ${key.keyId} already exists`, { reason: 'KEY_EXISTS' });
       }
-      this.#db
-        .prepare(
+      this.#prepare(
           `INSERT INTO keys (key_id, key_spec, key_usage, key_state, description, labels, created_at, deletion_time, primary_version,
                              min_decryption_version, rotation_period_days, next_rotation_time)
            VALUES (?, ?, ?, 'ENABLED', ?, ?, ?, NULL, 1, 1, ?, ?)`,
@@ -139,41 +156,40 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   #insertVersion(keyId: string, version: number, createdAt: number, publicKey: Buffer | undefined, replicas: string[]): void {
-    this.#db
-      .prepare('INSERT INTO key_versions (key_id, version, created_at, public_key) VALUES (?, ?, ?, ?)')
+    this.#prepare('INSERT INTO key_versions (key_id, version, created_at, public_key) VALUES (?, ?, ?, ?)')
       .run(keyId, version, createdAt, publicKey ?? null);
-    const insert = this.#db.prepare('INSERT INTO key_replicas (key_id, version, appliance_id, verified_at) VALUES (?, ?, ?, ?)');
+    const insert = this.#prepare('INSERT INTO key_replicas (key_id, version, appliance_id, verified_at) VALUES (?, ?, ?, ?)');
     for (const appliance of replicas) insert.run(keyId, version, appliance, createdAt);
   }
 
   updateSettings(keyId: string, settings: KeySettings): KeyRecord {
+    this.#keys.delete(keyId);
     this.#require(keyId);
     if (settings.minDecryptionVersion !== undefined) {
-      this.#db.prepare('UPDATE keys SET min_decryption_version = ? WHERE key_id = ?').run(settings.minDecryptionVersion, keyId);
+      this.#prepare('UPDATE keys SET min_decryption_version = ? WHERE key_id = ?').run(settings.minDecryptionVersion, keyId);
     }
     if (settings.rotationPeriodDays !== undefined) {
-      this.#db.prepare('UPDATE keys SET rotation_period_days = ? WHERE key_id = ?').run(settings.rotationPeriodDays, keyId);
+      this.#prepare('UPDATE keys SET rotation_period_days = ? WHERE key_id = ?').run(settings.rotationPeriodDays, keyId);
     }
     if ('nextRotationTime' in settings) {
-      this.#db.prepare('UPDATE keys SET next_rotation_time = ? WHERE key_id = ?').run(settings.nextRotationTime ?? null, keyId);
+      this.#prepare('UPDATE keys SET next_rotation_time = ? WHERE key_id = ?').run(settings.nextRotationTime ?? null, keyId);
     }
     return this.#require(keyId);
   }
 
   keysDueForRotation(now: number): KeyRecord[] {
-    return this.#db
-      .prepare<[number], KeyRow>("SELECT * FROM keys WHERE key_state = 'ENABLED' AND next_rotation_time IS NOT NULL AND next_rotation_time <= ? ORDER BY key_id")
+    return this.#prepare<[number], KeyRow>("SELECT * FROM keys WHERE key_state = 'ENABLED' AND next_rotation_time IS NOT NULL AND next_rotation_time <= ? ORDER BY key_id")
       .all(now)
       .map((row) => this.#load(row));
   }
 
   importKey(key: KeyRecord): KeyRecord {
+    this.#keys.delete(key.keyId);
     this.#db.transaction(() => {
-      if (this.#db.prepare('SELECT 1 FROM keys WHERE key_id = ?').get(key.keyId)) {
+      if (this.#prepare('SELECT 1 FROM keys WHERE key_id = ?').get(key.keyId)) {
         throw new BrokerError(Code.ALREADY_EXISTS, `key_id: key ${key.keyId} already exists`, { reason: 'KEY_EXISTS' });
       }
-      this.#db
-        .prepare(
+      this.#prepare(
           `INSERT INTO keys (key_id, key_spec, key_usage, key_state, description, labels, created_at, deletion_time, primary_version,
                              min_decryption_version, rotation_period_days, next_rotation_time)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -193,12 +209,10 @@ export class SqliteKeyStore implements KeyStore {
           key.nextRotationTime ?? null,
         );
       for (const version of key.versions) {
-        this.#db
-          .prepare('INSERT INTO key_versions (key_id, version, created_at, public_key) VALUES (?, ?, ?, ?)')
+        this.#prepare('INSERT INTO key_versions (key_id, version, created_at, public_key) VALUES (?, ?, ?, ?)')
           .run(key.keyId, version.version, version.createdAt, version.publicKey ?? null);
         for (const appliance of version.replicas) {
-          this.#db
-            .prepare('INSERT INTO key_replicas (key_id, version, appliance_id, verified_at) VALUES (?, ?, ?, ?)')
+          this.#prepare('INSERT INTO key_replicas (key_id, version, appliance_id, verified_at) VALUES (?, ?, ?, ?)')
             .run(key.keyId, version.version, appliance, version.replicaVerifiedAt[appliance] ?? key.createdAt);
         }
       }
@@ -207,80 +221,85 @@ export class SqliteKeyStore implements KeyStore {
   }
 
   allKeys(): KeyRecord[] {
-    return this.#db
-      .prepare<[], KeyRow>('SELECT * FROM keys ORDER BY key_id')
+    return this.#prepare<[], KeyRow>('SELECT * FROM keys ORDER BY key_id')
       .all()
       .map((row) => this.#load(row));
   }
 
   getKey(keyId: string): KeyRecord | undefined {
-    const row = this.#db.prepare<[string], KeyRow>('SELECT * FROM keys WHERE key_id = ?').get(keyId);
-    return row ? this.#load(row) : undefined;
+    const cached = this.#keys.get(keyId);
+    if (cached) return cached;
+    const row = this.#prepare<[string], KeyRow>('SELECT * FROM keys WHERE key_id = ?').get(keyId);
+    if (!row) return undefined;
+    const key = this.#load(row);
+    this.#keys.set(keyId, key);
+    return key;
   }
 
   listKeys(afterKeyId: string | undefined, limit: number): KeyRecord[] {
-    const rows = this.#db
-      .prepare<[string, number], KeyRow>('SELECT * FROM keys WHERE key_id > ? ORDER BY key_id LIMIT ?')
+    const rows = this.#prepare<[string, number], KeyRow>('SELECT * FROM keys WHERE key_id > ? ORDER BY key_id LIMIT ?')
       .all(afterKeyId ?? '', limit);
     return rows.map((row) => this.#load(row));
   }
 
   addVersion(keyId: string, version: number, createdAt: number, publicKey: Buffer | undefined, replicas: string[]): KeyRecord {
+    this.#keys.delete(keyId);
     this.#db.transaction(() => {
       const current = this.#require(keyId);
       if (current.primaryVersion + 1 !== version) {
         throw new BrokerError(Code.ABORTED, `key ${keyId} was rotated concurrently; try again`, { reason: 'CONCURRENT_ROTATION' });
       }
       this.#insertVersion(keyId, version, createdAt, publicKey, replicas);
-      this.#db.prepare('UPDATE keys SET primary_version = ? WHERE key_id = ?').run(version, keyId);
+      this.#prepare('UPDATE keys SET primary_version = ? WHERE key_id = ?').run(version, keyId);
     })();
     return this.#require(keyId);
   }
 
   setState(keyId: string, state: KeyState, deletionTime: number | undefined): KeyRecord {
+    this.#keys.delete(keyId);
     this.#require(keyId);
-    this.#db.prepare('UPDATE keys SET key_state = ?, deletion_time = ? WHERE key_id = ?').run(state, deletionTime ?? null, keyId);
+    this.#prepare('UPDATE keys SET key_state = ?, deletion_time = ? WHERE key_id = ?').run(state, deletionTime ?? null, keyId);
     return this.#require(keyId);
   }
 
   setReplica(keyId: string, version: number, applianceId: string, present: boolean, verifiedAt: number): void {
+    this.#keys.delete(keyId);
     if (present) {
-      this.#db
-        .prepare(
+      this.#prepare(
           `INSERT INTO key_replicas (key_id, version, appliance_id, verified_at) VALUES (?, ?, ?, ?)
            ON CONFLICT (key_id, version, appliance_id) DO UPDATE SET verified_at = excluded.verified_at`,
         )
         .run(keyId, version, applianceId, verifiedAt);
     } else {
-      this.#db.prepare('DELETE FROM key_replicas WHERE key_id = ? AND version = ? AND appliance_id = ?').run(keyId, version, applianceId);
+      this.#prepare('DELETE FROM key_replicas WHERE key_id = ? AND version = ? AND appliance_id = ?').run(keyId, version, applianceId);
     }
+    this.#keys.delete(keyId);
   }
 
   deleteKey(keyId: string): void {
-    this.#db.prepare('DELETE FROM keys WHERE key_id = ?').run(keyId);
+    this.#keys.delete(keyId);
+    this.#prepare('DELETE FROM keys WHERE key_id = ?').run(keyId);
+    this.#keys.delete(keyId);
   }
 
   keysDueForDeletion(now: number): KeyRecord[] {
-    return this.#db
-      .prepare<[number], KeyRow>("SELECT * FROM keys WHERE key_state = 'PENDING_DELETION' AND deletion_time <= ? ORDER BY key_id")
+    return this.#prepare<[number], KeyRow>("SELECT * FROM keys WHERE key_state = 'PENDING_DELETION' AND deletion_time <= ? ORDER BY key_id")
       .all(now)
       .map((row) => this.#load(row));
   }
 
   replicaCounts(): Map<string, number> {
-    const rows = this.#db
-      .prepare<[], { appliance_id: string; n: number }>('SELECT appliance_id, COUNT(*) AS n FROM key_replicas GROUP BY appliance_id')
+    const rows = this.#prepare<[], { appliance_id: string; n: number }>('SELECT appliance_id, COUNT(*) AS n FROM key_replicas GROUP BY appliance_id')
       .all();
     return new Map(rows.map((row) => [row.appliance_id, row.n]));
   }
 
   getMeta(name: string): string | undefined {
-    return this.#db.prepare<[string], { value: string }>('SELECT value FROM fleet_meta WHERE name = ?').get(name)?.value;
+    return this.#prepare<[string], { value: string }>('SELECT value FROM fleet_meta WHERE name = ?').get(name)?.value;
   }
 
   setMeta(name: string, value: string): void {
-    this.#db
-      .prepare('INSERT INTO fleet_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value')
+    this.#prepare('INSERT INTO fleet_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value')
       .run(name, value);
   }
 

@@ -97,7 +97,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     ...configFile,
     HSMB_DATA_DIR: dataDir,
     HSMB_LISTEN: '127.0.0.1:0',
-    HSMB_LOG_LEVEL: process.env['HSMB_TEST_LOG_LEVEL'] ?? 'warn',
+    HSMB_LOG_LEVEL: process.env['HSMB_TEST_LOG_LEVEL'] ?? 'error',
     ...options.env,
   });
   const broker = await startBroker(config, {
