@@ -177,6 +177,23 @@ describe('key durability on a 3x1 fleet', { timeout: 900_000 }, () => {
       await t.clients.fleet.clearFaults({ applianceId: '' });
       await until(() => t.broker.fleet.appliances.every((appliance) => appliance.workerCount === 1 && appliance.breaker.state === 'closed'), 30_000, 'the fleet to recover');
     }
+    // An operator who accepts less durability lowers the policy (a restart with new settings), and it passes.
+    await t.stop();
+    t = await startTestBroker({
+      dataDir: t.dataDir,
+      env: { HSMB_FAULT_INJECTION: '1', HSMB_WORKERS_PER_APPLIANCE: '1', HSMB_MIN_REPLICAS: '1', HSMB_MIN_ZONES: '1' },
+      config: quick,
+      clock: () => now,
+    });
+    for (const id of ['hsm-b1', 'hsm-c1']) await t.clients.fleet.injectFault({ applianceId: id, kind: FaultKind.CRASH, probability: 0, latencyMs: 0, durationMs: 0 });
+    try {
+      await until(() => ['hsm-b1', 'hsm-c1'].every((id) => t.broker.fleet.appliance(id).workerCount === 0), 5000, 'zones b and c to go down');
+      await createKey(t, 'quorum/1', KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT);
+      assert.deepEqual(await replicasOf(t, 'quorum/1'), [['hsm-a1']]);
+    } finally {
+      await t.clients.fleet.clearFaults({ applianceId: '' });
+      await until(() => t.broker.fleet.appliances.every((appliance) => appliance.workerCount === 1 && appliance.breaker.state === 'closed'), 30_000, 'the fleet to recover');
+    }
   });
 
   it('retires old versions with a minimum decryption version, and rotates on a period', async () => {
