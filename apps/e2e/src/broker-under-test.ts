@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, loadConfig, startBroker, type RunningBroker } from '@hsm-broker/broker';
@@ -7,6 +7,12 @@ import { createLogger, loadConfig, startBroker, type RunningBroker } from '@hsm-
 export interface BrokerUnderTestOptions {
   /** Starts the broker with `HSMB_FAULT_INJECTION=1`, so that InjectFault is accepted. */
   faultInjection?: boolean;
+  /**
+   * Seconds between the broker's own replica reconciliations (default 60).
+   * A long interval keeps the background run from repairing, before the
+   * test asks for it, what the test damaged.
+   */
+  reconcileIntervalSeconds?: number;
 }
 
 /**
@@ -34,7 +40,15 @@ export async function startBrokerUnderTest(options: BrokerUnderTestOptions = {})
   const dataDir = mkdtempSync(join(tmpdir(), 'hsmb-e2e-'));
   let broker: RunningBroker;
   try {
+    // Settings that have no environment variable go through a configuration
+    // file (YAML, of which JSON is a part).
+    let configFile: string | undefined;
+    if (options.reconcileIntervalSeconds !== undefined) {
+      configFile = join(dataDir, 'broker.yaml');
+      writeFileSync(configFile, JSON.stringify({ reconcileIntervalSeconds: options.reconcileIntervalSeconds }), { mode: 0o600 });
+    }
     const config = loadConfig({
+      ...(configFile === undefined ? {} : { HSMB_CONFIG: configFile }),
       HSMB_DATA_DIR: dataDir,
       HSMB_LISTEN: '127.0.0.1:0',
       HSMB_LOCAL_FLEET: '3x1',

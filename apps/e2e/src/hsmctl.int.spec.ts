@@ -191,6 +191,9 @@ describe('hsmctl against a real broker', { timeout: 600_000 }, () => {
       [['random', '--bytes', '2000'], /--bytes: expected an integer from 1 to 1024, got '2000'/],
       [['fleet', 'drain'], /missing argument APPLIANCE/],
       [['fleet', 'inject', 'hsm-a1', '--kind', 'error', '--probability', '2'], /--probability: expected a number from 0 to 1/],
+      [['fleet', 'inject', 'hsm-a1', '--kind', 'latency', '--latency-ms', '0'], /--latency-ms: expected an integer from 1 to 4294967295, got '0'/],
+      [['keys', 'update', 'cli/aes'], /nothing to change/],
+      [['backup', 'create'], /missing required option --out/],
     ];
     for (const [args, message] of cases) {
       const result = await hsmctl(args, '');

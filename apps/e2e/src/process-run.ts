@@ -25,6 +25,8 @@ export interface RunOptions {
   input?: Uint8Array | string;
   /** Killed (SIGKILL) after this long; the run then rejects. Default: 60 s. */
   timeoutMs?: number;
+  /** Variables added to the (filtered) environment of every process. */
+  env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -47,7 +49,11 @@ export async function runProcess(command: string, args: readonly string[], optio
 export function runPipeline(stages: readonly CommandLine[], options: RunOptions = {}): Promise<ProcessResult[]> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const children: ChildProcess[] = stages.map((stage) =>
-    spawn(stage.command, [...stage.args], { cwd: workspaceRoot, env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] }),
+    spawn(stage.command, [...stage.args], {
+      cwd: workspaceRoot,
+      env: { ...childEnv(), ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }),
   );
   const finished = children.map(
     (child, index) =>

@@ -5,6 +5,7 @@ import {
   type BrokerClientOptions,
 } from '@hsm-broker/client';
 import { BrokerError, codeName } from '@hsm-broker/errors';
+import { backupCommands } from './backup-commands.js';
 import { renderCommandHelp, renderGroupHelp } from './command-help.js';
 import {
   parseCommandLine,
@@ -31,6 +32,7 @@ export const commands: readonly CommandSpec[] = [
   ...cryptoCommands,
   ...envelopeCommands,
   ...fleetCommands,
+  ...backupCommands,
 ];
 
 /** Options every command accepts, before or after the command words. */
@@ -43,7 +45,7 @@ export const globalOptions: OptionSpecs = {
   'deadline-ms': {
     type: 'string',
     valueName: 'MS',
-    description: 'Deadline of each call in milliseconds (default: 10000)',
+    description: 'Deadline of each call in milliseconds (default: 10000; 600000 for backup create and restore)',
   },
   tls: { type: 'boolean', description: 'Use TLS, verifying the broker against the system CAs' },
   'tls-ca': {
@@ -174,9 +176,11 @@ async function readClientOptions(
     throw new UsageError('--tls-cert and --tls-key must be given together');
   }
   const useTls = options.flag('tls') || caFile !== undefined || certFile !== undefined;
+  const deadlineMs = deadline === undefined ? undefined : parseInteger(deadline, '--deadline-ms', { min: 1 });
   return {
     address,
-    ...(deadline === undefined ? {} : { deadlineMs: parseInteger(deadline, '--deadline-ms', { min: 1 }) }),
+    // Given explicitly, the deadline applies to every call, backups included.
+    ...(deadlineMs === undefined ? {} : { deadlineMs, backupDeadlineMs: deadlineMs }),
     ...(useTls
       ? {
           credentials: tlsCredentials({

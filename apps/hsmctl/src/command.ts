@@ -6,7 +6,8 @@ import type { OptionSpecs, ParsedOptions } from './command-line.js';
 export interface CliIo {
   stdin: Readable & { isTTY?: boolean };
   stdout: Writable & { isTTY?: boolean };
-  stderr: Writable;
+  /** Progress is drawn in place when this is a terminal, and logged line by line otherwise. */
+  stderr: Writable & { isTTY?: boolean };
   env: Readonly<Record<string, string | undefined>>;
 }
 

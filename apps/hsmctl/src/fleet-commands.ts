@@ -3,6 +3,7 @@ import {
   ClearFaultsResponse,
   FaultKind,
   GetFleetStatusResponse,
+  ResyncKeysResponse,
   ZoneStatus,
   type BrokerClient,
 } from '@hsm-broker/client';
@@ -10,7 +11,7 @@ import { BrokerError, Code } from '@hsm-broker/errors';
 import { UsageError, type ParsedOptions } from './command-line.js';
 import { ExitCode, type CommandContext, type CommandSpec } from './command.js';
 import { enumNames, parseEnumValue } from './enum-names.js';
-import { renderAppliances, renderFleetStatus, renderZoneChange } from './fleet-table.js';
+import { renderAppliances, renderFleetStatus, renderResyncReport, renderZoneChange } from './fleet-table.js';
 import {
   encodeJson,
   encodeText,
@@ -19,11 +20,9 @@ import {
   resolveOutputTarget,
   writeOutput,
 } from './output-format.js';
+import { maxUint32 } from './shared-options.js';
 
 const reportOutput = { output: outputOption(reportFormats, 'text') };
-
-/** The largest value of a proto `uint32` field. */
-const maxUint32 = 0xffff_ffff;
 
 function reportFormat(context: CommandContext): 'text' | 'json' {
   return resolveOutputTarget(context.options, reportFormats, 'text', false).format === 'json' ? 'json' : 'text';
@@ -48,8 +47,9 @@ const fleetStatusCommand: CommandSpec = {
   description:
     'Zones, with the ones taken out of rotation by `fleet fence` marked FENCED. One row per appliance: ' +
     'state, circuit breaker and how often it opened (EJECTIONS), whether it is drained, calls in flight, ' +
-    'requests and failures so far, latency (moving average), key objects held, worker processes and their ' +
-    'restarts; then injected faults and last errors.',
+    'requests and failures so far, latency (moving average), key versions held (KEYS) and expected but ' +
+    'missing (MISSING), worker processes and their restarts; then orphans (key objects the registry does ' +
+    'not know, which are reported and never deleted), injected faults and last errors.',
   options: reportOutput,
   async run(context) {
     const format = reportFormat(context);
@@ -122,7 +122,8 @@ function readFaultOptions(options: ParsedOptions): {
 } {
   const kind = parseEnumValue(FaultKind, options.requiredString('kind'), '--kind') as FaultKind;
   const probability = options.decimal('probability', { min: 0, max: 1 }) ?? 0;
-  const latencyMs = options.integer('latency-ms', { min: 0, max: maxUint32 });
+  // The broker refuses a zero latency: it would be a fault that does nothing.
+  const latencyMs = options.integer('latency-ms', { min: 1, max: maxUint32 });
   const durationMs = options.integer('duration-ms', { min: 0, max: maxUint32 }) ?? 0;
   // A latency fault without a latency, or a latency on another kind, is a
   // rehearsal that would not do what the operator thinks.
@@ -156,7 +157,7 @@ const injectCommand: CommandSpec = {
     'latency-ms': {
       type: 'string',
       valueName: 'N',
-      description: 'Delay added to each affected call, in milliseconds (required with LATENCY, only for LATENCY)',
+      description: 'Delay added to each affected call, in milliseconds, at least 1 (required with LATENCY, only for LATENCY)',
     },
     'duration-ms': {
       type: 'string',
@@ -192,6 +193,31 @@ const clearCommand: CommandSpec = {
   },
 };
 
+const resyncCommand: CommandSpec = {
+  path: ['fleet', 'resync'],
+  synopsis: '[APPLIANCE] [--output text|json]',
+  summary: "Check appliances' key inventories now and copy missing key versions",
+  description:
+    'The broker does this in the background as well; resync does it at once, for one appliance or ' +
+    '(without an argument) for all. Prints how many appliances were checked, the key versions copied ' +
+    'to appliances that lacked them, the copies found lost, appliances newly enrolled with the fleet ' +
+    'key, orphans (reported, never deleted) and the repairs that could not be made. Exits 1 when ' +
+    'any repair could not be made.',
+  optionalPositionals: ['APPLIANCE'],
+  options: reportOutput,
+  async run(context) {
+    const format = reportFormat(context);
+    const report = await context.client().resyncKeys({ applianceId: context.positionals[0] ?? '' });
+    await writeOutput(
+      context.io.stdout,
+      undefined,
+      format === 'json' ? encodeJson(ResyncKeysResponse.toJSON(report)) : encodeText(renderResyncReport(report)),
+    );
+    // The call worked, but the fleet is not whole: scripts must be able to tell.
+    return report.failures.length > 0 ? ExitCode.failure : ExitCode.ok;
+  },
+};
+
 /** The `fleet ...` commands. */
 export const fleetCommands: readonly CommandSpec[] = [
   fleetStatusCommand,
@@ -216,6 +242,7 @@ export const fleetCommands: readonly CommandSpec[] = [
   zoneCommand('unfence', 'Return a fenced zone to rotation', 'Its appliances take work again.', (client, zone) =>
     client.unfenceZone({ zone }),
   ),
+  resyncCommand,
   injectCommand,
   clearCommand,
 ];

@@ -35,6 +35,8 @@ describe('renderFleetStatus', () => {
           requestsTotal: 40,
           latencyEwmaMs: 250.456,
           keysPresent: 3,
+          keysMissing: 9,
+          orphans: ['hsmb:stray:v2', 'hsmb:old\u001b[31m:v1'],
           workers: 0,
           workerRestartsTotal: 5,
           lastError: 'CKR_DEVICE_ERROR in C_Sign',
@@ -73,10 +75,13 @@ describe('renderFleetStatus', () => {
       'zone-a (local)           2        2  -',
       'zone-b                   1        0  yes',
       '',
-      'APPLIANCE  ZONE    STATE     BREAKER    EJECTIONS  DRAINED  IN-FLIGHT  REQUESTS  FAILURES  LATENCY MS  KEYS  WORKERS  RESTARTS',
-      'hsm-a1     zone-a  DEGRADED  HALF_OPEN          1  -                0        99         1        0.35    12        2         1',
-      'hsm-a2     zone-a  DRAINED   CLOSED             0  yes              3   1234567         0        1.20    12        2         0',
-      'hsm-b1     zone-b  OPEN      OPEN               2  -                0        40        12      250.46     3        0         5',
+      'APPLIANCE  ZONE    STATE     BREAKER    EJECTIONS  DRAINED  IN-FLIGHT  REQUESTS  FAILURES  LATENCY MS  KEYS  MISSING  WORKERS  RESTARTS',
+      'hsm-a1     zone-a  DEGRADED  HALF_OPEN          1  -                0        99         1        0.35    12        0        2         1',
+      'hsm-a2     zone-a  DRAINED   CLOSED             0  yes              3   1234567         0        1.20    12        0        2         0',
+      'hsm-b1     zone-b  OPEN      OPEN               2  -                0        40        12      250.46     3        9        0         5',
+      '',
+      'Orphans (key objects the registry does not know; reported, never deleted):',
+      '  hsm-b1: hsmb:old?[31m:v1, hsmb:stray:v2',
       '',
       'Injected faults:',
       '  hsm-a1: LATENCY 250 ms, every call, until cleared',
@@ -100,7 +105,7 @@ describe('renderFleetStatus', () => {
     );
     assert.match(rendered, /^zone-z\s+0\s+0\s+yes$/m);
     assert.match(rendered, /^hsm-a1\s+zone-a\s+HEALTHY\s+-\s+0\s+-\s/m);
-    assert.doesNotMatch(rendered, /Injected faults|Last errors/);
+    assert.doesNotMatch(rendered, /Orphans|Injected faults|Last errors/);
   });
 
   it('says so when there are no appliances', () => {

@@ -5,6 +5,7 @@ import {
   type ActiveFault,
   type ApplianceStatus,
   type GetFleetStatusResponse,
+  type ResyncKeysResponse,
   type ZoneStatus,
 } from '@hsm-broker/client';
 import { enumName } from './enum-names.js';
@@ -57,8 +58,10 @@ export function renderFleetStatus(status: GetFleetStatusResponse): string {
 /**
  * One row per appliance, sorted by zone and id: state, circuit breaker and
  * how often it opened, whether an operator drained it, load, latency (moving
- * average), key objects held, workers and their restarts. Then the injected
- * faults and the last error of every appliance that has any.
+ * average), key versions held and missing (expected by the registry but not
+ * there yet), workers and their restarts. Then the orphans (key objects the
+ * registry does not know), the injected faults and the last error of every
+ * appliance that has any.
  */
 export function renderAppliances(appliances: readonly ApplianceStatus[]): string {
   const sorted = [...appliances].sort((a, b) => compareText(a.zone, b.zone) || compareText(a.id, b.id));
@@ -76,6 +79,7 @@ export function renderAppliances(appliances: readonly ApplianceStatus[]): string
         { header: 'FAILURES', align: 'right' },
         { header: 'LATENCY MS', align: 'right' },
         { header: 'KEYS', align: 'right' },
+        { header: 'MISSING', align: 'right' },
         { header: 'WORKERS', align: 'right' },
         { header: 'RESTARTS', align: 'right' },
       ],
@@ -92,12 +96,25 @@ export function renderAppliances(appliances: readonly ApplianceStatus[]): string
         String(appliance.failuresTotal),
         appliance.latencyEwmaMs.toFixed(2),
         String(appliance.keysPresent),
+        String(appliance.keysMissing),
         String(appliance.workers),
         String(appliance.workerRestartsTotal),
       ]),
     ),
   ];
 
+  const withOrphans = sorted.filter((appliance) => appliance.orphans.length > 0);
+  if (withOrphans.length > 0) {
+    sections.push(
+      'Orphans (key objects the registry does not know; reported, never deleted):\n' +
+        withOrphans
+          .map(
+            (appliance) =>
+              `  ${printable(appliance.id)}: ${[...appliance.orphans].sort(compareText).map(printable).join(', ')}\n`,
+          )
+          .join(''),
+    );
+  }
   const faulty = sorted.filter((appliance) => appliance.faults.length > 0);
   if (faulty.length > 0) {
     sections.push(
@@ -131,6 +148,33 @@ export function describeFault(fault: ActiveFault): string {
       ? 'until cleared'
       : `until ${formatTime(fault.expiresAt)}`;
   return `${what}, ${how}, ${until}`;
+}
+
+/**
+ * The outcome of `ResyncKeys`: one summary line
+ * (`Checked 3 appliances: copied 2 key versions, 0 lost.`), then the
+ * appliances newly enrolled, the orphans and the repairs that failed, each
+ * only when there are any.
+ */
+export function renderResyncReport(report: ResyncKeysResponse): string {
+  const lines = [
+    `Checked ${plural(report.appliancesChecked, 'appliance')}: ` +
+      `copied ${plural(report.copied, 'key version')}, ${String(report.lost)} lost.`,
+  ];
+  if (report.enrolled.length > 0) {
+    lines.push(`Enrolled with the fleet key: ${report.enrolled.map(printable).join(', ')}`);
+  }
+  if (report.orphans.length > 0) {
+    lines.push(`Orphans (reported, never deleted): ${[...report.orphans].sort(compareText).map(printable).join(', ')}`);
+  }
+  if (report.failures.length > 0) {
+    lines.push('Not repaired:', ...report.failures.map((failure) => `  ${printable(failure)}`));
+  }
+  return lines.join('\n') + '\n';
+}
+
+function plural(count: number, noun: string): string {
+  return `${String(count)} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** `Fenced zone az-b: 0 of 1 appliances healthy.` */

@@ -5,7 +5,7 @@ import {
   type BrokerClient,
 } from '@hsm-broker/client';
 import { BrokerError, Code } from '@hsm-broker/errors';
-import { parseKeyValueList, type ParsedOptions } from './command-line.js';
+import { parseKeyValueList, UsageError, type OptionSpec, type ParsedOptions } from './command-line.js';
 import { ExitCode, type CommandContext, type CommandSpec } from './command.js';
 import { enumNames, parseEnumValue } from './enum-names.js';
 import { renderKeyList, renderKeyMetadata } from './key-view.js';
@@ -17,8 +17,33 @@ import {
   resolveOutputTarget,
   writeOutput,
 } from './output-format.js';
+import { maxUint32 } from './shared-options.js';
 
 const reportOutput = { output: outputOption(reportFormats, 'text') };
+
+/** Bounds of an automatic rotation period, in days; 0 means none. */
+const rotationPeriodDays = { min: 90, max: 2560 } as const;
+
+function rotationPeriodOption(description: string): OptionSpec {
+  return { type: 'string', valueName: 'N', description };
+}
+
+/**
+ * `--rotation-period-days`: 0, or 90 to 2560. Checked here rather than left
+ * to the broker, so that `keys create` with a bad period creates nothing.
+ */
+function readRotationPeriod(options: ParsedOptions): number | undefined {
+  const input = options.string('rotation-period-days');
+  if (input === undefined) return undefined;
+  const days = /^\s*\d+\s*$/.test(input) ? Number(input.trim()) : Number.NaN;
+  if (days !== 0 && !(days >= rotationPeriodDays.min && days <= rotationPeriodDays.max)) {
+    throw new UsageError(
+      `--rotation-period-days: expected 0 or an integer from ${String(rotationPeriodDays.min)} to ` +
+        `${String(rotationPeriodDays.max)}, got '${input}'`,
+    );
+  }
+  return days;
+}
 
 function reportFormat(context: CommandContext): 'text' | 'json' {
   return resolveOutputTarget(context.options, reportFormats, 'text', false).format === 'json' ? 'json' : 'text';
@@ -56,7 +81,8 @@ function singleKeyCommand(
 
 const createCommand: CommandSpec = {
   path: ['keys', 'create'],
-  synopsis: '--spec SPEC --usage USAGE [--key-id ID] [--description TEXT] [--label K=V ...]',
+  synopsis:
+    '--spec SPEC --usage USAGE [--key-id ID] [--description TEXT] [--label K=V ...] [--rotation-period-days N]',
   summary: 'Create a key inside the fleet',
   description:
     'Returns once the key is durable (present on enough appliances in enough zones). ' +
@@ -71,6 +97,9 @@ const createCommand: CommandSpec = {
     },
     description: { type: 'string', valueName: 'TEXT', description: 'Free-text description' },
     label: { type: 'string', multiple: true, valueName: 'K=V', description: 'Label to attach' },
+    'rotation-period-days': rotationPeriodOption(
+      'Rotate automatically every N days, 90 to 2560; 0 for never (default: 0)',
+    ),
     ...reportOutput,
   },
   async run(context) {
@@ -78,6 +107,7 @@ const createCommand: CommandSpec = {
     const keySpec = parseEnumValue(KeySpec, options.requiredString('spec'), '--spec');
     const keyUsage = parseEnumValue(KeyUsage, options.requiredString('usage'), '--usage');
     const labels = parseKeyValueList(options.list('label'), '--label');
+    const rotationPeriod = readRotationPeriod(options);
     const format = reportFormat(context);
     const response = await context.client().createKey({
       keyId: options.string('key-id') ?? '',
@@ -85,6 +115,7 @@ const createCommand: CommandSpec = {
       keyUsage,
       description: options.string('description') ?? '',
       labels,
+      ...(rotationPeriod === undefined ? {} : { rotationPeriodDays: rotationPeriod }),
     });
     return printKey(context, format, response.keyMetadata);
   },
@@ -140,6 +171,43 @@ const listCommand: CommandSpec = {
   },
 };
 
+const updateCommand: CommandSpec = {
+  path: ['keys', 'update'],
+  synopsis: 'KEY [--min-decryption-version N] [--rotation-period-days N]',
+  summary: "Change a key's minimum decryption version or rotation period",
+  description:
+    'Versions below --min-decryption-version are retired: they no longer decrypt or verify ' +
+    '(FAILED_PRECONDITION, KEY_VERSION_RETIRED), but their material is kept, so lowering it again ' +
+    'makes them usable again. It can be 1 to the primary version. --rotation-period-days 0 stops ' +
+    'automatic rotation. Give at least one of the two; the other is left as it is.',
+  positionals: ['KEY'],
+  options: {
+    'min-decryption-version': {
+      type: 'string',
+      valueName: 'N',
+      description: 'Oldest version that may still decrypt and verify, 1 to the primary version',
+    },
+    'rotation-period-days': rotationPeriodOption('Rotate automatically every N days, 90 to 2560; 0 for never'),
+    ...reportOutput,
+  },
+  async run(context) {
+    const { options } = context;
+    const minDecryptionVersion = options.integer('min-decryption-version', { min: 1, max: maxUint32 });
+    const rotationPeriod = readRotationPeriod(options);
+    if (minDecryptionVersion === undefined && rotationPeriod === undefined) {
+      throw new UsageError('nothing to change: give --min-decryption-version, --rotation-period-days or both');
+    }
+    const format = reportFormat(context);
+    const response = await context.client().updateKeySettings({
+      keyId: context.positionals[0] ?? '',
+      // Absent fields stay absent on the wire: the broker leaves those settings alone.
+      ...(minDecryptionVersion === undefined ? {} : { minDecryptionVersion }),
+      ...(rotationPeriod === undefined ? {} : { rotationPeriodDays: rotationPeriod }),
+    });
+    return printKey(context, format, response.keyMetadata);
+  },
+};
+
 /** The `keys ...` commands. */
 export const keyCommands: readonly CommandSpec[] = [
   createCommand,
@@ -150,6 +218,7 @@ export const keyCommands: readonly CommandSpec[] = [
     'Add a new primary version to a key',
     (client, keyId) => client.rotateKey({ keyId }),
   ),
+  updateCommand,
   singleKeyCommand('disable', 'Make a key unusable until it is enabled again', (client, keyId) =>
     client.disableKey({ keyId }),
   ),

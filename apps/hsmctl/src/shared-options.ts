@@ -1,5 +1,8 @@
 import { parseKeyValueList, type OptionSpec, type ParsedOptions } from './command-line.js';
 
+/** The largest value of a proto `uint32` field. */
+export const maxUint32 = 0xffff_ffff;
+
 /** `--key-id KEY`: the key an operation uses. */
 export const keyIdOption: OptionSpec = {
   type: 'string',
@@ -26,5 +29,5 @@ export function readContext(options: ParsedOptions, name = 'context'): Record<st
 
 /** `--key-version` as the request wants it: 0 selects the primary version. */
 export function readKeyVersion(options: ParsedOptions): number {
-  return options.integer('key-version', { min: 1, max: 0xffff_ffff }) ?? 0;
+  return options.integer('key-version', { min: 1, max: maxUint32 }) ?? 0;
 }

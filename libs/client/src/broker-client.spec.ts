@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
   Metadata,
@@ -7,19 +8,25 @@ import {
   status as GrpcStatus,
   type sendUnaryData,
   type ServerUnaryCall,
+  type ServerWritableStream,
 } from '@grpc/grpc-js';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import {
   ApplianceState,
   ApplianceStatus,
+  BackupServiceService,
+  BackupSummary,
   BreakerState,
   CryptoServiceService,
   FaultKind,
   FleetServiceService,
   KeyMetadata,
   KeyServiceService,
+  type BackupProgress,
   type ClearFaultsRequest,
   type ClearFaultsResponse,
+  type CreateBackupRequest,
+  type CreateBackupResponse,
   type DrainApplianceRequest,
   type DrainApplianceResponse,
   type EncryptRequest,
@@ -34,6 +41,12 @@ import {
   type InjectFaultResponse,
   type ListKeysRequest,
   type ListKeysResponse,
+  type RestoreBackupRequest,
+  type RestoreBackupResponse,
+  type ResyncKeysRequest,
+  type ResyncKeysResponse,
+  type UpdateKeySettingsRequest,
+  type UpdateKeySettingsResponse,
 } from '@hsm-broker/proto';
 import { createBrokerClient, type BrokerClient } from './broker-client.js';
 
@@ -41,6 +54,26 @@ import { createBrokerClient, type BrokerClient } from './broker-client.js';
 // trailing metadata, deadlines, one channel for all services) against a
 // grpc-js server that answers with canned responses. Behaviour of the real
 // broker is covered by the integration tests.
+
+/** The backup the canned server streams: big enough to need several chunks. */
+const cannedBackup = Buffer.from(Array.from({ length: 10_000 }, (_, index) => index % 251));
+
+/** Summary of {@link cannedBackup}, as the broker would send it. */
+function cannedSummary(sha256 = createHash('sha256').update(cannedBackup).digest('hex')): BackupSummary {
+  return BackupSummary.fromPartial({
+    keys: 4,
+    keyVersions: 6,
+    sha256,
+    createdAt: new Date('2026-11-30T05:00:00Z'),
+    backupKeyId: 'bk-1',
+  });
+}
+
+/** The scenario a backup test asks the canned server for, through request metadata. */
+function scenario(call: { metadata: Metadata }): string {
+  const value = call.metadata.get('x-scenario')[0];
+  return typeof value === 'string' ? value : 'ok';
+}
 
 function rejectsWithCode(promise: Promise<unknown>, code: Code): Promise<void> {
   return assert.rejects(promise, (error: unknown) => {
@@ -72,6 +105,7 @@ describe('createBrokerClient', () => {
     const server = new Server();
     const connections = new Set<string>();
     let client: BrokerClient;
+    let boundAddress: string;
 
     before(async () => {
       server.addService(FleetServiceService, {
@@ -140,6 +174,63 @@ describe('createBrokerClient', () => {
           // Answers 3 for "all appliances" and 1 for one, so the test sees which was asked.
           callback(null, { cleared: call.request.applianceId === '' ? 3 : 1 });
         },
+        resyncKeys(
+          call: ServerUnaryCall<ResyncKeysRequest, ResyncKeysResponse>,
+          callback: sendUnaryData<ResyncKeysResponse>,
+        ) {
+          const all = call.request.applianceId === '';
+          callback(null, {
+            appliancesChecked: all ? 3 : 1,
+            copied: 2,
+            lost: 1,
+            orphans: ['hsmb:stray:v1'],
+            failures: [],
+            enrolled: all ? ['hsm-c1'] : [],
+          });
+        },
+      });
+      server.addService(BackupServiceService, {
+        createBackup(call: ServerWritableStream<CreateBackupRequest, CreateBackupResponse>) {
+          connections.add(call.getPeer());
+          const which = scenario(call);
+          if (which === 'unavailable') {
+            call.emit('error', { code: GrpcStatus.UNAVAILABLE, details: 'backup HSM unreachable' });
+            return;
+          }
+          const events: CreateBackupResponse[] = [
+            { progress: { stage: 'preparing', done: 0, total: 1 } },
+            { progress: { stage: 'wrapping', done: 6, total: 6 } },
+          ];
+          // Uneven chunks, so that a client that reorders or drops one gets a different digest.
+          for (let offset = 0; offset < cannedBackup.length; offset += 3_001) {
+            const end = which === 'short' && offset + 3_001 >= cannedBackup.length ? cannedBackup.length - 1 : offset + 3_001;
+            events.push({ chunk: cannedBackup.subarray(offset, end) });
+          }
+          if (which !== 'no-summary') events.push({ summary: cannedSummary() });
+          const delayMs = which === 'slow' ? 300 : 0;
+          setTimeout(() => {
+            for (const event of events) call.write(event);
+            call.end();
+          }, delayMs);
+        },
+        restoreBackup(call: ServerWritableStream<RestoreBackupRequest, RestoreBackupResponse>) {
+          const which = scenario(call);
+          if (which === 'hang') return;
+          if (!call.request.backup.equals(cannedBackup)) {
+            const trailers = new Metadata();
+            trailers.set('hsmb-reason', 'INVALID_BACKUP');
+            call.emit('error', {
+              code: GrpcStatus.INVALID_ARGUMENT,
+              details: 'backup: digest mismatch (the file was altered or damaged); nothing was restored',
+              metadata: trailers,
+            });
+            return;
+          }
+          call.write({ progress: { stage: 'verifying', done: 1, total: 1 } });
+          call.write({ progress: { stage: 'restoring', done: 6, total: 6 } });
+          if (which !== 'no-summary') call.write({ summary: cannedSummary() });
+          call.end();
+        },
       });
       server.addService(CryptoServiceService, {
         encrypt(
@@ -166,6 +257,20 @@ describe('createBrokerClient', () => {
         },
       });
       server.addService(KeyServiceService, {
+        updateKeySettings(
+          call: ServerUnaryCall<UpdateKeySettingsRequest, UpdateKeySettingsResponse>,
+          callback: sendUnaryData<UpdateKeySettingsResponse>,
+        ) {
+          const { keyId, minDecryptionVersion, rotationPeriodDays } = call.request;
+          // Echoes which optional fields arrived; -1 stands for "absent".
+          callback(null, {
+            keyMetadata: KeyMetadata.fromPartial({
+              keyId,
+              minDecryptionVersion: minDecryptionVersion ?? 0xffff_ffff,
+              rotationPeriodDays: rotationPeriodDays ?? 0xffff_ffff,
+            }),
+          });
+        },
         listKeys(
           call: ServerUnaryCall<ListKeysRequest, ListKeysResponse>,
           callback: sendUnaryData<ListKeysResponse>,
@@ -183,7 +288,8 @@ describe('createBrokerClient', () => {
           error === null ? resolve(boundPort) : reject(error),
         );
       });
-      client = createBrokerClient({ address: `127.0.0.1:${String(port)}`, deadlineMs: 5_000 });
+      boundAddress = `127.0.0.1:${String(port)}`;
+      client = createBrokerClient({ address: boundAddress, deadlineMs: 5_000 });
     });
 
     after(() => {
@@ -265,11 +371,124 @@ describe('createBrokerClient', () => {
       assert.deepEqual(ids, ['key-0', 'key-1', 'key-2']);
     });
 
-    it('uses one connection for all three services', async () => {
+    it('sends only the key settings that were given', async () => {
+      const absent = 0xffff_ffff;
+      const both = await client.updateKeySettings({ keyId: 'k1', minDecryptionVersion: 2, rotationPeriodDays: 0 });
+      assert.equal(both.keyMetadata?.minDecryptionVersion, 2);
+      assert.equal(both.keyMetadata?.rotationPeriodDays, 0, 'an explicit 0 is sent, not dropped');
+      const one = await client.updateKeySettings({ keyId: 'k1', rotationPeriodDays: 90 });
+      assert.equal(one.keyMetadata?.minDecryptionVersion, absent);
+      assert.equal(one.keyMetadata?.rotationPeriodDays, 90);
+    });
+
+    it('resyncs every appliance, or one', async () => {
+      const all = await client.resyncKeys();
+      assert.deepEqual(all, {
+        appliancesChecked: 3,
+        copied: 2,
+        lost: 1,
+        orphans: ['hsmb:stray:v1'],
+        failures: [],
+        enrolled: ['hsm-c1'],
+      });
+      assert.equal((await client.resyncKeys({ applianceId: 'hsm-a1' })).appliancesChecked, 1);
+    });
+
+    it('assembles a streamed backup, checks its digest and reports progress in order', async () => {
+      const progress: BackupProgress[] = [];
+      const { backup, summary } = await client.createBackup({ onProgress: (event) => progress.push(event) });
+      assert.deepEqual(backup, cannedBackup);
+      assert.deepEqual(summary, cannedSummary());
+      assert.deepEqual(
+        progress.map((event) => event.stage),
+        ['preparing', 'wrapping'],
+      );
+    });
+
+    it('rejects a backup that does not match its summary, or has none, with DATA_LOSS', async () => {
+      await rejectsWithCode(client.createBackup({ metadata: { 'x-scenario': 'short' } }), Code.DATA_LOSS);
+      await rejectsWithCode(client.createBackup({ metadata: { 'x-scenario': 'no-summary' } }), Code.DATA_LOSS);
+    });
+
+    it('rejects a failed backup stream with its status', async () => {
+      await rejectsWithCode(client.createBackup({ metadata: { 'x-scenario': 'unavailable' } }), Code.UNAVAILABLE);
+    });
+
+    it('cancels a backup when onProgress throws', async () => {
+      await assert.rejects(
+        client.createBackup({
+          onProgress: () => {
+            throw new Error('disk full');
+          },
+        }),
+        /disk full/,
+      );
+    });
+
+    it('gives backups their own, longer deadline, which a call can still shorten', async () => {
+      // The client's ordinary deadline (100 ms) is shorter than this backup (300 ms).
+      const hurried = createBrokerClient({ address: boundAddress, deadlineMs: 100 });
+      try {
+        const { backup } = await hurried.createBackup({ metadata: { 'x-scenario': 'slow' } });
+        assert.deepEqual(backup, cannedBackup);
+        await rejectsWithCode(
+          hurried.createBackup({ metadata: { 'x-scenario': 'slow' }, deadlineMs: 50 }),
+          Code.DEADLINE_EXCEEDED,
+        );
+      } finally {
+        hurried.close();
+      }
+      const shortBackups = createBrokerClient({ address: boundAddress, backupDeadlineMs: 50 });
+      try {
+        await rejectsWithCode(shortBackups.createBackup({ metadata: { 'x-scenario': 'slow' } }), Code.DEADLINE_EXCEEDED);
+      } finally {
+        shortBackups.close();
+      }
+      assert.throws(
+        () => createBrokerClient({ address: boundAddress, backupDeadlineMs: -1 }),
+        /backupDeadlineMs: must be a positive number of milliseconds, got -1/,
+      );
+    });
+
+    it('restores a backup and resolves with its summary', async () => {
+      const progress: string[] = [];
+      const summary = await client.restoreBackup(new Uint8Array(cannedBackup), {
+        onProgress: (event) => progress.push(`${event.stage} ${String(event.done)}/${String(event.total)}`),
+      });
+      assert.deepEqual(summary, cannedSummary());
+      assert.deepEqual(progress, ['verifying 1/1', 'restoring 6/6']);
+    });
+
+    it('rejects a refused restore with the status code and reason', async () => {
+      const damaged = Buffer.from(cannedBackup);
+      damaged[5_000] = (damaged[5_000] ?? 0) ^ 0xff;
+      await assert.rejects(client.restoreBackup(damaged), (error: unknown) => {
+        assert.ok(error instanceof BrokerError);
+        assert.equal(Code[error.code], 'INVALID_ARGUMENT');
+        assert.equal(error.reason, 'INVALID_BACKUP');
+        assert.match(error.message, /nothing was restored/);
+        return true;
+      });
+      await rejectsWithCode(
+        client.restoreBackup(cannedBackup, { metadata: { 'x-scenario': 'no-summary' } }),
+        Code.INTERNAL,
+      );
+    });
+
+    it('cancels a restore when its signal aborts', async () => {
+      const controller = new AbortController();
+      const restore = client.restoreBackup(cannedBackup, { signal: controller.signal, metadata: { 'x-scenario': 'hang' } });
+      setTimeout(() => controller.abort(), 50);
+      await rejectsWithCode(restore, Code.CANCELLED);
+      await rejectsWithCode(client.restoreBackup(cannedBackup, { signal: controller.signal }), Code.CANCELLED);
+    });
+
+    it('uses one connection for all four services', async () => {
       connections.clear();
       await client.getFleetStatus();
       await client.listKeys();
       await client.encrypt({ keyId: 'k' }).catch(() => undefined);
+      await client.createBackup();
       assert.equal(connections.size, 1);
     });
   });

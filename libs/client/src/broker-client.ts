@@ -1,14 +1,18 @@
 import {
   Client,
   credentials as grpcCredentials,
+  status as GrpcStatus,
   type ChannelCredentials,
   type ChannelOptions,
   type ServiceError,
+  type StatusObject,
 } from '@grpc/grpc-js';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import {
+  BackupServiceService,
   CancelKeyDeletionRequest,
   ClearFaultsRequest,
+  CreateBackupRequest,
   CreateKeyRequest,
   CryptoServiceService,
   DecryptRequest,
@@ -29,13 +33,18 @@ import {
   KeyServiceService,
   ListKeysRequest,
   ReEncryptRequest,
+  RestoreBackupRequest,
+  ResyncKeysRequest,
   RotateKeyRequest,
   ScheduleKeyDeletionRequest,
   SignRequest,
   UndrainApplianceRequest,
   UnfenceZoneRequest,
+  UpdateKeySettingsRequest,
   VerifyMacRequest,
   VerifyRequest,
+  type BackupProgress,
+  type BackupSummary,
   type CancelKeyDeletionResponse,
   type ClearFaultsResponse,
   type CreateKeyResponse,
@@ -56,14 +65,17 @@ import {
   type KeyMetadata,
   type ListKeysResponse,
   type ReEncryptResponse,
+  type ResyncKeysResponse,
   type RotateKeyResponse,
   type ScheduleKeyDeletionResponse,
   type SignResponse,
   type UndrainApplianceResponse,
   type UnfenceZoneResponse,
+  type UpdateKeySettingsResponse,
   type VerifyMacResponse,
   type VerifyResponse,
 } from '@hsm-broker/proto';
+import { BackupAssembly, type BackupResult } from './backup-assembly.js';
 import {
   checkDeadlineMs,
   deadlineFrom,
@@ -76,6 +88,13 @@ import { toBrokerError } from './status-error.js';
 
 /** How long a call may take when neither the client nor the call says otherwise. */
 export const defaultDeadlineMs = 10_000;
+
+/**
+ * How long CreateBackup and RestoreBackup may take when neither the client
+ * nor the call says otherwise: they wrap or unwrap every key version and can
+ * take minutes on a large registry, far beyond {@link defaultDeadlineMs}.
+ */
+export const defaultBackupDeadlineMs = 600_000;
 
 /**
  * Any subset of a message's fields; the client fills the rest with proto3
@@ -104,14 +123,29 @@ export interface BrokerClientOptions {
   credentials?: ChannelCredentials;
   /** Default time each call may take, in milliseconds; 10 000 when absent. */
   deadlineMs?: number;
+  /**
+   * Default time a backup or restore may take, in milliseconds; 600 000 when
+   * absent. `deadlineMs` does not apply to them.
+   */
+  backupDeadlineMs?: number;
   /** grpc-js channel options (keepalive, message size limits, ...). */
   channelOptions?: Partial<ChannelOptions>;
 }
 
+/** Per-call settings of {@link BrokerClient.createBackup} and {@link BrokerClient.restoreBackup}. */
+export interface BackupCallOptions extends BrokerCallOptions {
+  /**
+   * Called with each progress event the broker sends (`stage`, `done`,
+   * `total`), in order. An exception thrown here cancels the call.
+   */
+  onProgress?: (progress: BackupProgress) => void;
+}
+
 /**
  * A connection to one broker with a promise-returning method per RPC of
- * CryptoService, KeyService and FleetService. Every method takes a partial
- * request and optional {@link BrokerCallOptions}, and rejects with a
+ * CryptoService, KeyService, FleetService and BackupService. Every unary
+ * method takes a partial request and optional {@link BrokerCallOptions}
+ * (the backup methods take {@link BackupCallOptions}), and rejects with a
  * `BrokerError` carrying the gRPC status code, the broker's message, its
  * stable `reason` and whether a retry can help.
  */
@@ -185,6 +219,16 @@ export interface BrokerClient {
     request: PartialMessage<CancelKeyDeletionRequest>,
     options?: BrokerCallOptions,
   ): Promise<CancelKeyDeletionResponse>;
+  /**
+   * Changes the minimum decryption version (versions below it stop
+   * decrypting and verifying; 1 to the primary version) and the automatic
+   * rotation period (90 to 2560 days, 0 for none). A field left undefined is
+   * not changed.
+   */
+  updateKeySettings(
+    request: PartialMessage<UpdateKeySettingsRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<UpdateKeySettingsResponse>;
 
   /** Returns the broker's view of its zones and appliances. */
   getFleetStatus(
@@ -225,6 +269,31 @@ export interface BrokerClient {
     request?: PartialMessage<ClearFaultsRequest>,
     options?: BrokerCallOptions,
   ): Promise<ClearFaultsResponse>;
+  /**
+   * Compares one appliance's key inventory (every appliance's when
+   * `applianceId` is empty) with the registry now, copies missing key
+   * versions and reports orphans, lost copies and repairs that failed.
+   */
+  resyncKeys(
+    request?: PartialMessage<ResyncKeysRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<ResyncKeysResponse>;
+
+  /**
+   * Backs up every key version, wrapped under the backup key. Resolves with
+   * the whole file once its SHA-256 matches the broker's summary; rejects
+   * with DATA_LOSS when it does not, or when the stream ends without a
+   * summary. The deadline defaults to `backupDeadlineMs` (10 minutes).
+   */
+  createBackup(options?: BackupCallOptions): Promise<BackupResult>;
+  /**
+   * Restores a file made by {@link BrokerClient.createBackup} into a fleet
+   * that holds none of its keys. The broker checks the whole file before
+   * changing anything: a damaged one is refused with INVALID_ARGUMENT, a
+   * fleet that already holds one of its keys with ALREADY_EXISTS. The
+   * deadline defaults to `backupDeadlineMs` (10 minutes).
+   */
+  restoreBackup(backup: Uint8Array, options?: BackupCallOptions): Promise<BackupSummary>;
 
   /**
    * Yields every key, calling ListKeys page by page. `options` (deadline,
@@ -248,8 +317,8 @@ export interface BrokerClient {
   close(): void;
 }
 
-/** What the generated service descriptors say about one unary method. */
-interface UnaryMethod<Request, Response> {
+/** What the generated service descriptors say about one unary or server-streaming method. */
+interface MethodDescriptor<Request, Response> {
   path: string;
   requestSerialize: (value: Request) => Buffer;
   responseDeserialize: (value: Buffer) => Response;
@@ -266,9 +335,13 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
     throw BrokerError.invalidArgument('address', `must be a non-empty host:port, got '${String(options.address)}'`);
   }
   const clientDeadlineMs = checkDeadlineMs('deadlineMs', options.deadlineMs ?? defaultDeadlineMs);
+  const clientBackupDeadlineMs = checkDeadlineMs(
+    'backupDeadlineMs',
+    options.backupDeadlineMs ?? defaultBackupDeadlineMs,
+  );
   // One generic grpc-js Client serves every service: the generated service
-  // descriptors carry the method paths and (de)serialisers, so the three
-  // generated client classes (and three channels) are not needed.
+  // descriptors carry the method paths and (de)serialisers, so the four
+  // generated client classes (and four channels) are not needed.
   const channel = new Client(
     options.address,
     options.credentials ?? grpcCredentials.createInsecure(),
@@ -276,7 +349,7 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   );
 
   function unary<Request, Response>(
-    method: UnaryMethod<Request, Response>,
+    method: MethodDescriptor<Request, Response>,
     request: Request,
     callOptions: BrokerCallOptions = {},
   ): Promise<Response> {
@@ -313,6 +386,76 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
         }
       } catch (error: unknown) {
         reject(toBrokerError(error));
+      }
+    });
+  }
+
+  /**
+   * Calls a server-streaming method, handing each message to `onMessage` in
+   * order. Resolves once the stream has ended with status OK; rejects with
+   * the call's status otherwise, or with whatever `onMessage` threw (the
+   * call is then cancelled).
+   */
+  function serverStream<Request, Response>(
+    method: MethodDescriptor<Request, Response>,
+    request: Request,
+    callOptions: BrokerCallOptions,
+    defaultDeadlineMsForCall: number,
+    onMessage: (response: Response) => void,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const { signal } = callOptions;
+      if (signal?.aborted === true) {
+        reject(new BrokerError(Code.CANCELLED, 'call cancelled before it started', { cause: signal.reason }));
+        return;
+      }
+      let settled = false;
+      let onAbort: (() => void) | undefined;
+      const settle = (error?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+        if (error === undefined) resolve();
+        else reject(toBrokerError(error));
+      };
+      try {
+        const deadlineMs = checkDeadlineMs('deadlineMs', callOptions.deadlineMs ?? defaultDeadlineMsForCall);
+        const call = channel.makeServerStreamRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          request,
+          toMetadata(callOptions.metadata),
+          { deadline: deadlineFrom(deadlineMs) },
+        );
+        // grpc-js ends the readable side before it reports the status, so
+        // success needs both: every message delivered ('end') and an OK status.
+        let ended = false;
+        let statusOk = false;
+        call.on('data', (response: Response) => {
+          if (settled) return;
+          try {
+            onMessage(response);
+          } catch (error: unknown) {
+            settle(error);
+            call.cancel();
+          }
+        });
+        call.on('error', (error: ServiceError) => settle(error));
+        call.on('status', (status: StatusObject) => {
+          statusOk = status.code === GrpcStatus.OK;
+          if (statusOk && ended) settle();
+        });
+        call.on('end', () => {
+          ended = true;
+          if (statusOk) settle();
+        });
+        if (signal !== undefined) {
+          onAbort = () => call.cancel();
+          signal.addEventListener('abort', onAbort, { once: true });
+        }
+      } catch (error: unknown) {
+        settle(error);
       }
     });
   }
@@ -361,6 +504,8 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
       unary(KeyServiceService.scheduleKeyDeletion, ScheduleKeyDeletionRequest.fromPartial(request), callOptions),
     cancelKeyDeletion: (request, callOptions) =>
       unary(KeyServiceService.cancelKeyDeletion, CancelKeyDeletionRequest.fromPartial(request), callOptions),
+    updateKeySettings: (request, callOptions) =>
+      unary(KeyServiceService.updateKeySettings, UpdateKeySettingsRequest.fromPartial(request), callOptions),
 
     getFleetStatus: (request = {}, callOptions) =>
       unary(FleetServiceService.getFleetStatus, GetFleetStatusRequest.fromPartial(request), callOptions),
@@ -376,6 +521,39 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
       unary(FleetServiceService.injectFault, InjectFaultRequest.fromPartial(request), callOptions),
     clearFaults: (request = {}, callOptions) =>
       unary(FleetServiceService.clearFaults, ClearFaultsRequest.fromPartial(request), callOptions),
+    resyncKeys: (request = {}, callOptions) =>
+      unary(FleetServiceService.resyncKeys, ResyncKeysRequest.fromPartial(request), callOptions),
+
+    async createBackup(callOptions = {}) {
+      const assembly = new BackupAssembly(callOptions.onProgress);
+      await serverStream(
+        BackupServiceService.createBackup,
+        CreateBackupRequest.fromPartial({}),
+        callOptions,
+        clientBackupDeadlineMs,
+        (event) => assembly.add(event),
+      );
+      return assembly.finish();
+    },
+    async restoreBackup(backup, callOptions = {}) {
+      let summary: BackupSummary | undefined;
+      await serverStream(
+        BackupServiceService.restoreBackup,
+        RestoreBackupRequest.fromPartial({ backup: toBuffer(backup) }),
+        callOptions,
+        clientBackupDeadlineMs,
+        (event) => {
+          if (event.summary !== undefined) summary = event.summary;
+          else if (event.progress !== undefined) callOptions.onProgress?.(event.progress);
+        },
+      );
+      if (summary === undefined) {
+        throw new BrokerError(Code.INTERNAL, 'RestoreBackup: the stream ended without a summary', {
+          reason: 'BACKUP_STREAM_INVALID',
+        });
+      }
+      return summary;
+    },
 
     async *listAllKeys(request = {}, callOptions) {
       const seen = new Set<string>();
@@ -399,4 +577,9 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
     close: () => channel.close(),
   };
   return client;
+}
+
+/** A Buffer over the same memory, without copying. */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -1,6 +1,7 @@
 // The public surface of @hsm-broker/client. Files not named here are internal.
-export { createBrokerClient, defaultDeadlineMs } from './broker-client.js';
-export type { BrokerClient, BrokerClientOptions, PartialMessage } from './broker-client.js';
+export { createBrokerClient, defaultBackupDeadlineMs, defaultDeadlineMs } from './broker-client.js';
+export type { BackupCallOptions, BrokerClient, BrokerClientOptions, PartialMessage } from './broker-client.js';
+export type { BackupResult } from './backup-assembly.js';
 export type { BrokerCallOptions } from './call-options.js';
 export { tlsCredentials } from './tls-credentials.js';
 export type { TlsMaterial } from './tls-credentials.js';
@@ -16,6 +17,8 @@ export {
   ActiveFault,
   ApplianceState,
   ApplianceStatus,
+  BackupProgress,
+  BackupSummary,
   BreakerState,
   CancelKeyDeletionRequest,
   CancelKeyDeletionResponse,
@@ -64,6 +67,9 @@ export {
   MessageType,
   ReEncryptRequest,
   ReEncryptResponse,
+  ReplicaStatus,
+  ResyncKeysRequest,
+  ResyncKeysResponse,
   RotateKeyRequest,
   RotateKeyResponse,
   ScheduleKeyDeletionRequest,
@@ -75,6 +81,8 @@ export {
   UndrainApplianceResponse,
   UnfenceZoneRequest,
   UnfenceZoneResponse,
+  UpdateKeySettingsRequest,
+  UpdateKeySettingsResponse,
   VerifyMacRequest,
   VerifyMacResponse,
   VerifyRequest,
