@@ -81,7 +81,7 @@ export function requireKeyId(value: string, field = 'key_id'): string {
   return value;
 }
 
-/** Domain key → proto KeyMetadata. `applianceIds` are the fleet's appliances, to name missing replicas. */
+/** Domain key → proto KeyMetadata. `applianceIds` are the enrolled appliances, which should hold every version. */
 export function keyMetadataOf(key: KeyRecord, applianceIds: readonly string[]): KeyMetadata {
   const primary = key.versions.find((version) => version.version === key.primaryVersion);
   return {

@@ -34,7 +34,9 @@ function streaming<Req, Res>(
     }
     lock.busy = true;
     body(call.request, (response) => {
-      if (!call.cancelled) call.write(response);
+      // A caller that went away stops the work at the next step.
+      if (call.cancelled) throw new BrokerError(Code.CANCELLED, `${method} cancelled by the caller`, { reason: 'CANCELLED' });
+      call.write(response);
     })
       .then(() => call.end(), fail)
       .finally(() => {

@@ -220,7 +220,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   // is bounded far lower by its own field checks.
   const server = new Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
   server.addService(CryptoServiceService, cryptoService(registry, log));
-  server.addService(KeyServiceService, keyService(registry, fleet, log));
+  server.addService(KeyServiceService, keyService(registry, fleet, enrolled, log));
   server.addService(FleetServiceService, fleetService(fleet, registry, reconciler, enrolled, log));
   server.addService(BackupServiceService, backupService(backup, log));
   if (config.faultInjection) log.warn('fault injection is enabled: InjectFault can make appliances fail on purpose');

@@ -20,9 +20,13 @@ function checkLabels(labels: Record<string, string>): Record<string, string> {
 }
 
 /** KeyService: key lifecycle. */
-export function keyService(registry: KeyRegistry, fleet: Fleet, log: Logger): KeyServiceServer {
-  const applianceIds = fleet.appliances.map((appliance) => appliance.id);
-  const keyMetadataOf = (key: Parameters<typeof metadataOf>[0]): ReturnType<typeof metadataOf> => metadataOf(key, applianceIds);
+export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: ReadonlySet<string>, log: Logger): KeyServiceServer {
+  // Enrolled appliances can hold replicas; the others are not "missing" them.
+  const keyMetadataOf = (key: Parameters<typeof metadataOf>[0]): ReturnType<typeof metadataOf> =>
+    metadataOf(
+      key,
+      fleet.appliances.map((appliance) => appliance.id).filter((id) => enrolled.has(id)),
+    );
   return {
     createKey: unary('CreateKey', log, async (request, { deadline }) => {
       const keySpec = keySpecOf(request.keySpec);
@@ -59,6 +63,9 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, log: Logger): Ke
       keyMetadata: keyMetadataOf(await registry.cancelKeyDeletion(requireKeyId(request.keyId))),
     })),
     updateKeySettings: unary('UpdateKeySettings', log, async (request) => {
+      if (request.minDecryptionVersion === undefined && request.rotationPeriodDays === undefined) {
+        throw BrokerError.invalidArgument('min_decryption_version', 'set min_decryption_version, rotation_period_days or both', 'NOTHING_TO_UPDATE');
+      }
       const key = await registry.updateKeySettings(requireKeyId(request.keyId), {
         minDecryptionVersion: request.minDecryptionVersion,
         rotationPeriodDays: request.rotationPeriodDays,

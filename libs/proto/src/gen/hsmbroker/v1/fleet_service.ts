@@ -206,7 +206,7 @@ export interface ApplianceStatus {
   failuresTotal: number;
   /** Exponentially weighted moving average of call latency. */
   latencyEwmaMs: number;
-  /** Key objects (key versions) present on the appliance. */
+  /** Key versions the registry records on the appliance (verified replicas). */
   keysPresent: number;
   /** PKCS#11 mechanisms the appliance offers, by CKM name. */
   mechanisms: string[];
@@ -221,9 +221,12 @@ export interface ApplianceStatus {
   drained: boolean;
   /** Injected faults in force. */
   faults: ActiveFault[];
-  /** Key versions the registry expects here that are not (yet) here. */
+  /** Key versions the last reconciliation could not copy here. */
   keysMissing: number;
-  /** Labels of key objects found here that the registry does not know. Reported, never deleted. */
+  /**
+   * Labels of key objects found here at the last reconciliation that the
+   * registry does not know. Reported, never deleted.
+   */
   orphans: string[];
   lastReconciledAt?:
     | Date
@@ -316,6 +319,7 @@ export interface ResyncKeysResponse {
   copied: number;
   /** Key versions the registry listed on an appliance that no longer held them. */
   lost: number;
+  /** Key objects the registry does not know, as "appliance_id:label". */
   orphans: string[];
   /** Repairs that could not be made, with the reason. */
   failures: string[];
