@@ -214,6 +214,7 @@ describe('key durability on a 3x1 fleet', { timeout: 900_000 }, () => {
     await t.clients.keys.updateKeySettings({ keyId: 'life/aes', minDecryptionVersion: 1 });
     assert.equal((await t.clients.crypto.decrypt({ ciphertext: old.ciphertext, encryptionContext: {} })).plaintext.toString(), 'v1');
     for (const [field, request] of [
+      ['min_decryption_version', { keyId: 'life/aes' }],
       ['min_decryption_version', { keyId: 'life/aes', minDecryptionVersion: 3 }],
       ['rotation_period_days', { keyId: 'life/aes', rotationPeriodDays: 30 }],
     ] as const) {
