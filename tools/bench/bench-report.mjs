@@ -2,8 +2,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-const count = (value) => (value === null || value === undefined ? '-' : Math.round(value).toLocaleString('en-US'));
-const ms = (value) => (value === null || value === undefined ? '-' : value < 10 ? value.toFixed(2) : value.toFixed(1));
+/** A whole number with thousands separators, or '-'. */
+export const count = (value) => (value === null || value === undefined ? '-' : Math.round(value).toLocaleString('en-US'));
+/** Milliseconds: two decimals below 10, one above, or '-'. */
+export const ms = (value) => (value === null || value === undefined ? '-' : value < 10 ? value.toFixed(2) : value.toFixed(1));
 const ratio = (value) => (value === null || value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(2));
 const percent = (value) => (value === null || value === undefined ? '-' : `${Math.round(value)}%`);
 
@@ -12,7 +14,7 @@ const percent = (value) => (value === null || value === undefined ? '-' : `${Mat
  * @param {string[]} header
  * @param {string[][]} rows
  */
-function table(header, rows) {
+export function table(header, rows) {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
   const line = (cells) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join(' | ');
   return [line(header), widths.map((width) => '-'.repeat(width)).join('-|-'), ...rows.map(line)].join('\n');

@@ -1,16 +1,23 @@
 #!/usr/bin/env node
-// `npm run bench`: how many operations per second the broker serves, and what
-// that costs against calling the same SoftHSM tokens directly.
+// `npm run bench`: how many operations per second the broker serves, what
+// that costs against calling the same SoftHSM tokens directly, and what a
+// caller sees when the broker's local zone dies.
 //
+// Throughput runs (`--throughput` alone):
 //   1. start the built broker (fresh data dir, embedded 3-appliance fleet);
 //   2. create a P-256 signing key and an AES-256 key through its API;
 //   3. load it from several grpc-js client processes: Sign, then Encrypt;
 //   4. stop it, then run pkcs11js loops on the same tokens and keys with as
 //      many processes as the broker had workers, and with one process;
 //   5. print a table and write reports/bench.json.
+// Failover run (`--failover` alone; see failover-run.mjs):
+//   6. start another broker with a 3x2 fleet and fault injection, steady Sign
+//      load, crash the local zone, clear the faults; print a table and write
+//      reports/bench-failover.json.
+// Without either flag both run, throughput first.
 //
 // Everything it starts is stopped on exit or Ctrl-C, every loop is bounded in
-// time, and the data directory (it holds PINs) is removed.
+// time, and the data directories (they hold PINs) are removed.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -19,13 +26,28 @@ import { parseArgs } from 'node:util';
 import { checkBenchCalls, createBenchKeys } from './bench-keys.mjs';
 import { cpuTable, directLatencyTable, errorLines, resultsTable, writeJson } from './bench-report.mjs';
 import { applianceAccess, cleanEnvironment, startBroker } from './broker-process.mjs';
+import {
+  brokerEventLines,
+  failoverErrorLines,
+  failoverPhaseTable,
+  failoverTargetTable,
+  latencyTimelineLines,
+  methodLines,
+  recoveryLines,
+  routingLine,
+  stateChangeLines,
+} from './failover-report.mjs';
+import { runFailover } from './failover-run.mjs';
 import { summarize } from './latency-stats.mjs';
 import { runMeasuringProcesses } from './measuring-processes.mjs';
 import { signalAll } from './owned-processes.mjs';
-import { startCpuWindow } from './process-cpu.mjs';
+import { startCpuWindow, withOther } from './process-cpu.mjs';
 
 const workspaceRoot = fileURLToPath(new URL('../../', import.meta.url));
 const localFleet = '3x1';
+/** The failover run's fleet: three zones of two appliances, one session each. */
+const failoverFleet = '3x2';
+const failoverWorkersPerAppliance = 1;
 /** A call slower than this is an error, not a latency: it keeps every run bounded. */
 const callTimeoutMs = 5000;
 const messageBytes = 32;
@@ -44,15 +66,26 @@ const optionSpecs = {
   concurrency: { type: 'string', default: '8', min: 1, max: 256, help: 'calls in flight per load generator' },
   workers: { type: 'string', default: '2', min: 1, max: 8, help: 'broker worker processes per appliance (HSMB_WORKERS_PER_APPLIANCE)' },
   module: { type: 'string', default: '/usr/lib/softhsm/libsofthsm2.so', help: 'SoftHSM PKCS#11 module' },
-  json: { type: 'string', default: 'reports/bench.json', help: 'where to write the JSON results (relative to the workspace)' },
+  json: { type: 'string', default: 'reports/bench.json', help: 'where to write the throughput results (relative to the workspace)' },
+  throughput: { type: 'boolean', default: false, help: 'run only the throughput runs (broker against direct)' },
+  failover: { type: 'boolean', default: false, help: 'run only the failover run (local zone crashes under load)' },
+  rate: { type: 'string', default: '300', min: 10, max: 5000, help: 'failover: Sign calls per second, all generators together' },
+  generators: { type: 'string', default: '2', min: 1, max: 16, help: 'failover: load generator processes' },
+  deadline: { type: 'string', default: '2000', min: 100, max: 30000, help: 'failover: deadline of each call, ms' },
+  before: { type: 'string', default: '5', min: 1, max: 120, help: 'failover: seconds of steady load before the crash' },
+  during: { type: 'string', default: '5', min: 1, max: 120, help: 'failover: seconds the local zone stays crashed' },
+  after: { type: 'string', default: '8', min: 1, max: 120, help: 'failover: seconds after ClearFaults (probes, slow start)' },
+  poll: { type: 'string', default: '50', min: 10, max: 1000, help: 'failover: GetFleetStatus poll interval, ms' },
+  'failover-json': { type: 'string', default: 'reports/bench-failover.json', help: 'where to write the failover results' },
   help: { type: 'boolean', default: false, help: 'print this help' },
 };
 
 function usage() {
-  const lines = ['usage: npm run bench -- [options]', ''];
+  const lines = ['usage: npm run bench -- [options]', '', 'Without --throughput or --failover, both run (throughput first).', ''];
+  const width = Math.max(...Object.keys(optionSpecs).map((name) => name.length));
   for (const [name, spec] of Object.entries(optionSpecs)) {
     const range = spec.min === undefined ? '' : ` (${spec.min}-${spec.max})`;
-    lines.push(`  --${name.padEnd(12)} ${spec.help}${range}${spec.type === 'boolean' ? '' : `, default ${spec.default}`}`);
+    lines.push(`  --${name.padEnd(width)} ${spec.help}${range}${spec.type === 'boolean' ? '' : `, default ${spec.default}`}`);
   }
   return lines.join('\n');
 }
@@ -73,8 +106,24 @@ function parseOptions(argv) {
     if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name}: ${JSON.stringify(raw)} is not valid; expected an integer from ${min} to ${max}`);
     return n;
   };
+  const runAll = !values.throughput && !values.failover;
   return {
     help: false,
+    runThroughput: runAll || values.throughput,
+    runFailover: runAll || values.failover,
+    failover: {
+      ratePerSec: integer('rate'),
+      generators: integer('generators'),
+      callTimeoutMs: integer('deadline'),
+      warmupMs: integer('warmup') * 1000,
+      beforeMs: integer('before') * 1000,
+      duringMs: integer('during') * 1000,
+      afterMs: integer('after') * 1000,
+      pollMs: integer('poll'),
+      workersPerAppliance: failoverWorkersPerAppliance,
+      messageBytes,
+      jsonPath: resolve(workspaceRoot, values['failover-json']),
+    },
     durationMs: integer('duration') * 1000,
     warmupMs: integer('warmup') * 1000,
     clients: integer('clients'),
@@ -118,16 +167,6 @@ function cpuDuringWindow(groups, { warmupMs, durationMs }) {
       setTimeout(() => resolvePercent(withOther(window.close())), durationMs);
     }, warmupMs);
   });
-}
-
-/**
- * Adds what the machine spent outside the bench's own processes: builds or
- * tests running beside the bench take cores from it, and the table must say so.
- */
-function withOther(percent) {
-  const own = Object.entries(percent).filter(([name]) => name !== 'machine');
-  if (percent.machine === null || own.some(([, value]) => value === null)) return { ...percent, other: null };
-  return { ...percent, other: Math.max(0, percent.machine - own.reduce((sum, [, value]) => sum + value, 0)) };
 }
 
 /** Busy share of the machine over one second before anything starts (100 % = one core). */
@@ -203,18 +242,24 @@ async function measureDirect(access, scenario, key, processes, options) {
 }
 
 /** State the shutdown path needs. */
-const started = { /** @type {string | undefined} */ dataDir: undefined, /** @type {any} */ broker: undefined, interrupted: false };
+const started = { /** @type {Set<string>} */ dataDirs: new Set(), /** @type {any} */ broker: undefined, interrupted: false };
 
-function removeDataDir() {
-  if (started.dataDir) rmSync(started.dataDir, { recursive: true, force: true });
-  started.dataDir = undefined;
+function makeDataDir() {
+  const dir = mkdtempSync(join(os.tmpdir(), 'hsmb-bench-'));
+  started.dataDirs.add(dir);
+  return dir;
+}
+
+function removeDataDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  started.dataDirs.delete(dir);
 }
 
 function installShutdown() {
   // Last resort, synchronous: whatever still runs is killed and the PINs removed.
   process.on('exit', () => {
     signalAll('SIGKILL');
-    removeDataDir();
+    for (const dir of [...started.dataDirs]) removeDataDir(dir);
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
@@ -238,14 +283,29 @@ async function main() {
   installShutdown();
   const machine = { ...machineInfo(), busyBeforeStartPercent: await busyBeforeStart() };
   const command = commandLine(argv);
-  const perScenarioS = (options.warmupMs + options.durationMs) / 1000;
-  progress(`${operations.length} operations × 3 runs × ${perScenarioS} s, plus start-up: about ${Math.ceil(operations.length * 3 * perScenarioS + 20)} s`);
+  const perScenarioS = perScenarioSeconds(options);
+  const failoverS = (options.failover.warmupMs + options.failover.beforeMs + options.failover.duringMs + options.failover.afterMs) / 1000;
+  const estimateS = (options.runThroughput ? operations.length * 3 * perScenarioS + 15 : 0) + (options.runFailover ? failoverS + 12 : 0);
+  const parts = [
+    ...(options.runThroughput ? [`throughput: ${operations.length} operations × 3 runs × ${perScenarioS} s`] : []),
+    ...(options.runFailover ? [`failover: ${failoverS} s of load`] : []),
+  ];
+  progress(`${parts.join('; ')}; with start-up about ${Math.ceil(estimateS)} s`);
+  if (options.runThroughput) await throughputRuns(options, machine, command);
+  // After the throughput runs the machine's state at start says little: look again.
+  if (options.runFailover) await failoverRun(options, options.runThroughput ? { ...machine, busyBeforeStartPercent: await busyBeforeStart() } : machine, command);
+}
 
-  started.dataDir = mkdtempSync(join(os.tmpdir(), 'hsmb-bench-'));
-  progress(`starting the broker (${localFleet} local fleet, ${options.workersPerAppliance} workers per appliance, data in ${started.dataDir})`);
+/** Seconds of one throughput scenario, warm-up included. */
+const perScenarioSeconds = (options) => (options.warmupMs + options.durationMs) / 1000;
+
+/** The throughput runs: broker, then direct PKCS#11 on the same tokens. */
+async function throughputRuns(options, machine, command) {
+  const dataDir = makeDataDir();
+  progress(`starting the broker (${localFleet} local fleet, ${options.workersPerAppliance} workers per appliance, data in ${dataDir})`);
   const broker = await startBroker({
     workspaceRoot,
-    dataDir: started.dataDir,
+    dataDir,
     localFleet,
     modulePath: options.modulePath,
     workersPerAppliance: options.workersPerAppliance,
@@ -259,7 +319,7 @@ async function main() {
 
   const brokerResults = {};
   for (const scenario of operations) {
-    progress(`broker ${scenario.operation}: ${options.clients} load generators × ${options.concurrency} in flight for ${perScenarioS} s`);
+    progress(`broker ${scenario.operation}: ${options.clients} load generators × ${options.concurrency} in flight for ${perScenarioSeconds(options)} s`);
     brokerResults[scenario.operation] = await measureBroker(broker, scenario, keys[scenario.operation], options);
   }
   const brokerLog = broker.logSummary();
@@ -267,19 +327,19 @@ async function main() {
   await broker.stop();
   started.broker = undefined;
 
-  const access = broker.appliances.map((id) => applianceAccess(/** @type {string} */ (started.dataDir), id));
+  const access = broker.appliances.map((id) => applianceAccess(dataDir, id));
   const sameCount = broker.appliances.length * options.workersPerAppliance;
   const directResults = {};
   let library;
   for (const scenario of operations) {
-    progress(`direct ${scenario.operation}: ${sameCount} processes for ${perScenarioS} s`);
+    progress(`direct ${scenario.operation}: ${sameCount} processes for ${perScenarioSeconds(options)} s`);
     const direct = await measureDirect(access, scenario, keys[scenario.operation], sameCount, options);
-    progress(`direct ${scenario.operation}: 1 process for ${perScenarioS} s`);
+    progress(`direct ${scenario.operation}: 1 process for ${perScenarioSeconds(options)} s`);
     const single = await measureDirect(access, scenario, keys[scenario.operation], 1, options);
     directResults[scenario.operation] = { direct: direct.summary, directSingle: single.summary };
     library ??= direct.library;
   }
-  removeDataDir();
+  removeDataDir(dataDir);
 
   const results = {
     generatedAt: new Date().toISOString(),
@@ -351,6 +411,115 @@ function printResults(results, brokerLog, options) {
   }
   out();
   out(`JSON: ${relative(workspaceRoot, options.jsonPath) || options.jsonPath}`);
+}
+
+/** The failover run: its own broker (3x2 fleet, fault injection), the local zone crashed under steady load. */
+async function failoverRun(options, machine, command) {
+  const settings = options.failover;
+  const dataDir = makeDataDir();
+  progress(`failover: starting a broker (${failoverFleet} local fleet, ${settings.workersPerAppliance} worker per appliance, fault injection on, data in ${dataDir})`);
+  const broker = await startBroker({
+    workspaceRoot,
+    dataDir,
+    localFleet: failoverFleet,
+    modulePath: options.modulePath,
+    workersPerAppliance: settings.workersPerAppliance,
+    startTimeoutMs: 90_000,
+    env: { HSMB_FAULT_INJECTION: '1' },
+  });
+  started.broker = broker;
+  progress(`failover: broker serving on ${broker.address} after ${(broker.startupMs / 1000).toFixed(1)} s: ${broker.appliances.join(', ')}`);
+  const keys = await createBenchKeys(broker.address, broker.appliances, ['sign']);
+  await checkBenchCalls(broker.address, keys);
+  progress(`failover: key ${keys.sign.keyId} on ${keys.sign.replicas.length} appliances, Sign verified; before: ${settings.ratePerSec} calls/s for ${(settings.warmupMs + settings.beforeMs) / 1000} s (warm-up included)`);
+  const failover = await runFailover(broker, keys.sign, settings, (line) => progress(`failover ${line}`));
+  const brokerLog = broker.logSummary();
+  progress('failover: stopping the broker');
+  await broker.stop();
+  started.broker = undefined;
+  removeDataDir(dataDir);
+
+  const results = {
+    generatedAt: new Date().toISOString(),
+    command,
+    machine,
+    settings: {
+      localFleet: failoverFleet,
+      appliances: broker.appliances,
+      workersPerAppliance: settings.workersPerAppliance,
+      operation: 'Sign ECDSA_SHA_256, P-256 key, 32-byte RAW message',
+      ratePerSec: settings.ratePerSec,
+      generators: settings.generators,
+      callTimeoutMs: settings.callTimeoutMs,
+      warmupS: settings.warmupMs / 1000,
+      beforeS: settings.beforeMs / 1000,
+      duringS: settings.duringMs / 1000,
+      afterS: settings.afterMs / 1000,
+      pollMs: settings.pollMs,
+      fault: { kind: 'CRASH', probability: 0, durationMs: 0, appliances: failover.deadAppliances },
+      broker: broker.settings,
+    },
+    broker: { startupS: Number((broker.startupMs / 1000).toFixed(2)), logWarnings: brokerLog.warnings, logErrors: brokerLog.errors },
+    ...failover,
+  };
+  writeJson(settings.jsonPath, results);
+  printFailover(results, brokerLog, settings);
+}
+
+function printFailover(results, brokerLog, settings) {
+  const { machine } = results;
+  const out = (line = '') => process.stdout.write(`${line}\n`);
+  const zones = [...new Set(results.finalStatus.map((appliance) => appliance.zone))];
+  const fleet = zones
+    .map((zone) => `${zone}${zone === results.deadZone ? ' (local)' : ''}: ${results.finalStatus.filter((appliance) => appliance.zone === zone).map((appliance) => appliance.id).join(', ')}`)
+    .join(' | ');
+  out();
+  out(`hsm-broker failover bench — ${machine.nproc} cores (${machine.cpuModel}), Node ${machine.node}, ${machine.platform}`);
+  out(`fleet ${results.settings.localFleet}: ${fleet}; ${results.settings.workersPerAppliance} worker per appliance`);
+  out(routingLine(results.settings.broker));
+  out(`command: ${results.command}`);
+  if (machine.busyBeforeStartPercent !== null && machine.busyBeforeStartPercent > 20) {
+    out(`WARNING: the machine was ${Math.round(machine.busyBeforeStartPercent)}% busy (of one core) before the bench started; other work competes with it (see "other CPU" below)`);
+  }
+  out(
+    `load: Sign ECDSA P-256 at ${settings.ratePerSec} calls/s (open loop, ${settings.generators} grpc-js processes), ${settings.callTimeoutMs} ms deadline per call; ` +
+      `phases: ${settings.warmupMs / 1000} s warm-up, ${settings.beforeMs / 1000} s before, ${settings.duringMs / 1000} s during ` +
+      `(InjectFault CRASH, probability 0, on ${results.deadAppliances.join(' and ')}), ${settings.afterMs / 1000} s after ClearFaults`,
+  );
+  const instants = results.instants;
+  out(
+    `InjectFault (both appliances at once) answered ${Math.round(instants.injectAckedMs ?? NaN)} ms after it was sent; ` +
+      `ClearFaults sent at +${Math.round(instants.clearFaultsSentMs)} ms, answered at +${Math.round(instants.clearFaultsAckedMs)} ms`,
+  );
+  out();
+  out(failoverPhaseTable(results));
+  out();
+  out(failoverTargetTable(results));
+  out();
+  out(`p99 ms per 500 ms of completions (from InjectFault; ClearFaults at +${(results.instants.clearFaultsSentMs / 1000).toFixed(1)}s):`);
+  for (const line of latencyTimelineLines(results)) out(`  ${line}`);
+  out();
+  for (const line of recoveryLines(results)) out(line);
+  out();
+  out('how this is measured:');
+  for (const line of methodLines(results, settings)) out(`  ${line}`);
+  out();
+  out(`${results.deadZone} as the polls saw it (ms from InjectFault):`);
+  for (const line of stateChangeLines(results)) out(`  ${line}`);
+  const errors = failoverErrorLines(results);
+  if (errors.length) {
+    out();
+    out('failed calls:');
+    for (const line of errors) out(`  ${line}`);
+  }
+  const events = brokerEventLines(results);
+  if (events.length) {
+    out();
+    out(`broker warnings and errors during the run (${brokerLog.warnings} warnings, ${brokerLog.errors} errors in its whole log):`);
+    for (const line of events) out(`  ${line}`);
+  }
+  out();
+  out(`JSON: ${relative(workspaceRoot, settings.jsonPath) || settings.jsonPath}`);
 }
 
 main().catch((error) => {

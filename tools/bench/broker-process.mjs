@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { descendantsOf } from './process-cpu.mjs';
 import { own, waitForExit } from './owned-processes.mjs';
 
@@ -19,11 +20,15 @@ export function cleanEnvironment() {
 /**
  * @typedef {object} StartedBroker
  * @property {import('node:child_process').ChildProcess} child
+ * @property {{ localZone: string, workersPerAppliance: number, timeouts: Record<string, number>, routing: Record<string, unknown> } | { error: string }} settings
+ *   what the broker makes of its environment, read with its own loadConfig
  * @property {string} address      host:port actually bound
  * @property {string[]} appliances appliance ids, in the broker's order
  * @property {number} startupMs
  * @property {() => number[]} workerPids   live appliance worker processes
  * @property {() => { warnings: number, errors: number, tail: string[] }} logSummary
+ * @property {(listener: (entry: Record<string, unknown>) => void) => () => void} onLogEntry
+ *   called with every JSON log line from now on; returns a function that stops it
  * @property {() => Promise<void>} stop
  */
 
@@ -39,22 +44,26 @@ export function cleanEnvironment() {
  * @param {string} options.modulePath      SoftHSM module, given explicitly so the baseline loads the same one
  * @param {number} options.workersPerAppliance
  * @param {number} options.startTimeoutMs
+ * @param {Record<string, string>} [options.env]  further broker settings (HSMB_FAULT_INJECTION, HSMB_CONFIG)
  * @returns {Promise<StartedBroker>}
  */
-export async function startBroker({ workspaceRoot, dataDir, localFleet, modulePath, workersPerAppliance, startTimeoutMs }) {
+export async function startBroker({ workspaceRoot, dataDir, localFleet, modulePath, workersPerAppliance, startTimeoutMs, env = {} }) {
   const entry = join(workspaceRoot, 'apps', 'broker', 'dist', 'main.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: build the broker first (npx tsc -b apps/broker)`);
   const startedAt = performance.now();
+  const brokerEnv = {
+    ...cleanEnvironment(),
+    HSMB_LISTEN: '127.0.0.1:0',
+    HSMB_DATA_DIR: dataDir,
+    HSMB_LOCAL_FLEET: localFleet,
+    HSMB_WORKERS_PER_APPLIANCE: String(workersPerAppliance),
+    HSMB_SOFTHSM_MODULE: modulePath,
+    ...env,
+  };
+  const settings = await resolvedSettings(workspaceRoot, brokerEnv);
   const child = spawn(process.execPath, [entry], {
     cwd: workspaceRoot,
-    env: {
-      ...cleanEnvironment(),
-      HSMB_LISTEN: '127.0.0.1:0',
-      HSMB_DATA_DIR: dataDir,
-      HSMB_LOCAL_FLEET: localFleet,
-      HSMB_WORKERS_PER_APPLIANCE: String(workersPerAppliance),
-      HSMB_SOFTHSM_MODULE: modulePath,
-    },
+    env: brokerEnv,
     // Its own process group: a terminal's Ctrl-C reaches the bench only, which
     // then stops the broker in order; and a last-resort kill takes its workers too.
     detached: true,
@@ -71,11 +80,13 @@ export async function startBroker({ workspaceRoot, dataDir, localFleet, modulePa
   const pid = /** @type {number} */ (child.pid);
   return {
     child,
+    settings,
     address,
     appliances,
     startupMs: performance.now() - startedAt,
     workerPids: () => (lastWorkers = descendantsOf(pid)),
     logSummary: log.summary,
+    onLogEntry: log.onEntry,
     stop: async () => {
       lastWorkers = descendantsOf(pid);
       child.kill('SIGTERM');
@@ -87,6 +98,23 @@ export async function startBroker({ workspaceRoot, dataDir, localFleet, modulePa
       await waitForWorkersGone(lastWorkers);
     },
   };
+}
+
+/**
+ * The routing and timeout settings the broker will run with, read by the
+ * broker's own configuration loader from the environment it is given, so the
+ * report states the real values rather than a copy of the defaults.
+ * @param {string} workspaceRoot
+ * @param {Record<string, string | undefined>} env
+ */
+async function resolvedSettings(workspaceRoot, env) {
+  try {
+    const { loadConfig } = await import(pathToFileURL(join(workspaceRoot, 'apps', 'broker', 'dist', 'broker-config.js')).href);
+    const config = loadConfig(env, workspaceRoot);
+    return { localZone: config.localZone, workersPerAppliance: config.workersPerAppliance, timeouts: config.timeouts, routing: config.routing };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /**
@@ -116,6 +144,14 @@ function watchLog(child) {
   });
   return {
     summary: () => ({ warnings, errors, tail: [...tail] }),
+    /** @param {(entry: Record<string, unknown>) => void} listener */
+    onEntry: (listener) => {
+      listeners.push(listener);
+      return () => {
+        const index = listeners.indexOf(listener);
+        if (index !== -1) listeners.splice(index, 1);
+      };
+    },
     /**
      * @param {string} message
      * @param {number} timeoutMs

@@ -1,11 +1,13 @@
-// A load generator process: one grpc-js channel to the broker, keeping a fixed
-// number of unary calls in flight for a bounded time. Several of these run at
-// once because one grpc-js client process tops out near 2k calls/s here,
-// below what the broker may serve.
+// A load generator process: one grpc-js channel to the broker, for a bounded
+// time either keeping a fixed number of unary calls in flight (closed loop,
+// the throughput runs) or sending calls at a fixed rate whatever the answers
+// (open loop, the failover run). Several of these run at once because one
+// grpc-js client process tops out near 2k calls/s here, below what the
+// broker may serve.
 import { randomBytes } from 'node:crypto';
-import { Metadata, credentials } from '@grpc/grpc-js';
+import { Metadata, credentials, status } from '@grpc/grpc-js';
 import { CryptoServiceClient, EncryptRequest, MessageType, SignRequest, SigningAlgorithm } from '@hsm-broker/proto';
-import { WindowRecorder } from './latency-stats.mjs';
+import { CallLog, WindowRecorder, epochNow } from './latency-stats.mjs';
 import { serveMeasurement } from './measuring-child.mjs';
 
 /**
@@ -66,13 +68,73 @@ function runClosedLoop(call, { concurrency, warmupMs, durationMs }) {
   });
 }
 
+/** A failed call as the failover report shows it: status name, code, and the broker's reason trailer. */
+function describeFailure(error) {
+  if (error.code === undefined) return { kind: 'ERROR', message: error.message };
+  const reason = error.metadata?.get?.('hsmb-reason')?.[0];
+  return { kind: `${status[error.code] ?? 'code'} (${error.code})`, message: `${reason ? `[${String(reason)}] ` : ''}${error.details ?? error.message}` };
+}
+
+/**
+ * Sends calls at `ratePerSec` for `runMs`, whatever the broker answers, then
+ * waits for the calls still in flight (each has a deadline, so this is
+ * bounded). Call n is due at start + (n + scheduleOffset) / rate; one that
+ * cannot be sent because `maxInFlight` calls are already waiting is counted
+ * as not sent, which only happens when calls outlive their deadlines.
+ */
+function runOpenLoop(call, { ratePerSec, runMs, callTimeoutMs, scheduleOffset = 0 }) {
+  const log = new CallLog();
+  const maxInFlight = Math.ceil((ratePerSec * (callTimeoutMs + 1000)) / 1000) + 1;
+  const startedAt = epochNow();
+  let scheduled = 0;
+  let notSent = 0;
+  let inFlight = 0;
+  let ended = false;
+  let worstSendLagMs = 0;
+  return new Promise((resolve) => {
+    const resolveWhenDone = () => {
+      if (ended && inFlight === 0) resolve(log.report({ sent: scheduled - notSent, notSent, worstSendLagMs, startedAt }));
+    };
+    const send = (dueTime) => {
+      inFlight++;
+      worstSendLagMs = Math.max(worstSendLagMs, epochNow() - dueTime);
+      call((error) => {
+        inFlight--;
+        const endedAt = epochNow();
+        if (error) {
+          const { kind, message } = describeFailure(error);
+          log.failure(dueTime, endedAt, kind, message);
+        } else {
+          log.success(dueTime, endedAt);
+        }
+        resolveWhenDone();
+      });
+    };
+    const dueAt = (n) => startedAt + ((n + scheduleOffset) * 1000) / ratePerSec;
+    const tick = () => {
+      const now = epochNow();
+      for (const until = Math.min(now, startedAt + runMs); dueAt(scheduled) <= until; scheduled++) {
+        if (inFlight < maxInFlight) send(dueAt(scheduled));
+        else notSent++;
+      }
+      if (now >= startedAt + runMs) {
+        ended = true;
+        resolveWhenDone();
+      } else {
+        setTimeout(tick, 1);
+      }
+    };
+    tick();
+  });
+}
+
 serveMeasurement(async (init) => {
   const client = new CryptoServiceClient(init.address, credentials.createInsecure());
   await waitForReady(client, 10_000);
   const call = callFor(client, init);
   return {
     info: { pid: process.pid },
-    run: () => runClosedLoop(call, init),
+    run: () => (init.ratePerSec ? runOpenLoop(call, init) : runClosedLoop(call, init)),
     close: () => client.close(),
   };
 });

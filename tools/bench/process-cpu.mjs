@@ -60,16 +60,6 @@ export function descendantsOf(rootPid) {
   return found;
 }
 
-/**
- * Summed CPU seconds of some processes.
- * @param {number[]} pids
- */
-export function cpuSecondsOf(pids) {
-  let total = 0;
-  for (const pid of pids) total += readProcStat(pid)?.cpuSeconds ?? 0;
-  return total;
-}
-
 /** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
 export function machineBusySeconds() {
   try {
@@ -85,14 +75,23 @@ export function machineBusySeconds() {
  * Measures groups of processes between two instants.
  * `groups` maps a name to a function giving that group's pids at sampling
  * time (the broker's workers are looked up each time: one may have restarted).
+ * A process that started inside the window counts with all its CPU; one that
+ * ended inside it is no longer readable and counts with none of its CPU since
+ * the window opened (so a group is never negative, at worst a little low).
  * @param {Record<string, () => number[]>} groups
  */
 export function startCpuWindow(groups) {
   const take = () => {
-    /** @type {Record<string, number>} */
-    const sample = { machine: machineBusySeconds() };
-    for (const [name, pids] of Object.entries(groups)) sample[name] = cpuSecondsOf(pids());
-    return { at: performance.now(), sample };
+    /** @type {Record<string, Map<number, number>>} */
+    const perPid = {};
+    for (const [name, pids] of Object.entries(groups)) {
+      perPid[name] = new Map();
+      for (const pid of pids()) {
+        const stat = readProcStat(pid);
+        if (stat) perPid[name].set(pid, stat.cpuSeconds);
+      }
+    }
+    return { at: performance.now(), machine: machineBusySeconds(), perPid };
   };
   const first = take();
   return {
@@ -103,13 +102,26 @@ export function startCpuWindow(groups) {
     close() {
       const last = take();
       const seconds = (last.at - first.at) / 1000;
+      const toPercent = (used) => (Number.isFinite(used) && seconds > 0 ? (100 * used) / seconds : null);
       /** @type {Record<string, number | null>} */
-      const percent = {};
-      for (const name of Object.keys(last.sample)) {
-        const used = last.sample[name] - first.sample[name];
-        percent[name] = Number.isFinite(used) && seconds > 0 ? (100 * used) / seconds : null;
+      const percent = { machine: toPercent(last.machine - first.machine) };
+      for (const [name, pids] of Object.entries(last.perPid)) {
+        let used = 0;
+        for (const [pid, cpuSeconds] of pids) used += cpuSeconds - (first.perPid[name].get(pid) ?? 0);
+        percent[name] = toPercent(used);
       }
       return percent;
     },
   };
+}
+
+/**
+ * Adds what the machine spent outside the groups measured: builds or tests
+ * running beside the bench take cores from it, and the report must say so.
+ * @param {Record<string, number | null>} percent as returned by a window's close()
+ */
+export function withOther(percent) {
+  const own = Object.entries(percent).filter(([name]) => name !== 'machine');
+  if (percent.machine === null || own.some(([, value]) => value === null)) return { ...percent, other: null };
+  return { ...percent, other: Math.max(0, percent.machine - own.reduce((sum, [, value]) => sum + /** @type {number} */ (value), 0)) };
 }

@@ -41,4 +41,15 @@ describe('ApplianceBreaker', () => {
     assert.equal(breaker.openMs, 50);
     breaker.shutdown();
   });
+
+  it('closes at once when an out-of-schedule probe succeeds, and stays open when it fails', async () => {
+    const breaker = new ApplianceBreaker('t3', { ...policy, openMs: 60_000, maxOpenMs: 60_000 });
+    for (let i = 0; i < 3; i++) await breaker.fire(applianceFault).catch(() => undefined);
+    assert.equal(breaker.state, 'open');
+    assert.equal(await breaker.retryNow(applianceFault), false);
+    assert.equal(breaker.state, 'open');
+    assert.equal(await breaker.retryNow(() => Promise.resolve()), true);
+    assert.equal(breaker.state, 'closed');
+    breaker.shutdown();
+  });
 });

@@ -148,6 +148,22 @@ export class ApplianceBreaker {
     if (this.#breaker.closed) this.#breaker.open();
   }
 
+  /**
+   * Runs a probe now, outside the breaker's schedule, and closes the breaker
+   * when it succeeds (an operator cleared the fault; no need to wait out a
+   * backed-off open period).
+   */
+  async retryNow(probe: () => Promise<unknown>): Promise<boolean> {
+    if (this.#breaker.closed) return true;
+    try {
+      await probe();
+    } catch {
+      return false;
+    }
+    this.#breaker.close();
+    return true;
+  }
+
   /** Stops its timers. */
   shutdown(): void {
     this.#breaker.shutdown();

@@ -188,6 +188,16 @@ export class Appliance {
     }
   }
 
+  /** Restarts missing workers now instead of after the back-off (an operator cleared the cause). */
+  restartNow(): void {
+    this.#restartDelayMs = 100;
+    if (this.#stopped) return;
+    const pending = [...this.#restartTimers];
+    this.#restartTimers.clear();
+    for (const timer of pending) clearTimeout(timer);
+    for (let i = 0; i < pending.length; i++) this.#scheduleRestart();
+  }
+
   /** Removes every injected fault. Returns how many there were. */
   clearFaults(): number {
     const count = this.faults.length;
@@ -297,7 +307,6 @@ export class Appliance {
       this.#workers.add(worker);
       worker.onExit((exit) => this.#onWorkerExit(worker, exit.reason));
       if (this.#faults.length > 0) worker.setFaults(this.#faults);
-      this.#restartDelayMs = 100;
       if (this.#health === 'down') this.#recoveredAt = Date.now();
       if (this.#health === 'down' || this.#health === 'starting') this.#health = 'degraded';
       if (this.#workers.size === this.config.workers && this.stats.consecutiveFailures === 0) this.#health = 'healthy';
@@ -442,6 +451,9 @@ export class Appliance {
   }
 
   #recordSuccess(latencyMs: number): void {
+    // Restart back-off resets only once a worker has really served: a worker
+    // that starts and then crashes on its first call keeps backing off.
+    this.#restartDelayMs = 100;
     this.stats.latencyEwmaMs =
       this.stats.latencyEwmaMs === 0 ? latencyMs : this.stats.latencyEwmaMs * (1 - ewmaWeight) + latencyMs * ewmaWeight;
     this.stats.consecutiveFailures = 0;

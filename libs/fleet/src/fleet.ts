@@ -140,6 +140,8 @@ export class Fleet {
       const created = new Appliance(appliance, config.timeouts, { breaker: config.routing.breaker, slowStartMs: config.routing.slowStartMs });
       created.breaker.onStateChange((state) => {
         if (state === 'closed') for (const listener of this.#recoveryListeners) listener(created.id);
+        // The half-open trial goes out at once rather than at the next health tick.
+        if (state === 'half-open') queueMicrotask(() => this.#probe(created));
       });
       this.#appliances.set(appliance.id, created);
     }
@@ -350,32 +352,41 @@ export class Fleet {
    * request being the guinea pig.
    */
   checkHealth(): void {
-    for (const appliance of this.appliances) {
-      if (!appliance.available || appliance.breaker.state === 'open' || this.#probing.has(appliance.id)) continue;
-      this.#probing.add(appliance.id);
-      const deadline = Date.now() + this.config.routing.probeTimeoutMs;
-      appliance.breaker
-        .fire(async () => {
-          try {
-            return await appliance.call('probe', {}, { deadline, background: true });
-          } catch (error: unknown) {
-            const failure = BrokerError.from(error);
-            if (failure.failureClass === 'deadline') {
-              throw new BrokerError(Code.UNAVAILABLE, `appliance ${appliance.id} did not answer a probe within ${String(this.config.routing.probeTimeoutMs)} ms`, {
-                reason: 'PROBE_TIMEOUT',
-                failureClass: 'appliance',
-              });
-            }
-            throw failure;
-          }
-        })
-        .then((result) => {
-          if (appliance.noteTokenSerial(result.serial)) {
-            for (const listener of this.#replacedListeners) listener(appliance.id);
-          }
-        })
-        .catch(() => undefined)
-        .finally(() => this.#probing.delete(appliance.id));
+    for (const appliance of this.appliances) this.#probe(appliance);
+  }
+
+  #probeCall(appliance: Appliance): Promise<WorkerResult<'probe'>> {
+    const deadline = Date.now() + this.config.routing.probeTimeoutMs;
+    return appliance.call('probe', {}, { deadline, background: true }).catch((error: unknown) => {
+      const failure = BrokerError.from(error);
+      if (failure.failureClass === 'deadline') {
+        throw new BrokerError(Code.UNAVAILABLE, `appliance ${appliance.id} did not answer a probe within ${String(this.config.routing.probeTimeoutMs)} ms`, {
+          reason: 'PROBE_TIMEOUT',
+          failureClass: 'appliance',
+        });
+      }
+      throw failure;
+    });
+  }
+
+  #probe(appliance: Appliance): void {
+    if (!appliance.available || appliance.breaker.state === 'open' || this.#probing.has(appliance.id)) return;
+    this.#probing.add(appliance.id);
+    appliance.breaker
+      .fire(() => this.#probeCall(appliance))
+      .then((result) => {
+        if (appliance.noteTokenSerial(result.serial)) {
+          for (const listener of this.#replacedListeners) listener(appliance.id);
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => this.#probing.delete(appliance.id));
+  }
+
+  async #recoverSoon(appliance: Appliance): Promise<void> {
+    for (let attempt = 0; attempt < 50 && appliance.breaker.state !== 'closed'; attempt++) {
+      if (appliance.available && (await appliance.breaker.retryNow(() => this.#probeCall(appliance)))) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 
@@ -444,7 +455,14 @@ export class Fleet {
   clearFaults(applianceId: string): number {
     // Allowed even when injection is off, so runbooks can clear every broker safely.
     const targets = applianceId === '' ? this.appliances : [this.appliance(applianceId)];
-    return targets.reduce((count, appliance) => count + appliance.clearFaults(), 0);
+    const cleared = targets.reduce((count, appliance) => count + appliance.clearFaults(), 0);
+    // The operator removed the cause: restart workers and try the appliances now,
+    // instead of waiting out back-offs grown during the rehearsal.
+    for (const appliance of targets) {
+      appliance.restartNow();
+      void this.#recoverSoon(appliance);
+    }
+    return cleared;
   }
 
   /**

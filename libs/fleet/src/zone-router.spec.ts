@@ -57,6 +57,12 @@ describe('chooseAppliance', () => {
     assert.ok((seen.get('a1') ?? 0) > 1000 && (seen.get('a3') ?? 0) > 1000);
   });
 
+  it('ramps a recovering local zone up gradually instead of sending it everything at once', () => {
+    const seen = counts([candidate('a1', 'az-a', { weight: 0.25 }), candidate('b1', 'az-b')], 4000);
+    const share = (seen.get('a1') ?? 0) / 4000;
+    assert.ok(share > 0.15 && share < 0.35, `recovering zone got ${String(share)} of the traffic`);
+  });
+
   it('gives a slow-starting appliance a reduced share', () => {
     const seen = counts([candidate('a1', 'az-a'), candidate('a2', 'az-a', { weight: 0.1 })], 3000);
     assert.ok((seen.get('a2') ?? 0) < 0.1 * 3000, `recovering appliance chosen ${String(seen.get('a2'))} times`);

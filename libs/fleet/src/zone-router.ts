@@ -72,10 +72,16 @@ export function chooseAppliance<T extends RouteCandidate>(candidates: readonly T
     return index === -1 ? options.zoneOrder.length : index;
   };
   const levels = [...new Set(healthy.map((candidate) => rank(candidate.zone)))].sort((a, b) => a - b);
-  for (const level of levels) {
-    const members = healthy.filter((candidate) => rank(candidate.zone) === level);
-    const spare = members.filter((candidate) => candidate.inFlight < candidate.capacity);
-    if (spare.length > 0) return { appliance: powerOfTwo(spare, random), panic: false };
+  const spareIn = (level: number): T[] =>
+    healthy.filter((candidate) => rank(candidate.zone) === level && candidate.inFlight < candidate.capacity);
+  for (const [index, level] of levels.entries()) {
+    const spare = spareIn(level);
+    if (spare.length === 0) continue;
+    const pick = powerOfTwo(spare, random);
+    // A slow-starting appliance takes only its weight's share of the level's
+    // traffic; the rest keeps flowing to the next level while it ramps up.
+    if (pick.weight < 1 && random() > pick.weight && levels.slice(index + 1).some((next) => spareIn(next).length > 0)) continue;
+    return { appliance: pick, panic: false };
   }
   // Everything is saturated: queue where the wait should be shortest.
   return { appliance: powerOfTwo(healthy, random), panic: false };
