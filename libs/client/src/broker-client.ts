@@ -273,6 +273,8 @@ export interface BrokerClient {
    * Compares one appliance's key inventory (every appliance's when
    * `applianceId` is empty) with the registry now, copies missing key
    * versions and reports orphans, lost copies and repairs that failed.
+   * The deadline defaults to `backupDeadlineMs` (10 minutes): repairs copy
+   * keys inside the call.
    */
   resyncKeys(
     request?: PartialMessage<ResyncKeysRequest>,
@@ -521,8 +523,12 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
       unary(FleetServiceService.injectFault, InjectFaultRequest.fromPartial(request), callOptions),
     clearFaults: (request = {}, callOptions) =>
       unary(FleetServiceService.clearFaults, ClearFaultsRequest.fromPartial(request), callOptions),
-    resyncKeys: (request = {}, callOptions) =>
-      unary(FleetServiceService.resyncKeys, ResyncKeysRequest.fromPartial(request), callOptions),
+    // Resync copies key versions inside the call: it gets the long maintenance deadline.
+    resyncKeys: (request = {}, callOptions = {}) =>
+      unary(FleetServiceService.resyncKeys, ResyncKeysRequest.fromPartial(request), {
+        ...callOptions,
+        deadlineMs: callOptions.deadlineMs ?? clientBackupDeadlineMs,
+      }),
 
     async createBackup(callOptions = {}) {
       const assembly = new BackupAssembly(callOptions.onProgress);
