@@ -313,8 +313,12 @@ export class Fleet {
       const failed = (error: unknown): void => {
         lastError = error;
         pending--;
-        if (!settled && pending === 0 && !timerPending) {
+        if (settled) return;
+        // A caller's error would repeat on any appliance: report it at once.
+        const callerFault = BrokerError.from(error).failureClass !== 'appliance';
+        if (callerFault || (pending === 0 && !timerPending)) {
           settled = true;
+          clearTimeout(timer);
           reject(error);
         }
       };
