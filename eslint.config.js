@@ -65,8 +65,8 @@ const serverOnlyPaths = serverOnly.map((name) => ({
   message: name === 'pkcs11js' ? pkcs11ImportMessage : 'Server-side package; not for the client or the CLI.',
 }));
 
-/** `.only` makes a suite silently skip everything else: never commit it. */
-const onlyMessage = 'Remove `.only`: it silently skips the rest of the suite.';
+/** A focused test makes a suite silently skip everything else: never commit one. */
+const onlyMessage = 'Remove the `only` focus: it silently skips the rest of the suite.';
 const testFunctions = ['test', 'it', 'describe', 'suite'];
 
 export default defineConfig(
@@ -127,7 +127,7 @@ export default defineConfig(
     },
   },
 
-  // Tests: no `.only`, in either form (`test.only(...)` or `{ only: true }`).
+  // Tests: no focused tests, neither the `only` property of describe/it/test nor an `only` option.
   {
     files: specFiles,
     rules: {

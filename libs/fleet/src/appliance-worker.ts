@@ -118,11 +118,6 @@ export class ApplianceWorker {
     return this.#exited !== undefined;
   }
 
-  /** Number of calls awaiting an answer. */
-  get busy(): boolean {
-    return this.#pending.size > 0;
-  }
-
   /** Registers a listener for the process's exit (called at most once). */
   onExit(listener: (exit: WorkerExit) => void): void {
     if (this.#exited) listener(this.#exited);
@@ -174,11 +169,6 @@ export class ApplianceWorker {
   }
 
   #killReason: string | undefined;
-
-  /** Sends a signal to the process (used by failure rehearsals: SIGSTOP, SIGCONT). */
-  signal(signal: NodeJS.Signals): void {
-    if (!this.#exited) this.#child.kill(signal);
-  }
 
   /** Asks the process to finish: it closes its session and exits. */
   async stop(): Promise<void> {

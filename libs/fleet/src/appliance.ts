@@ -111,8 +111,6 @@ export class Appliance {
   readonly #restartTimers = new Set<NodeJS.Timeout>();
   #token: TokenDescription | undefined;
   #mechanisms: string[] = [];
-  /** Number of key objects the registry knows this appliance holds. */
-  keysPresent = 0;
   readonly stats: ApplianceStats = {
     requestsTotal: 0,
     failuresTotal: 0,
@@ -465,14 +463,6 @@ export class Appliance {
     this.stats.consecutiveFailures++;
     this.stats.lastError = error.message;
     if (this.#health === 'healthy') this.#health = 'degraded';
-  }
-
-  /** Kills one worker process as a crash would (failure rehearsals, tests). */
-  killWorker(): number | undefined {
-    const [worker] = this.#workers;
-    const pid = worker?.pid;
-    worker?.kill('killed by operator');
-    return pid;
   }
 
   /** Stops every worker and refuses further calls. */

@@ -74,7 +74,6 @@ export interface ApplianceSnapshot {
   lastError: string;
   workers: number;
   workerRestartsTotal: number;
-  tokenLabel: string;
   faults: readonly ActiveFault[];
 }
 
@@ -524,7 +523,6 @@ export class Fleet {
       lastError: appliance.stats.lastError,
       workers: appliance.workerCount,
       workerRestartsTotal: appliance.stats.workerRestartsTotal,
-      tokenLabel: appliance.token?.label ?? '',
       faults: appliance.faults,
     };
   }

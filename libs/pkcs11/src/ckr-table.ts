@@ -133,8 +133,3 @@ export function translateCkr(ckr: number, fn: string, context = ''): BrokerError
     details: { ckr, ckrName: entry.name, function: fn, resetsSession: entry.resetsSession },
   });
 }
-
-/** The names of every CKR code the table knows, for documentation and tests. */
-export function knownCkrNames(): string[] {
-  return [...ckrTable.values()].map((entry) => entry.name);
-}

@@ -8,7 +8,7 @@ export {
   spkiToPublicKey,
 } from './asn1-encoding.js';
 export type { CurveName, HashName, PublicKeyComponents } from './asn1-encoding.js';
-export { knownCkrNames, lookupCkr, translateCkr } from './ckr-table.js';
+export { lookupCkr, translateCkr } from './ckr-table.js';
 export type { CkrEntry } from './ckr-table.js';
 export { FleetKek } from './fleet-kek.js';
 export type { EnrollmentKey } from './fleet-kek.js';
@@ -17,7 +17,7 @@ export type { KeyObjectInfo, SignatureScheme, WrappedKey } from './key-operation
 export { isAsymmetric, keyMaterialSpecs } from './key-templates.js';
 export type { KeyMaterialSpec } from './key-templates.js';
 export { mechanismName } from './mechanism-names.js';
-export { formatPkcs11Uri, parsePkcs11Uri } from './pkcs11-uri.js';
+export { parsePkcs11Uri } from './pkcs11-uri.js';
 export type { TokenSelector } from './pkcs11-uri.js';
 export { Pkcs11Token, trimPadded } from './pkcs11-token.js';
 export type { LoginRole, TokenConnection, TokenDescription } from './pkcs11-token.js';

@@ -80,12 +80,3 @@ export function parsePkcs11Uri(uri: string): TokenSelector {
   }
   return selector;
 }
-
-/** Writes a selector back as a URI (without query attributes), for logs and status output. */
-export function formatPkcs11Uri(selector: TokenSelector): string {
-  const parts: string[] = [];
-  if (selector.token !== undefined) parts.push(`token=${encodeURIComponent(selector.token)}`);
-  if (selector.serial !== undefined) parts.push(`serial=${encodeURIComponent(selector.serial)}`);
-  if (selector.slotId !== undefined) parts.push(`slot-id=${String(selector.slotId)}`);
-  return `pkcs11:${parts.join(';')}`;
-}
