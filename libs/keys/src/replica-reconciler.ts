@@ -118,6 +118,8 @@ export class ReplicaReconciler {
       }
     }
 
+    // One read of the registry per run; keys created meanwhile are checked next run.
+    const keys = store.allKeys();
     for (const appliance of targets) {
       if (!enrolled.has(appliance.id)) continue;
       report.appliancesChecked++;
@@ -130,7 +132,7 @@ export class ReplicaReconciler {
       }
       const known = new Set<string>();
       let missing = 0;
-      for (const key of store.allKeys()) {
+      for (const key of keys) {
         for (const version of key.versions) {
           const label = objectLabel(key.keyId, version.version);
           known.add(label);
