@@ -12,6 +12,7 @@ import { BackupServiceService, CryptoServiceService, FleetServiceService, KeySer
 import { backupService } from './backup-service.js';
 import type { BrokerConfig, ConfiguredAppliance, PinSource } from './broker-config.js';
 import { ConfigError } from './broker-config.js';
+import { openPipeline } from './call-pipeline.js';
 import { cryptoService } from './crypto-service.js';
 import { fleetService } from './fleet-service.js';
 import { keyService } from './key-service.js';
@@ -219,10 +220,11 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   // Restores carry a whole backup file in one message; every other request
   // is bounded far lower by its own field checks.
   const server = new Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
-  server.addService(CryptoServiceService, cryptoService(registry, log));
-  server.addService(KeyServiceService, keyService(registry, fleet, enrolled, log));
-  server.addService(FleetServiceService, fleetService(fleet, registry, reconciler, enrolled, log));
-  server.addService(BackupServiceService, backupService(backup, log));
+  const pipeline = openPipeline(log);
+  server.addService(CryptoServiceService, cryptoService(registry, pipeline));
+  server.addService(KeyServiceService, keyService(registry, fleet, enrolled, pipeline));
+  server.addService(FleetServiceService, fleetService(fleet, registry, reconciler, enrolled, pipeline));
+  server.addService(BackupServiceService, backupService(backup, pipeline));
   if (config.faultInjection) log.warn('fault injection is enabled: InjectFault can make appliances fail on purpose');
   const health = new HealthImplementation(Object.fromEntries(['', ...serviceNames].map((name) => [name, 'NOT_SERVING' as const])));
   health.addToServer(server);

@@ -10,21 +10,21 @@ import {
   signingAlgorithmOf,
   signingAlgorithmToProto,
 } from './api-mapping.js';
-import type { Logger } from './logger.js';
+import type { CallPipeline } from './call-pipeline.js';
 import { unary } from './unary-handler.js';
 
 /** CryptoService: every operation resolves the key and runs inside the fleet. */
-export function cryptoService(registry: KeyRegistry, log: Logger): CryptoServiceServer {
+export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): CryptoServiceServer {
   return {
-    encrypt: unary('Encrypt', log, async (request, { deadline }) => {
+    encrypt: unary('Encrypt', pipeline, async (request, { deadline }) => {
       const result = await registry.encrypt(requireKeyId(request.keyId), request.plaintext, checkContext(request.encryptionContext, 'encryption_context'), { deadline });
       return { ciphertext: result.ciphertext, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    decrypt: unary('Decrypt', log, async (request, { deadline }) => {
+    decrypt: unary('Decrypt', pipeline, async (request, { deadline }) => {
       const result = await registry.decrypt(request.ciphertext, checkContext(request.encryptionContext, 'encryption_context'), { deadline });
       return { plaintext: result.plaintext, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    reEncrypt: unary('ReEncrypt', log, async (request, { deadline }) => {
+    reEncrypt: unary('ReEncrypt', pipeline, async (request, { deadline }) => {
       const result = await registry.reEncrypt(
         request.ciphertext,
         checkContext(request.sourceEncryptionContext, 'source_encryption_context'),
@@ -34,28 +34,28 @@ export function cryptoService(registry: KeyRegistry, log: Logger): CryptoService
       );
       return { ciphertext: result.ciphertext, sourceKeyId: result.sourceKeyId, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    generateDataKey: unary('GenerateDataKey', log, async (request, { deadline }) => {
+    generateDataKey: unary('GenerateDataKey', pipeline, async (request, { deadline }) => {
       const result = await registry.generateDataKey(requireKeyId(request.keyId), dataKeyLength(request.keySpec), checkContext(request.encryptionContext, 'encryption_context'), { deadline });
       return { plaintext: result.plaintext, ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    generateDataKeyWithoutPlaintext: unary('GenerateDataKeyWithoutPlaintext', log, async (request, { deadline }) => {
+    generateDataKeyWithoutPlaintext: unary('GenerateDataKeyWithoutPlaintext', pipeline, async (request, { deadline }) => {
       const result = await registry.generateDataKey(requireKeyId(request.keyId), dataKeyLength(request.keySpec), checkContext(request.encryptionContext, 'encryption_context'), { deadline });
       result.plaintext.fill(0);
       return { ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    sign: unary('Sign', log, async (request, { deadline }) => {
+    sign: unary('Sign', pipeline, async (request, { deadline }) => {
       const keyId = requireKeyId(request.keyId);
       const algorithm = signingAlgorithmOf(request.signingAlgorithm);
       const result = await registry.sign(keyId, request.message, messageTypeOf(request.messageType), algorithm, { deadline });
       return { signature: result.signature, keyId: result.keyId, keyVersion: result.keyVersion, signingAlgorithm: request.signingAlgorithm };
     }),
-    verify: unary('Verify', log, async (request, { deadline }) => {
+    verify: unary('Verify', pipeline, async (request, { deadline }) => {
       const keyId = requireKeyId(request.keyId);
       const algorithm = signingAlgorithmOf(request.signingAlgorithm);
       const result = await registry.verify(keyId, request.keyVersion, request.message, messageTypeOf(request.messageType), request.signature, algorithm, { deadline });
       return { signatureValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    getPublicKey: unary('GetPublicKey', log, (request) => {
+    getPublicKey: unary('GetPublicKey', pipeline, (request) => {
       const result = registry.getPublicKey(requireKeyId(request.keyId), request.keyVersion);
       const body = result.publicKey.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
       return {
@@ -67,17 +67,17 @@ export function cryptoService(registry: KeyRegistry, log: Logger): CryptoService
         keyVersion: result.keyVersion,
       };
     }),
-    generateMac: unary('GenerateMac', log, async (request, { deadline }) => {
+    generateMac: unary('GenerateMac', pipeline, async (request, { deadline }) => {
       const keyId = requireKeyId(request.keyId);
       const result = await registry.generateMac(keyId, request.message, macAlgorithmOf(request.macAlgorithm), { deadline });
       return { mac: result.mac, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    verifyMac: unary('VerifyMac', log, async (request, { deadline }) => {
+    verifyMac: unary('VerifyMac', pipeline, async (request, { deadline }) => {
       const keyId = requireKeyId(request.keyId);
       const result = await registry.verifyMac(keyId, request.keyVersion, request.message, request.mac, macAlgorithmOf(request.macAlgorithm), { deadline });
       return { macValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    generateRandom: unary('GenerateRandom', log, async (request, { deadline }) => ({
+    generateRandom: unary('GenerateRandom', pipeline, async (request, { deadline }) => ({
       random: await registry.generateRandom(request.numBytes, { deadline }),
     })),
   };

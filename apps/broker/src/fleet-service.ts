@@ -3,7 +3,7 @@ import type { ApplianceSnapshot, FaultKind as DomainFaultKind, Fleet } from '@hs
 import type { KeyRegistry, ReplicaReconciler } from '@hsm-broker/keys';
 import { ApplianceState, BreakerState, FaultKind } from '@hsm-broker/proto';
 import type { ApplianceStatus, FleetServiceServer } from '@hsm-broker/proto';
-import type { Logger } from './logger.js';
+import type { CallPipeline } from './call-pipeline.js';
 import { unary } from './unary-handler.js';
 
 const breakerStates = { closed: BreakerState.CLOSED, open: BreakerState.OPEN, 'half-open': BreakerState.HALF_OPEN } as const;
@@ -57,11 +57,12 @@ function faultKindOf(kind: FaultKind): DomainFaultKind {
 }
 
 /** FleetService: fleet status and operator controls. */
-export function fleetService(fleet: Fleet, registry: KeyRegistry, reconciler: ReplicaReconciler, enrolled: ReadonlySet<string>, log: Logger): FleetServiceServer {
+export function fleetService(fleet: Fleet, registry: KeyRegistry, reconciler: ReplicaReconciler, enrolled: ReadonlySet<string>, pipeline: CallPipeline): FleetServiceServer {
+  const { log } = pipeline;
   const applianceStatus = (id: string): ApplianceStatus =>
     statusOf(fleet.applianceSnapshot(fleet.appliance(id)), registry.replicaCounts().get(id) ?? 0, reconciler, enrolled);
   return {
-    getFleetStatus: unary('GetFleetStatus', log, () => {
+    getFleetStatus: unary('GetFleetStatus', pipeline, () => {
       const counts = registry.replicaCounts();
       const snapshot = fleet.snapshot();
       return {
@@ -71,42 +72,42 @@ export function fleetService(fleet: Fleet, registry: KeyRegistry, reconciler: Re
         fencedZones: snapshot.fencedZones,
       };
     }),
-    drainAppliance: unary('DrainAppliance', log, (request) => {
+    drainAppliance: unary('DrainAppliance', pipeline, (request) => {
       const id = required(request.applianceId, 'appliance_id');
       fleet.drain(id);
       log.warn('appliance drained', { appliance: id });
       return { appliance: applianceStatus(id) };
     }),
-    undrainAppliance: unary('UndrainAppliance', log, (request) => {
+    undrainAppliance: unary('UndrainAppliance', pipeline, (request) => {
       const id = required(request.applianceId, 'appliance_id');
       fleet.undrain(id);
       log.warn('appliance returned to rotation', { appliance: id });
       return { appliance: applianceStatus(id) };
     }),
-    fenceZone: unary('FenceZone', log, (request) => {
+    fenceZone: unary('FenceZone', pipeline, (request) => {
       const zone = fleet.fence(required(request.zone, 'zone'));
       log.warn('zone fenced', { zone: zone.name });
       return { zone };
     }),
-    unfenceZone: unary('UnfenceZone', log, (request) => {
+    unfenceZone: unary('UnfenceZone', pipeline, (request) => {
       const zone = fleet.unfence(required(request.zone, 'zone'));
       log.warn('zone returned to rotation', { zone: zone.name });
       return { zone };
     }),
-    injectFault: unary('InjectFault', log, (request) => {
+    injectFault: unary('InjectFault', pipeline, (request) => {
       const id = required(request.applianceId, 'appliance_id');
       const kind = faultKindOf(request.kind);
       fleet.injectFault(id, { kind, probability: request.probability, latencyMs: request.latencyMs, durationMs: request.durationMs });
       log.warn('fault injected', { appliance: id, kind, probability: request.probability, latencyMs: request.latencyMs, durationMs: request.durationMs });
       return { appliance: applianceStatus(id) };
     }),
-    resyncKeys: unary('ResyncKeys', log, async (request) => {
+    resyncKeys: unary('ResyncKeys', pipeline, async (request) => {
       const only = request.applianceId === '' ? undefined : [fleet.appliance(request.applianceId).id];
       const report = await reconciler.reconcile(only);
       log.info('resync finished', { appliance: request.applianceId || '(all)', copied: report.copied, lost: report.lost, failures: report.failures.length });
       return report;
     }),
-    clearFaults: unary('ClearFaults', log, (request) => {
+    clearFaults: unary('ClearFaults', pipeline, (request) => {
       const cleared = fleet.clearFaults(request.applianceId);
       log.warn('faults cleared', { appliance: request.applianceId || '(all)', cleared });
       return { cleared };

@@ -3,7 +3,7 @@ import type { Fleet } from '@hsm-broker/fleet';
 import type { KeyRegistry } from '@hsm-broker/keys';
 import type { KeyServiceServer } from '@hsm-broker/proto';
 import { keyMetadataOf as metadataOf, keySpecOf, keyUsageOf, requireKeyId } from './api-mapping.js';
-import type { Logger } from './logger.js';
+import type { CallPipeline } from './call-pipeline.js';
 import { unary } from './unary-handler.js';
 
 const maxLabels = 50;
@@ -20,7 +20,8 @@ function checkLabels(labels: Record<string, string>): Record<string, string> {
 }
 
 /** KeyService: key lifecycle. */
-export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: ReadonlySet<string>, log: Logger): KeyServiceServer {
+export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: ReadonlySet<string>, pipeline: CallPipeline): KeyServiceServer {
+  const { log } = pipeline;
   // Enrolled appliances can hold replicas; the others are not "missing" them.
   const keyMetadataOf = (key: Parameters<typeof metadataOf>[0]): ReturnType<typeof metadataOf> =>
     metadataOf(
@@ -28,7 +29,7 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: Readon
       fleet.appliances.map((appliance) => appliance.id).filter((id) => enrolled.has(id)),
     );
   return {
-    createKey: unary('CreateKey', log, async (request, { deadline }) => {
+    createKey: unary('CreateKey', pipeline, async (request, { deadline }) => {
       const keySpec = keySpecOf(request.keySpec);
       const keyUsage = keyUsageOf(request.keyUsage);
       if (request.description.length > 8192) throw BrokerError.invalidArgument('description', 'is longer than 8192 characters', 'DESCRIPTION_TOO_LONG');
@@ -39,30 +40,30 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: Readon
       log.info('key created', { keyId: key.keyId, keySpec, replicas: key.versions[0]?.replicas.length ?? 0 });
       return { keyMetadata: keyMetadataOf(key) };
     }),
-    describeKey: unary('DescribeKey', log, (request) => ({ keyMetadata: keyMetadataOf(registry.describeKey(requireKeyId(request.keyId))) })),
-    listKeys: unary('ListKeys', log, (request) => {
+    describeKey: unary('DescribeKey', pipeline, (request) => ({ keyMetadata: keyMetadataOf(registry.describeKey(requireKeyId(request.keyId))) })),
+    listKeys: unary('ListKeys', pipeline, (request) => {
       if (request.pageSize < 0 || request.pageSize > 1000) {
         throw BrokerError.invalidArgument('page_size', `must be 0 to 1000, got ${String(request.pageSize)}`, 'INVALID_PAGE_SIZE');
       }
       const page = registry.listKeys(request.pageSize === 0 ? 100 : request.pageSize, request.pageToken);
       return { keys: page.keys.map(keyMetadataOf), nextPageToken: page.nextPageToken };
     }),
-    rotateKey: unary('RotateKey', log, async (request, { deadline }) => {
+    rotateKey: unary('RotateKey', pipeline, async (request, { deadline }) => {
       const key = await registry.rotateKey(requireKeyId(request.keyId), { deadline });
       log.info('key rotated', { keyId: key.keyId, primaryVersion: key.primaryVersion });
       return { keyMetadata: keyMetadataOf(key) };
     }),
-    enableKey: unary('EnableKey', log, async (request) => ({ keyMetadata: keyMetadataOf(await registry.enableKey(requireKeyId(request.keyId))) })),
-    disableKey: unary('DisableKey', log, async (request) => ({ keyMetadata: keyMetadataOf(await registry.disableKey(requireKeyId(request.keyId))) })),
-    scheduleKeyDeletion: unary('ScheduleKeyDeletion', log, async (request) => {
+    enableKey: unary('EnableKey', pipeline, async (request) => ({ keyMetadata: keyMetadataOf(await registry.enableKey(requireKeyId(request.keyId))) })),
+    disableKey: unary('DisableKey', pipeline, async (request) => ({ keyMetadata: keyMetadataOf(await registry.disableKey(requireKeyId(request.keyId))) })),
+    scheduleKeyDeletion: unary('ScheduleKeyDeletion', pipeline, async (request) => {
       const key = await registry.scheduleKeyDeletion(requireKeyId(request.keyId), request.pendingWindowDays === 0 ? 30 : request.pendingWindowDays);
       log.info('key deletion scheduled', { keyId: key.keyId, deletionTime: key.deletionTime });
       return { keyMetadata: keyMetadataOf(key) };
     }),
-    cancelKeyDeletion: unary('CancelKeyDeletion', log, async (request) => ({
+    cancelKeyDeletion: unary('CancelKeyDeletion', pipeline, async (request) => ({
       keyMetadata: keyMetadataOf(await registry.cancelKeyDeletion(requireKeyId(request.keyId))),
     })),
-    updateKeySettings: unary('UpdateKeySettings', log, async (request) => {
+    updateKeySettings: unary('UpdateKeySettings', pipeline, async (request) => {
       if (request.minDecryptionVersion === undefined && request.rotationPeriodDays === undefined) {
         throw BrokerError.invalidArgument('min_decryption_version', 'set min_decryption_version, rotation_period_days or both', 'NOTHING_TO_UPDATE');
       }

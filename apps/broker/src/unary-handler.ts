@@ -1,45 +1,63 @@
 import { status } from '@grpc/grpc-js';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
-import type { Logger } from './logger.js';
+import type { CallContext, CallPipeline } from './call-pipeline.js';
+import { contextOf } from './call-pipeline.js';
 import { toServiceError } from './grpc-errors.js';
 
-/** What a handler learns about its call besides the request. */
-export interface CallContext {
-  /** Absolute deadline (ms since epoch): the caller's, capped at the broker's maximum. */
-  deadline: number;
-  method: string;
-}
+export type { CallContext } from './call-pipeline.js';
 
 /** Longest any request may run, whatever deadline the caller sent (or none). */
 const maxRequestMs = 120_000;
 
+/** The caller's deadline as ms since epoch, capped at the broker's maximum. */
+export function deadlineOf(raw: Date | number, now = Date.now()): number {
+  const callerDeadline = raw instanceof Date ? raw.getTime() : raw;
+  return Math.min(Number.isFinite(callerDeadline) ? callerDeadline : Infinity, now + maxRequestMs);
+}
+
 /**
- * Adapts a promise-returning handler to grpc-js: the caller's deadline flows
- * into the handler, every failure becomes a proper status, and a handler
- * bug can never crash the process or leave the call hanging.
+ * Adapts a promise-returning handler to grpc-js: the call passes the
+ * pipeline's steps, the caller's deadline flows into the handler, every
+ * failure becomes a proper status, and a handler bug can never crash the
+ * process or leave the call hanging.
  */
 export function unary<Req, Res>(
   method: string,
-  log: Logger,
+  pipeline: CallPipeline,
   handler: (request: Req, context: CallContext) => Promise<Res> | Res,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  const { log } = pipeline;
   return (call, callback) => {
-    const raw = call.getDeadline();
-    const callerDeadline = raw instanceof Date ? raw.getTime() : raw;
-    const deadline = Math.min(Number.isFinite(callerDeadline) ? callerDeadline : Infinity, Date.now() + maxRequestMs);
+    const started = performance.now();
+    let context: CallContext | undefined;
     let result: Promise<Res>;
     try {
-      result = Promise.resolve(handler(call.request, { deadline, method }));
+      const current = contextOf(call, method, deadlineOf(call.getDeadline()), pipeline);
+      context = current;
+      result = Promise.resolve(pipeline.admit(current, call.request)).then(() => handler(call.request, current));
     } catch (error: unknown) {
       result = Promise.reject(error);
     }
+    const finish = (code: number, reason?: string): void => {
+      if (!context) return;
+      try {
+        pipeline.finished(context, { code, ...(reason === undefined ? {} : { reason }), latencyMs: performance.now() - started });
+      } catch (error: unknown) {
+        log.error('call bookkeeping failed', { method, error: error instanceof Error ? error.message : String(error) });
+      }
+    };
     result.then(
-      (response) => callback(null, response),
+      (response) => {
+        callback(null, response);
+        finish(status.OK);
+      },
       (error: unknown) => {
         const serviceError = toServiceError(error);
         if (serviceError.code === status.INTERNAL) log.error('request failed', { method, error: error instanceof Error ? error.message : String(error) });
         else log.debug('request refused', { method, code: serviceError.code, message: serviceError.message });
         callback(serviceError);
+        const [reason] = serviceError.metadata?.get('hsmb-reason') ?? [];
+        finish(serviceError.code ?? status.UNKNOWN, typeof reason === 'string' ? reason : undefined);
       },
     );
   };
