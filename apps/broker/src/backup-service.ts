@@ -1,5 +1,5 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, reasonTrailer } from '@hsm-broker/errors';
 import type { BackupProgressEvent, BackupResult, KeyBackup } from '@hsm-broker/keys';
 import type { BackupServiceServer, BackupSummary, CreateBackupRequest, CreateBackupResponse, RestoreBackupRequest, RestoreBackupResponse } from '@hsm-broker/proto';
 import { createHash } from 'node:crypto';
@@ -41,7 +41,7 @@ function streaming<Req, Res>(
       const serviceError = toServiceError(error);
       log.warn(`${method} failed`, { code: serviceError.code, message: serviceError.message });
       call.emit('error', serviceError);
-      const [reason] = serviceError.metadata?.get('hsmb-reason') ?? [];
+      const [reason] = serviceError.metadata?.get(reasonTrailer) ?? [];
       finish(serviceError.code ?? status.UNKNOWN, typeof reason === 'string' ? reason : undefined);
     };
     let owner = false;

@@ -31,12 +31,24 @@ describe('loadConfig', () => {
     refused({ HSMB_FAULT_INJECTION: 'maybe' }, /faultInjection/);
   });
 
-  it('refuses to serve beyond loopback without TLS unless told the broker sits behind a TLS proxy', () => {
-    refused({ HSMB_LISTEN: '0.0.0.0:50051' }, /needs TLS/);
-    assert.equal(loadConfig({ HSMB_LISTEN: '0.0.0.0:50051', HSMB_INSECURE: '1' }, '/srv').listen, '0.0.0.0:50051');
-    const tls = loadConfig({ HSMB_LISTEN: '0.0.0.0:50051', HSMB_SERVER_TLS_CERT: '/c.pem', HSMB_SERVER_TLS_KEY: '/k.pem' }, '/srv').tls;
-    assert.deepEqual(tls, { certFile: '/c.pem', keyFile: '/k.pem', clientCaFile: undefined });
+  it('serves beyond loopback only with mutual TLS and a policy, or plaintext with both insecure and development set', () => {
+    refused({ HSMB_LISTEN: '0.0.0.0:50051' }, /needs mutual TLS/);
+    refused({ HSMB_LISTEN: '0.0.0.0:50051', HSMB_INSECURE: '1' }, /^insecure \(HSMB_INSECURE\).*development: true/);
+    assert.equal(loadConfig({ HSMB_LISTEN: '0.0.0.0:50051', HSMB_INSECURE: '1', HSMB_DEVELOPMENT: '1' }, '/srv').listen, '0.0.0.0:50051');
+    const tlsFiles = { HSMB_SERVER_TLS_CERT: '/c.pem', HSMB_SERVER_TLS_KEY: '/k.pem' };
+    refused({ HSMB_LISTEN: '0.0.0.0:50051', ...tlsFiles }, /^tls.clientCa.*mutual TLS only/);
+    refused({ HSMB_LISTEN: '0.0.0.0:50051', ...tlsFiles, HSMB_SERVER_TLS_CLIENT_CA: '/ca.pem' }, /^access.policyFile \(HSMB_POLICY\).*needs an access policy/);
+    const config = loadConfig({ HSMB_LISTEN: '0.0.0.0:50051', ...tlsFiles, HSMB_SERVER_TLS_CLIENT_CA: '/ca.pem', HSMB_POLICY: 'policy.yaml' }, '/srv');
+    assert.deepEqual(config.tls, { certFile: '/c.pem', keyFile: '/k.pem', clientCaFile: '/ca.pem' });
+    assert.deepEqual(config.access, { policyFile: '/srv/policy.yaml' });
     refused({ HSMB_SERVER_TLS_CERT: '/c.pem' }, /tls.key/);
+  });
+
+  it('runs without a policy only in loopback development mode', () => {
+    const config = loadConfig({}, '/srv');
+    assert.equal(config.tls, undefined);
+    assert.equal(config.access.policyFile, undefined);
+    assert.equal(config.development, false);
   });
 
   it('reads appliances from a YAML file by module and RFC 7512 URI, never a PIN value', () => {

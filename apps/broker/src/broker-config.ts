@@ -24,8 +24,14 @@ export interface ConfiguredAppliance {
 export interface BrokerConfig {
   /** host:port to serve gRPC on. */
   listen: string;
-  /** Server TLS; with clientCaFile, clients must present a certificate it signed (mutual TLS). */
-  tls: { certFile: string; keyFile: string; clientCaFile: string | undefined } | undefined;
+  /** Mutual TLS 1.3: the broker's certificate and key, and the CA every client certificate must chain to. */
+  tls: { certFile: string; keyFile: string; clientCaFile: string } | undefined;
+  /** The access policy file (grants, roles, quotas); undefined only in loopback development mode. */
+  access: { policyFile: string | undefined };
+  /** Allows plaintext beyond loopback (with `insecure`); never for production. */
+  development: boolean;
+  /** How often the policy file and the TLS files are checked for changes. */
+  reloadIntervalMs: number;
   /** Where the metadata database and, for the local fleet, tokens and PINs live. */
   dataDir: string;
   localZone: string;
@@ -161,7 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'faultInjection', 'logLevel', 'softhsmModule']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -178,14 +184,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     tls = {
       certFile: text('tls.cert (HSMB_SERVER_TLS_CERT)', certFile, /^.+$/u, 'expected the path of a PEM certificate chain'),
       keyFile: text('tls.key (HSMB_SERVER_TLS_KEY)', keyFile, /^.+$/u, 'expected the path of a PEM private key'),
-      clientCaFile: clientCaFile === undefined ? undefined : text('tls.clientCa (HSMB_SERVER_TLS_CLIENT_CA)', clientCaFile),
+      clientCaFile: text('tls.clientCa (HSMB_SERVER_TLS_CLIENT_CA)', clientCaFile, /^.+$/u, 'expected the path of the PEM CA that signs client certificates; the broker serves mutual TLS only, since callers are named by their certificates'),
     };
   }
+  const accessRaw = file['access'] ?? {};
+  if (typeof accessRaw !== 'object' || accessRaw === null || Array.isArray(accessRaw)) fail('access', accessRaw, 'expected a mapping with policyFile');
+  for (const key of Object.keys(accessRaw)) if (key !== 'policyFile') fail(`access.${key}`, (accessRaw as Record<string, unknown>)[key], 'unknown setting; known settings are policyFile');
+  const policyRaw = env['HSMB_POLICY'] ?? (accessRaw as Record<string, unknown>)['policyFile'];
+  const policyFile = policyRaw === undefined || policyRaw === '' ? undefined : text('access.policyFile (HSMB_POLICY)', policyRaw, /^.+$/u, 'expected the path of a YAML access policy');
   const host = listen.slice(0, listen.lastIndexOf(':'));
   const loopback = host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
   const insecure = bool('insecure (HSMB_INSECURE)', pick('HSMB_INSECURE', 'insecure') ?? false);
-  if (!tls && !loopback && !insecure) {
-    fail('listen (HSMB_LISTEN)', listen, 'serving beyond loopback needs TLS (tls.cert and tls.key, best with tls.clientCa for mutual TLS); set insecure: true only behind a TLS-terminating proxy');
+  const development = bool('development (HSMB_DEVELOPMENT)', pick('HSMB_DEVELOPMENT', 'development') ?? false);
+  if (!tls && !loopback) {
+    if (!insecure) {
+      fail('listen (HSMB_LISTEN)', listen, 'serving beyond loopback needs mutual TLS (tls.cert, tls.key and tls.clientCa) and an access policy (access.policyFile)');
+    }
+    if (!development) fail('insecure (HSMB_INSECURE)', insecure, 'plaintext beyond loopback is for development only: it also needs development: true (HSMB_DEVELOPMENT=1)');
+  }
+  if (tls && policyFile === undefined) {
+    fail('access.policyFile (HSMB_POLICY)', policyFile, 'mutual TLS needs an access policy: without one every certificate holder could do everything; only loopback plaintext runs without a policy, for development');
+  }
+  if (!loopback && policyFile === undefined && !development) {
+    fail('access.policyFile (HSMB_POLICY)', policyFile, 'beyond loopback the broker needs an access policy');
   }
   const dataDirRaw = text('dataDir (HSMB_DATA_DIR)', pick('HSMB_DATA_DIR', 'dataDir') ?? './.data');
   const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
@@ -275,6 +296,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     deletionSweepMs: integer('deletionSweepSeconds', file['deletionSweepSeconds'] ?? 60, 1, 86400) * 1000,
     reconcileIntervalMs: integer('reconcileIntervalSeconds', file['reconcileIntervalSeconds'] ?? 60, 1, 86400) * 1000,
     backupHsm,
+    access: { policyFile: policyFile === undefined ? undefined : isAbsolute(policyFile) ? policyFile : resolve(cwd, policyFile) },
+    development,
+    reloadIntervalMs: integer('reloadIntervalMs', file['reloadIntervalMs'] ?? 1000, 50, 600000),
     faultInjection: bool('faultInjection (HSMB_FAULT_INJECTION)', pick('HSMB_FAULT_INJECTION', 'faultInjection') ?? false),
     logLevel,
   };

@@ -12,6 +12,9 @@ import { BackupServiceService, CryptoServiceService, FleetServiceService, KeySer
 import { backupService } from './backup-service.js';
 import type { BrokerConfig, ConfiguredAppliance, PinSource } from './broker-config.js';
 import { ConfigError } from './broker-config.js';
+import { AccessControl } from './access/access-control.js';
+import { accessPipeline } from './access/access-pipeline.js';
+import { ReloadingServerCredentials } from './access/reloading-server-credentials.js';
 import { openPipeline } from './call-pipeline.js';
 import { cryptoService } from './crypto-service.js';
 import { fleetService } from './fleet-service.js';
@@ -28,6 +31,10 @@ export interface RunningBroker {
   fleet: Fleet;
   registry: KeyRegistry;
   reconciler: ReplicaReconciler;
+  /** The access policy in force; undefined in loopback development mode. */
+  access: AccessControl | undefined;
+  /** The TLS credentials, which follow their files; undefined for plaintext. */
+  tlsCredentials: ReloadingServerCredentials | undefined;
   /** Runs the deletion sweep now (normally periodic). */
   sweepDeletions(): Promise<string[]>;
   /** Runs the automatic-rotation sweep now (normally periodic). */
@@ -99,30 +106,53 @@ async function backupHsmOf(config: BrokerConfig, log: Logger): Promise<BackupHsm
   return new BackupHsm(appliance, config.timeouts.slowCallMs);
 }
 
-function readTlsFile(path: string, field: string): Buffer {
+/** Mutual TLS 1.3 that follows its files, or (loopback and development only) plaintext. */
+function serverCredentials(config: BrokerConfig, log: Logger): { credentials: ServerCredentials; reloading: ReloadingServerCredentials | undefined } {
+  if (!config.tls) return { credentials: ServerCredentials.createInsecure(), reloading: undefined };
   try {
-    return readFileSync(path);
+    const reloading = new ReloadingServerCredentials({ certFile: config.tls.certFile, keyFile: config.tls.keyFile, clientCaFile: config.tls.clientCaFile }, log);
+    return { credentials: reloading, reloading };
   } catch (error: unknown) {
-    throw new ConfigError(`${field}: cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
   }
 }
 
-/** TLS (mutual when a client CA is configured) or, on loopback only, plaintext. */
-function serverCredentials(config: BrokerConfig): ServerCredentials {
-  if (!config.tls) return ServerCredentials.createInsecure();
-  const clientCa = config.tls.clientCaFile === undefined ? null : readTlsFile(config.tls.clientCaFile, 'tls.clientCa');
-  return ServerCredentials.createSsl(
-    clientCa,
-    [{ cert_chain: readTlsFile(config.tls.certFile, 'tls.cert'), private_key: readTlsFile(config.tls.keyFile, 'tls.key') }],
-    clientCa !== null,
-  );
+/** The access policy, or none in loopback development mode; a bad policy file stops the broker. */
+function accessControlOf(config: BrokerConfig, log: Logger): AccessControl | undefined {
+  if (config.access.policyFile === undefined) return undefined;
+  try {
+    return new AccessControl({ policyFile: config.access.policyFile, log });
+  } catch (error: unknown) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function announceMode(config: BrokerConfig, access: AccessControl | undefined, log: Logger): void {
+  if (config.tls && access) {
+    log.info('serving mutual TLS 1.3; callers are named by their client certificates and the access policy decides (default deny)', {
+      policyFile: config.access.policyFile,
+      grants: access.policy.grants.length,
+    });
+    return;
+  }
+  if (access) {
+    log.warn('PLAINTEXT ON LOOPBACK: no TLS, so every caller is "anonymous"; the access policy applies to that name. Configure tls.cert, tls.key and tls.clientCa for production', {
+      listen: config.listen,
+      policyFile: config.access.policyFile,
+    });
+    return;
+  }
+  log.warn('DEVELOPMENT MODE: plaintext with no access policy; every caller that reaches the port may do everything. Configure tls and access.policyFile for production', {
+    listen: config.listen,
+  });
 }
 
 /** Starts the fleet, the registry and the gRPC server. */
 export async function startBroker(config: BrokerConfig, overrides: BrokerOverrides = {}): Promise<RunningBroker> {
   const log = overrides.log ?? createLogger(config.logLevel);
-  // Read before anything starts, so a bad certificate path stops the broker at once.
-  const credentials = serverCredentials(config);
+  // Read before anything starts, so a bad certificate or policy stops the broker at once.
+  const { credentials, reloading } = serverCredentials(config, log);
+  const access = accessControlOf(config, log);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
   const appliances = await appliancesOf(config, log);
@@ -220,7 +250,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   // Restores carry a whole backup file in one message; every other request
   // is bounded far lower by its own field checks.
   const server = new Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
-  const pipeline = openPipeline(log);
+  const pipeline = access ? accessPipeline(log, access) : openPipeline(log);
   server.addService(CryptoServiceService, cryptoService(registry, pipeline));
   server.addService(KeyServiceService, keyService(registry, fleet, enrolled, pipeline));
   server.addService(FleetServiceService, fleetService(fleet, registry, reconciler, enrolled, pipeline));
@@ -237,6 +267,9 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     server.bindAsync(config.listen, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
   });
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+  announceMode(config, access, log);
+  access?.watch(config.reloadIntervalMs);
+  reloading?.watch(config.reloadIntervalMs);
   for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');
 
   const sweep = (): Promise<string[]> =>
@@ -261,12 +294,16 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     fleet,
     registry,
     reconciler,
+    access,
+    tlsCredentials: reloading,
     sweepDeletions: sweep,
     sweepRotations: rotate,
     stop() {
       stopping ??= (async () => {
         clearInterval(sweeper);
         clearInterval(reconcileTimer);
+        access?.close();
+        reloading?.close();
         for (const name of ['', ...serviceNames]) health.setStatus(name, 'NOT_SERVING');
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {

@@ -56,7 +56,40 @@ export interface CallPipeline {
   admit(context: CallContext, request: unknown): void | Promise<void>;
   /** Runs once the call has been answered, allowed or refused. Must not throw. */
   finished(context: CallContext, outcome: CallOutcome): void;
+  /** Key-level checks, made by handlers once they know the key. */
+  access: KeyAccess;
 }
+
+/**
+ * The key-level checks handlers make once they know which key a call is
+ * about. Each also records the key in the call's facts for the audit trail.
+ */
+export interface KeyAccess {
+  /**
+   * Refuses the call (PERMISSION_DENIED) unless the caller may run this
+   * method on `keyId` with this encryption context. Handlers call it before
+   * the registry is asked anything, so a refusal is the same whether the key
+   * exists or not, whatever its usage or state.
+   */
+  key(context: CallContext, keyId: string, encryptionContext?: Readonly<Record<string, string>>, keyVersion?: number): void;
+  /** Whether the caller may see `keyId` through this method (ListKeys filtering). */
+  visible(context: CallContext, keyId: string): boolean;
+}
+
+/** Records the key a call is about; with two (ReEncrypt) the first, the source, is kept. */
+export function recordKey(context: CallContext, keyId: string, keyVersion: number | undefined): void {
+  if (context.facts.keyId !== undefined) return;
+  context.facts.keyId = keyId;
+  if (keyVersion !== undefined) context.facts.keyVersion = keyVersion;
+}
+
+/** Key access with no policy (loopback development mode): every key is allowed; facts are still recorded. */
+export const unrestrictedKeyAccess: KeyAccess = {
+  key(context, keyId, _encryptionContext, keyVersion) {
+    recordKey(context, keyId, keyVersion);
+  },
+  visible: () => true,
+};
 
 /** The parts of a grpc-js server call (unary or streaming) that the pipeline reads. */
 export type SurfaceCall = Pick<ServerUnaryCall<unknown, unknown>, 'getPeer' | 'getAuthContext' | 'metadata'>;
@@ -87,7 +120,8 @@ export function contextOf(call: SurfaceCall, method: string, deadline: number, p
 
 /**
  * The pipeline with no access control: every caller is `anonymous` and
- * every call is admitted. Used until an access policy is configured.
+ * every call is admitted. Used only in loopback development mode, when no
+ * access policy is configured.
  */
 export function openPipeline(log: Logger): CallPipeline {
   return {
@@ -95,5 +129,6 @@ export function openPipeline(log: Logger): CallPipeline {
     identify: () => anonymousIdentity,
     admit: () => undefined,
     finished: () => undefined,
+    access: unrestrictedKeyAccess,
   };
 }

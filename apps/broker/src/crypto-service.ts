@@ -1,3 +1,4 @@
+import { parseCiphertext } from '@hsm-broker/keys';
 import type { KeyRegistry } from '@hsm-broker/keys';
 import type { CryptoServiceServer } from '@hsm-broker/proto';
 import { KeySpec } from '@hsm-broker/proto';
@@ -15,48 +16,65 @@ import { unary } from './unary-handler.js';
 
 /** CryptoService: every operation resolves the key and runs inside the fleet. */
 export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): CryptoServiceServer {
+  const { access } = pipeline;
   return {
-    encrypt: unary('Encrypt', pipeline, async (request, { deadline }) => {
-      const result = await registry.encrypt(requireKeyId(request.keyId), request.plaintext, checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+    encrypt: unary('Encrypt', pipeline, async (request, context) => {
+      const [keyId, encryptionContext] = [requireKeyId(request.keyId), checkContext(request.encryptionContext, 'encryption_context')];
+      access.key(context, keyId, encryptionContext);
+      const result = await registry.encrypt(keyId, request.plaintext, encryptionContext, { deadline: context.deadline });
       return { ciphertext: result.ciphertext, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    decrypt: unary('Decrypt', pipeline, async (request, { deadline }) => {
-      const result = await registry.decrypt(request.ciphertext, checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+    decrypt: unary('Decrypt', pipeline, async (request, context) => {
+      const encryptionContext = checkContext(request.encryptionContext, 'encryption_context');
+      // The key comes from the ciphertext header, forged or not: authorize it before anything looks it up.
+      const header = parseCiphertext(request.ciphertext);
+      access.key(context, header.keyId, encryptionContext, header.keyVersion);
+      const result = await registry.decrypt(request.ciphertext, encryptionContext, { deadline: context.deadline });
       return { plaintext: result.plaintext, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    reEncrypt: unary('ReEncrypt', pipeline, async (request, { deadline }) => {
-      const result = await registry.reEncrypt(
-        request.ciphertext,
-        checkContext(request.sourceEncryptionContext, 'source_encryption_context'),
-        requireKeyId(request.destinationKeyId, 'destination_key_id'),
-        checkContext(request.destinationEncryptionContext, 'destination_encryption_context'),
-        { deadline },
-      );
+    reEncrypt: unary('ReEncrypt', pipeline, async (request, context) => {
+      const sourceContext = checkContext(request.sourceEncryptionContext, 'source_encryption_context');
+      const destinationKeyId = requireKeyId(request.destinationKeyId, 'destination_key_id');
+      const destinationContext = checkContext(request.destinationEncryptionContext, 'destination_encryption_context');
+      const header = parseCiphertext(request.ciphertext);
+      access.key(context, header.keyId, sourceContext, header.keyVersion);
+      access.key(context, destinationKeyId, destinationContext);
+      const result = await registry.reEncrypt(request.ciphertext, sourceContext, destinationKeyId, destinationContext, { deadline: context.deadline });
       return { ciphertext: result.ciphertext, sourceKeyId: result.sourceKeyId, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    generateDataKey: unary('GenerateDataKey', pipeline, async (request, { deadline }) => {
-      const result = await registry.generateDataKey(requireKeyId(request.keyId), dataKeyLength(request.keySpec), checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+    generateDataKey: unary('GenerateDataKey', pipeline, async (request, context) => {
+      const [keyId, encryptionContext] = [requireKeyId(request.keyId), checkContext(request.encryptionContext, 'encryption_context')];
+      access.key(context, keyId, encryptionContext);
+      const result = await registry.generateDataKey(keyId, dataKeyLength(request.keySpec), encryptionContext, { deadline: context.deadline });
       return { plaintext: result.plaintext, ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    generateDataKeyWithoutPlaintext: unary('GenerateDataKeyWithoutPlaintext', pipeline, async (request, { deadline }) => {
-      const result = await registry.generateDataKey(requireKeyId(request.keyId), dataKeyLength(request.keySpec), checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+    generateDataKeyWithoutPlaintext: unary('GenerateDataKeyWithoutPlaintext', pipeline, async (request, context) => {
+      const [keyId, encryptionContext] = [requireKeyId(request.keyId), checkContext(request.encryptionContext, 'encryption_context')];
+      access.key(context, keyId, encryptionContext);
+      const result = await registry.generateDataKey(keyId, dataKeyLength(request.keySpec), encryptionContext, { deadline: context.deadline });
       result.plaintext.fill(0);
       return { ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    sign: unary('Sign', pipeline, async (request, { deadline }) => {
+    sign: unary('Sign', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
+      access.key(context, keyId);
+      const { deadline } = context;
       const algorithm = signingAlgorithmOf(request.signingAlgorithm);
       const result = await registry.sign(keyId, request.message, messageTypeOf(request.messageType), algorithm, { deadline });
       return { signature: result.signature, keyId: result.keyId, keyVersion: result.keyVersion, signingAlgorithm: request.signingAlgorithm };
     }),
-    verify: unary('Verify', pipeline, async (request, { deadline }) => {
+    verify: unary('Verify', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
+      access.key(context, keyId);
+      const { deadline } = context;
       const algorithm = signingAlgorithmOf(request.signingAlgorithm);
       const result = await registry.verify(keyId, request.keyVersion, request.message, messageTypeOf(request.messageType), request.signature, algorithm, { deadline });
       return { signatureValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    getPublicKey: unary('GetPublicKey', pipeline, (request) => {
-      const result = registry.getPublicKey(requireKeyId(request.keyId), request.keyVersion);
+    getPublicKey: unary('GetPublicKey', pipeline, (request, context) => {
+      const keyId = requireKeyId(request.keyId);
+      access.key(context, keyId);
+      const result = registry.getPublicKey(keyId, request.keyVersion);
       const body = result.publicKey.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
       return {
         keyId: result.key.keyId,
@@ -67,13 +85,17 @@ export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): Cr
         keyVersion: result.keyVersion,
       };
     }),
-    generateMac: unary('GenerateMac', pipeline, async (request, { deadline }) => {
+    generateMac: unary('GenerateMac', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
+      access.key(context, keyId);
+      const { deadline } = context;
       const result = await registry.generateMac(keyId, request.message, macAlgorithmOf(request.macAlgorithm), { deadline });
       return { mac: result.mac, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    verifyMac: unary('VerifyMac', pipeline, async (request, { deadline }) => {
+    verifyMac: unary('VerifyMac', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
+      access.key(context, keyId);
+      const { deadline } = context;
       const result = await registry.verifyMac(keyId, request.keyVersion, request.message, request.mac, macAlgorithmOf(request.macAlgorithm), { deadline });
       return { macValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
     }),

@@ -1,6 +1,6 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, reasonTrailer, retryAfterTrailer, retryableTrailer } from '@hsm-broker/errors';
 
 /**
  * Turns any failure into a gRPC error. The status and message come from the
@@ -11,8 +11,10 @@ import { BrokerError, Code } from '@hsm-broker/errors';
 export function toServiceError(error: unknown): Partial<ServiceError> {
   const failure = BrokerError.from(error);
   const metadata = new Metadata();
-  metadata.set('hsmb-reason', failure.reason);
-  metadata.set('hsmb-retryable', String(failure.retryable));
+  metadata.set(reasonTrailer, failure.reason);
+  metadata.set(retryableTrailer, String(failure.retryable));
+  const retryAfterMs = failure.details['retryAfterMs'];
+  if (typeof retryAfterMs === 'number') metadata.set(retryAfterTrailer, String(Math.ceil(retryAfterMs)));
   const message = failure.code === Code.INTERNAL && !(error instanceof BrokerError) ? 'internal error' : failure.message;
   // Code numbers are gRPC's own, so the conversion is the identity.
   const code: status = failure.code as number;

@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { BrokerError } from '@hsm-broker/errors';
 import type { Fleet } from '@hsm-broker/fleet';
 import type { KeyRegistry } from '@hsm-broker/keys';
 import type { KeyServiceServer } from '@hsm-broker/proto';
 import { keyMetadataOf as metadataOf, keySpecOf, keyUsageOf, requireKeyId } from './api-mapping.js';
-import type { CallPipeline } from './call-pipeline.js';
+import type { CallContext, CallPipeline } from './call-pipeline.js';
 import { unary } from './unary-handler.js';
 
 const maxLabels = 50;
@@ -21,7 +22,13 @@ function checkLabels(labels: Record<string, string>): Record<string, string> {
 
 /** KeyService: key lifecycle. */
 export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: ReadonlySet<string>, pipeline: CallPipeline): KeyServiceServer {
-  const { log } = pipeline;
+  const { log, access } = pipeline;
+  /** The request's key id, checked and authorized for this call. */
+  const allowedKey = (keyId: string, context: CallContext): string => {
+    const checked = requireKeyId(keyId);
+    access.key(context, checked);
+    return checked;
+  };
   // Enrolled appliances can hold replicas; the others are not "missing" them.
   const keyMetadataOf = (key: Parameters<typeof metadataOf>[0]): ReturnType<typeof metadataOf> =>
     metadataOf(
@@ -29,45 +36,51 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: Readon
       fleet.appliances.map((appliance) => appliance.id).filter((id) => enrolled.has(id)),
     );
   return {
-    createKey: unary('CreateKey', pipeline, async (request, { deadline }) => {
+    createKey: unary('CreateKey', pipeline, async (request, context) => {
+      const { deadline } = context;
+      // A key created without a name gets one here, so that the policy judges the name it will have.
+      const keyId = request.keyId === '' ? randomUUID() : request.keyId;
+      access.key(context, keyId);
       const keySpec = keySpecOf(request.keySpec);
       const keyUsage = keyUsageOf(request.keyUsage);
       if (request.description.length > 8192) throw BrokerError.invalidArgument('description', 'is longer than 8192 characters', 'DESCRIPTION_TOO_LONG');
       const key = await registry.createKey(
-        { keyId: request.keyId, keySpec, keyUsage, description: request.description, labels: checkLabels(request.labels), rotationPeriodDays: request.rotationPeriodDays },
+        { keyId, keySpec, keyUsage, description: request.description, labels: checkLabels(request.labels), rotationPeriodDays: request.rotationPeriodDays },
         { deadline },
       );
       log.info('key created', { keyId: key.keyId, keySpec, replicas: key.versions[0]?.replicas.length ?? 0 });
       return { keyMetadata: keyMetadataOf(key) };
     }),
-    describeKey: unary('DescribeKey', pipeline, (request) => ({ keyMetadata: keyMetadataOf(registry.describeKey(requireKeyId(request.keyId))) })),
-    listKeys: unary('ListKeys', pipeline, (request) => {
+    describeKey: unary('DescribeKey', pipeline, (request, context) => ({ keyMetadata: keyMetadataOf(registry.describeKey(allowedKey(request.keyId, context))) })),
+    listKeys: unary('ListKeys', pipeline, (request, context) => {
       if (request.pageSize < 0 || request.pageSize > 1000) {
         throw BrokerError.invalidArgument('page_size', `must be 0 to 1000, got ${String(request.pageSize)}`, 'INVALID_PAGE_SIZE');
       }
       const page = registry.listKeys(request.pageSize === 0 ? 100 : request.pageSize, request.pageToken);
-      return { keys: page.keys.map(keyMetadataOf), nextPageToken: page.nextPageToken };
+      // A page may come back short: keys the caller may not see are left out, never counted.
+      return { keys: page.keys.filter((key) => access.visible(context, key.keyId)).map(keyMetadataOf), nextPageToken: page.nextPageToken };
     }),
-    rotateKey: unary('RotateKey', pipeline, async (request, { deadline }) => {
-      const key = await registry.rotateKey(requireKeyId(request.keyId), { deadline });
+    rotateKey: unary('RotateKey', pipeline, async (request, context) => {
+      const key = await registry.rotateKey(allowedKey(request.keyId, context), { deadline: context.deadline });
       log.info('key rotated', { keyId: key.keyId, primaryVersion: key.primaryVersion });
       return { keyMetadata: keyMetadataOf(key) };
     }),
-    enableKey: unary('EnableKey', pipeline, async (request) => ({ keyMetadata: keyMetadataOf(await registry.enableKey(requireKeyId(request.keyId))) })),
-    disableKey: unary('DisableKey', pipeline, async (request) => ({ keyMetadata: keyMetadataOf(await registry.disableKey(requireKeyId(request.keyId))) })),
-    scheduleKeyDeletion: unary('ScheduleKeyDeletion', pipeline, async (request) => {
-      const key = await registry.scheduleKeyDeletion(requireKeyId(request.keyId), request.pendingWindowDays === 0 ? 30 : request.pendingWindowDays);
+    enableKey: unary('EnableKey', pipeline, async (request, context) => ({ keyMetadata: keyMetadataOf(await registry.enableKey(allowedKey(request.keyId, context))) })),
+    disableKey: unary('DisableKey', pipeline, async (request, context) => ({ keyMetadata: keyMetadataOf(await registry.disableKey(allowedKey(request.keyId, context))) })),
+    scheduleKeyDeletion: unary('ScheduleKeyDeletion', pipeline, async (request, context) => {
+      const key = await registry.scheduleKeyDeletion(allowedKey(request.keyId, context), request.pendingWindowDays === 0 ? 30 : request.pendingWindowDays);
       log.info('key deletion scheduled', { keyId: key.keyId, deletionTime: key.deletionTime });
       return { keyMetadata: keyMetadataOf(key) };
     }),
-    cancelKeyDeletion: unary('CancelKeyDeletion', pipeline, async (request) => ({
-      keyMetadata: keyMetadataOf(await registry.cancelKeyDeletion(requireKeyId(request.keyId))),
+    cancelKeyDeletion: unary('CancelKeyDeletion', pipeline, async (request, context) => ({
+      keyMetadata: keyMetadataOf(await registry.cancelKeyDeletion(allowedKey(request.keyId, context))),
     })),
-    updateKeySettings: unary('UpdateKeySettings', pipeline, async (request) => {
+    updateKeySettings: unary('UpdateKeySettings', pipeline, async (request, context) => {
+      const keyId = allowedKey(request.keyId, context);
       if (request.minDecryptionVersion === undefined && request.rotationPeriodDays === undefined) {
         throw BrokerError.invalidArgument('min_decryption_version', 'set min_decryption_version, rotation_period_days or both', 'NOTHING_TO_UPDATE');
       }
-      const key = await registry.updateKeySettings(requireKeyId(request.keyId), {
+      const key = await registry.updateKeySettings(keyId, {
         minDecryptionVersion: request.minDecryptionVersion,
         rotationPeriodDays: request.rotationPeriodDays,
       });

@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { CallContext, CallPipeline } from './call-pipeline.js';
 import { contextOf } from './call-pipeline.js';
+import { reasonTrailer } from '@hsm-broker/errors';
 import { toServiceError } from './grpc-errors.js';
 
 export type { CallContext } from './call-pipeline.js';
@@ -56,7 +57,7 @@ export function unary<Req, Res>(
         if (serviceError.code === status.INTERNAL) log.error('request failed', { method, error: error instanceof Error ? error.message : String(error) });
         else log.debug('request refused', { method, code: serviceError.code, message: serviceError.message });
         callback(serviceError);
-        const [reason] = serviceError.metadata?.get('hsmb-reason') ?? [];
+        const [reason] = serviceError.metadata?.get(reasonTrailer) ?? [];
         finish(serviceError.code ?? status.UNKNOWN, typeof reason === 'string' ? reason : undefined);
       },
     );

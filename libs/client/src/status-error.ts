@@ -1,10 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
-import { BrokerError, Code, codeName } from '@hsm-broker/errors';
-
-/** Trailing-metadata key under which the broker sends a failure's stable reason. */
-const reasonKey = 'hsmb-reason';
-/** Trailing-metadata key under which the broker says whether a retry can help. */
-const retryableKey = 'hsmb-retryable';
+import { BrokerError, Code, codeName, reasonTrailer as reasonKey, retryAfterTrailer, retryableTrailer as retryableKey } from '@hsm-broker/errors';
 
 /** The parts of a grpc-js status (or `ServiceError`) that a failure is built from. */
 export interface GrpcStatus {
@@ -17,7 +12,7 @@ export interface GrpcStatus {
  * Turns a gRPC status received from the broker into a {@link BrokerError}.
  *
  * The status code and message are kept as sent. The broker adds the stable
- * reason and the retry verdict as trailing metadata, because a gRPC status has
+ * reason, the retry verdict and (for quota refusals) the wait as trailing metadata, because a gRPC status has
  * no room for them; when either is missing (an older broker, or a failure
  * raised by grpc-js itself such as a deadline) BrokerError's defaults for the
  * code apply.
@@ -34,8 +29,12 @@ export function errorFromStatus(status: GrpcStatus, cause?: unknown): BrokerErro
   const message = details === '' ? codeName(code) : details;
   const reason = firstString(status.metadata, reasonKey);
   const retryable = parseRetryable(firstString(status.metadata, retryableKey));
+  const retryAfter = firstString(status.metadata, retryAfterTrailer);
+  const retryAfterMs = retryAfter !== undefined && /^\d{1,9}$/.test(retryAfter) ? Number(retryAfter) : undefined;
   return new BrokerError(code, message, {
     ...(reason === undefined ? {} : { reason }),
+    // Quota refusals say how long to wait; callers read it as details.retryAfterMs.
+    ...(retryAfterMs === undefined ? {} : { details: { retryAfterMs } }),
     ...(retryable === undefined ? {} : { retryable }),
     ...(cause === undefined ? {} : { cause }),
   });
