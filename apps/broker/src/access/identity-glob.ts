@@ -9,7 +9,7 @@ export type Glob = (value: string) => boolean;
 /** Compiles a glob once, so that matching a call is one regular-expression test. */
 export function compileGlob(pattern: string): Glob {
   const source = [...pattern]
-    .map((character) => (character === '*' ? '.*' : character === '?' ? '.' : character.replace(/[.+^${}()|[\]\\/-]/g, '\\$&')))
+    .map((character) => (character === '*' ? '.*' : character === '?' ? '.' : character.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
     .join('');
   const expression = new RegExp(`^${source}$`, 'su');
   return (value) => expression.test(value);

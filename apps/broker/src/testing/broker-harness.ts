@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
-import type { Client, ServiceError } from '@grpc/grpc-js';
+import type { ChannelCredentials, Client, ServiceError } from '@grpc/grpc-js';
 import { CryptoServiceClient, FleetServiceClient, KeyServiceClient } from '@hsm-broker/proto';
 import { startBroker } from '../broker.js';
 import type { RunningBroker } from '../broker.js';
@@ -41,9 +41,8 @@ export interface TestClients {
   close(): void;
 }
 
-/** Connects the generated clients to `address`. */
-export function connect(address: string, deadlineMs = 60_000): TestClients {
-  const creds = credentials.createInsecure();
+/** Connects the generated clients to `address` (plaintext unless `creds` says otherwise). */
+export function connect(address: string, deadlineMs = 60_000, creds: ChannelCredentials = credentials.createInsecure()): TestClients {
   const crypto = new CryptoServiceClient(address, creds);
   const keys = new KeyServiceClient(address, creds);
   const fleet = new FleetServiceClient(address, creds);
@@ -125,12 +124,12 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
 }
 
 /** The gRPC status code of a rejection (or undefined when it was not a gRPC error). */
-export async function statusOf(promise: Promise<unknown>): Promise<{ code: number | undefined; message: string }> {
+export async function statusOf(promise: Promise<unknown>): Promise<{ code: number | undefined; message: string; metadata: Record<string, unknown> }> {
   try {
     await promise;
   } catch (error: unknown) {
     const failure = error as Partial<ServiceError>;
-    return { code: failure.code, message: failure.details ?? failure.message ?? '' };
+    return { code: failure.code, message: failure.details ?? failure.message ?? '', metadata: failure.metadata?.getMap() ?? {} };
   }
   throw new Error('expected the call to fail, but it succeeded');
 }
