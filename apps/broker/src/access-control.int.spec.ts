@@ -16,6 +16,8 @@ import { TestPki, replaceFile } from './testing/test-pki.js';
 
 const day = 86_400_000;
 
+type Answer = Awaited<ReturnType<typeof statusOf>>;
+
 const policy = `# two VPCs with separate key namespaces, and the operator roles
 grants:
   - identity: "spiffe://corp/vpc-a/*"
@@ -235,7 +237,7 @@ describe('access control: mutual TLS identities, default-deny policy, quotas', {
         socket.destroy();
         resolve('connected');
       });
-      socket.on('error', (error) => resolve(error.message));
+      socket.on('error', (error: Error) => resolve(error.message));
     });
     assert.notEqual(tls12, 'connected');
   });
@@ -256,7 +258,7 @@ describe('access control: mutual TLS identities, default-deny policy, quotas', {
       }
       return ok;
     };
-    const flood = Promise.all(Array.from({ length: 200 }, () => statusOf(noisy.crypto.encrypt({ keyId: 'vpc-q/data', plaintext: Buffer.from('x'), encryptionContext: {} })).catch(() => ({ code: status.OK, message: '', metadata: {} as Record<string, unknown> }))));
+    const flood = Promise.all(Array.from({ length: 200 }, () => statusOf(noisy.crypto.encrypt({ keyId: 'vpc-q/data', plaintext: Buffer.from('x'), encryptionContext: {} })).catch((): Answer => ({ code: status.OK, message: '', metadata: {} }))));
     const [answers, quietOk] = await Promise.all([flood, quiet()]);
     const exhausted = answers.filter((answer) => answer.code === status.RESOURCE_EXHAUSTED);
     // statusOf throws on success; the catch above turned each success into OK.

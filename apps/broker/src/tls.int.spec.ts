@@ -43,10 +43,13 @@ function fleetStatus(address: string, creds: ChannelCredentials): Promise<number
   });
 }
 
-describe('mutual TLS', { timeout: 300_000 }, () => {
+describe('mutual TLS (certificates made by the openssl CLI)', { timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'hsmb-pki-'));
   const pki = makePki(dir);
   let t: TestBroker;
+  const policyFile = join(dir, 'policy.yaml');
+  // Identity from the subject CN, as the client certificate has no SPIFFE ID.
+  writeFileSync(policyFile, 'grants:\n  - identity: payments-service\n    roles: [auditor]\n');
 
   before(async () => {
     t = await startTestBroker({
@@ -57,6 +60,7 @@ describe('mutual TLS', { timeout: 300_000 }, () => {
         HSMB_SERVER_TLS_CERT: pki.serverCert,
         HSMB_SERVER_TLS_KEY: pki.serverKey,
         HSMB_SERVER_TLS_CLIENT_CA: pki.ca,
+        HSMB_POLICY: policyFile,
       },
     });
   });
