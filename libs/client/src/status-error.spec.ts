@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Metadata, status as GrpcStatus } from '@grpc/grpc-js';
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, reasonTrailer, retryAfterTrailer } from '@hsm-broker/errors';
 import { errorFromStatus, toBrokerError } from './status-error.js';
 
 function trailers(entries: Record<string, string>): Metadata {
@@ -33,6 +33,18 @@ describe('errorFromStatus', () => {
     assert.equal(error.reason, 'KEY_DISABLED');
     assert.equal(error.retryable, false);
     assert.equal(error.failureClass, 'caller');
+  });
+
+  it('reads the wait of a quota refusal from the retry-after trailer the broker writes', () => {
+    const metadata = new Metadata();
+    metadata.set(reasonTrailer, 'QUOTA_EXHAUSTED');
+    metadata.set(retryAfterTrailer, '1500');
+    const error = errorFromStatus({ code: GrpcStatus.RESOURCE_EXHAUSTED, details: 'request quota exhausted', metadata });
+    assert.equal(error.reason, 'QUOTA_EXHAUSTED');
+    assert.equal(error.details['retryAfterMs'], 1500);
+    const garbled = new Metadata();
+    garbled.set(retryAfterTrailer, 'soon');
+    assert.equal(errorFromStatus({ code: GrpcStatus.RESOURCE_EXHAUSTED, details: 'x', metadata: garbled }).details['retryAfterMs'], undefined);
   });
 
   it('lets the broker mark an otherwise retryable code as final, and the reverse', () => {
