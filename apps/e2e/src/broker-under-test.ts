@@ -13,6 +13,8 @@ export interface BrokerUnderTestOptions {
    * test asks for it, what the test damaged.
    */
   reconcileIntervalSeconds?: number;
+  /** Further HSMB_* settings (TLS files, HSMB_POLICY). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -54,6 +56,7 @@ export async function startBrokerUnderTest(options: BrokerUnderTestOptions = {})
       HSMB_LOCAL_FLEET: '3x1',
       HSMB_LOG_LEVEL: process.env['HSMB_TEST_LOG_LEVEL'] ?? 'warn',
       ...(options.faultInjection === true ? { HSMB_FAULT_INJECTION: '1' } : {}),
+      ...options.env,
     });
     broker = await startBroker(config, { log: createLogger(config.logLevel) });
   } catch (error: unknown) {

@@ -21,6 +21,7 @@ import { readInputFile } from './data-input.js';
 import { envelopeCommands } from './envelope-commands.js';
 import { fleetCommands } from './fleet-commands.js';
 import { keyCommands } from './key-commands.js';
+import { pkiCommands } from './pki-commands.js';
 import { encodeText, writeOutput } from './output-format.js';
 
 /** Where hsmctl connects when neither `--address` nor `HSMB_ADDRESS` says. */
@@ -33,6 +34,7 @@ export const commands: readonly CommandSpec[] = [
   ...envelopeCommands,
   ...fleetCommands,
   ...backupCommands,
+  ...pkiCommands,
 ];
 
 /** Options every command accepts, before or after the command words. */

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startBrokerUnderTest, type BrokerUnderTest } from './broker-under-test.js';
+import { runHsmctl } from './hsmctl-run.js';
+import { runProcess, type ProcessResult } from './process-run.js';
+import { temporaryDirectory, type TemporaryDirectory } from './temporary-directory.js';
+
+// The README's mTLS quick start, as an operator types it: hsmctl makes the
+// development CA and certificates, the broker serves mutual TLS with the
+// sample policy, and hsmctl calls it under two identities.
+
+function hsmctlOffline(args: readonly string[]): Promise<ProcessResult> {
+  return runProcess(process.execPath, ['apps/hsmctl/dist/main.js', ...args]);
+}
+
+function succeeded(result: ProcessResult, what: string): string {
+  assert.equal(result.status, 0, `${what} exited ${String(result.status)}: ${result.stderr}`);
+  return result.stdout.toString('utf8');
+}
+
+describe('mTLS quick start: hsmctl pki, the sample policy, calls under two identities', { timeout: 600_000 }, () => {
+  let dir: TemporaryDirectory;
+  let target: BrokerUnderTest;
+  const as = (name: string, args: readonly string[]): Promise<ProcessResult> =>
+    runHsmctl(target.address, ['--tls-ca', dir.file('ca.pem'), '--tls-cert', dir.file(`${name}.pem`), '--tls-key', dir.file(`${name}.key`), ...args]);
+
+  before(async () => {
+    dir = temporaryDirectory();
+    succeeded(await hsmctlOffline(['pki', 'init', '--dir', dir.path]), 'pki init');
+    for (const identity of ['spiffe://corp/security/officer', 'spiffe://corp/vpc-a/payments', 'spiffe://corp/vpc-b/orders']) {
+      assert.match(succeeded(await hsmctlOffline(['pki', 'issue', identity, '--dir', dir.path]), 'pki issue'), new RegExp(`identity: ${identity}`));
+    }
+    target = await startBrokerUnderTest({
+      env: {
+        HSMB_SERVER_TLS_CERT: dir.file('server.pem'),
+        HSMB_SERVER_TLS_KEY: dir.file('server.key'),
+        HSMB_SERVER_TLS_CLIENT_CA: dir.file('ca.pem'),
+        HSMB_POLICY: resolve('examples/policies/two-vpcs.yaml'),
+      },
+    });
+  });
+
+  after(async () => {
+    await target?.dispose();
+    await dir?.[Symbol.asyncDispose]();
+  });
+
+  it('lets the officer create a key, VPC A use it, and refuses VPC B and callers without a certificate', async () => {
+    succeeded(await as('officer', ['keys', 'create', '--spec', 'aes_256', '--usage', 'encrypt-decrypt', '--key-id', 'vpc-a/cards']), 'keys create');
+    const ciphertext = (await as('payments', ['encrypt', '--key-id', 'vpc-a/cards', '--data', 'pan 4111', '--output', 'base64'])).stdout.toString('utf8').trim();
+    assert.ok(ciphertext.length > 0);
+    assert.equal(succeeded(await as('payments', ['decrypt', '--data-base64', ciphertext, '--output', 'raw']), 'decrypt'), 'pan 4111');
+
+    const cross = await as('orders', ['decrypt', '--data-base64', ciphertext, '--context', 'tenant=b']);
+    assert.notEqual(cross.status, 0);
+    assert.match(cross.stderr, /PERMISSION_DENIED.*spiffe:\/\/corp\/vpc-b\/orders may not call Decrypt/);
+    const officerDecrypt = await as('officer', ['decrypt', '--data-base64', ciphertext]);
+    assert.match(officerDecrypt.stderr, /PERMISSION_DENIED/);
+
+    const anonymous = await runHsmctl(target.address, ['--tls-ca', dir.file('ca.pem'), 'keys', 'list']);
+    assert.notEqual(anonymous.status, 0);
+    assert.match(anonymous.stderr, /UNAVAILABLE/);
+  });
+});
