@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBrokerUnderTest, type BrokerUnderTest } from './broker-under-test.js';
 import { runHsmctl } from './hsmctl-run.js';
-import { runProcess, type ProcessResult } from './process-run.js';
+import { runProcess, workspaceRoot, type ProcessResult } from './process-run.js';
 import { temporaryDirectory, type TemporaryDirectory } from './temporary-directory.js';
 
 // The README's mTLS quick start, as an operator types it: hsmctl makes the
@@ -36,7 +36,7 @@ describe('mTLS quick start: hsmctl pki, the sample policy, calls under two ident
         HSMB_SERVER_TLS_CERT: dir.file('server.pem'),
         HSMB_SERVER_TLS_KEY: dir.file('server.key'),
         HSMB_SERVER_TLS_CLIENT_CA: dir.file('ca.pem'),
-        HSMB_POLICY: resolve('examples/policies/two-vpcs.yaml'),
+        HSMB_POLICY: resolve(workspaceRoot, 'examples/policies/two-vpcs.yaml'),
       },
     });
   });
