@@ -103,17 +103,10 @@ function toPem(der: Buffer): string {
 function subjectNameOf(certificatePem: string): Buffer {
   const der = new X509Certificate(certificatePem).raw;
   const tbs = childrenOf(der, readElement(der, 0))[0];
-  if (!tbs) throw new Error('issuer certificate has no TBSCertificate');
-  // version, serial, signature, issuer, validity, subject
-  const subject = childrenOf(der, tbs)[5];
+  // TBSCertificate: version, serial, signature, issuer, validity, subject, …
+  const subject = tbs ? childrenOf(der, tbs)[5] : undefined;
   if (!subject) throw new Error('issuer certificate has no subject');
-  return der.subarray(readElementStart(der, tbs, 5), subject.end);
-}
-
-function readElementStart(der: Buffer, parent: ReturnType<typeof readElement>, index: number): number {
-  let offset = parent.contentStart;
-  for (let current = 0; current < index; current += 1) offset = readElement(der, offset).end;
-  return offset;
+  return der.subarray(subject.start, subject.end);
 }
 
 function build(options: {

@@ -84,6 +84,8 @@ export function explicit(tagNumber: number, element: Buffer): Buffer {
 /** The byte range of one TLV inside `der`, for reading back what was written. */
 export interface DerElement {
   tag: number;
+  /** Offset of the tag byte. */
+  start: number;
   /** Offset of the first content byte. */
   contentStart: number;
   /** Offset just past the element. */
@@ -106,7 +108,7 @@ export function readElement(der: Buffer, offset: number): DerElement {
   }
   const end = contentStart + length;
   if (end > der.length) throw new Error('DER: element runs past the end');
-  return { tag, contentStart, end };
+  return { tag, start: offset, contentStart, end };
 }
 
 /** The elements directly inside a constructed element. */
