@@ -89,7 +89,11 @@ export class AccessControl implements KeyAccess {
     let policy: AccessPolicy;
     try {
       text = this.#read();
-      if (text === this.#text) return false;
+      if (text === this.#text) {
+        // Put back as it was: the policy in force is the file again.
+        this.#lastError = undefined;
+        return false;
+      }
       policy = parsePolicy(text, this.#file);
     } catch (error: unknown) {
       this.#lastError = error instanceof Error ? error.message : String(error);
