@@ -232,14 +232,22 @@ describe('access control: mutual TLS identities, default-deny policy, quotas', {
     assert.equal(await refused(stranger.client(sre, {}, pki.ca.certificatePem)), status.UNAVAILABLE);
     assert.equal(await refused(credentials.createInsecure()), status.UNAVAILABLE);
     const port = t.broker.port;
-    const tls12 = await new Promise<string>((resolve) => {
-      const socket = tlsConnect({ host: '127.0.0.1', port, maxVersion: 'TLSv1.2', ca: pki.ca.certificatePem, ALPNProtocols: ['h2'] }, () => {
-        socket.destroy();
-        resolve('connected');
+    // A valid client certificate, so that only the protocol version differs between the two attempts.
+    const valid = pki.issue({ commonName: 'oncall', uris: [sre] });
+    const handshake = (maxVersion: 'TLSv1.2' | 'TLSv1.3'): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = tlsConnect(
+          { host: '127.0.0.1', port, maxVersion, ca: pki.ca.certificatePem, cert: valid.certificatePem, key: valid.privateKeyPem, ALPNProtocols: ['h2'] },
+          () => {
+            const protocol = socket.getProtocol() ?? 'unknown';
+            socket.destroy();
+            resolve(protocol);
+          },
+        );
+        socket.on('error', (error: Error) => resolve(`refused: ${error.message}`));
       });
-      socket.on('error', (error: Error) => resolve(error.message));
-    });
-    assert.notEqual(tls12, 'connected');
+    assert.equal(await handshake('TLSv1.3'), 'TLSv1.3');
+    assert.match(await handshake('TLSv1.2'), /^refused: .*(protocol version|unsupported protocol)/i);
   });
 
   it('refuses an exhausted quota with RESOURCE_EXHAUSTED and a retry-after trailer, before any appliance, and leaves other identities untouched', async (context) => {
