@@ -11,7 +11,7 @@ export interface ChartMark {
 
 const width = 1100;
 const height = 460;
-const margin = { left: 64, right: 24, top: 44, bottom: 120 };
+const margin = { left: 70, right: 24, top: 40, bottom: 110 };
 const plotWidth = width - margin.left - margin.right;
 const plotHeight = height - margin.top - margin.bottom;
 
@@ -80,7 +80,7 @@ export function renderLatencyChart(input: {
     const at = y(ms).toFixed(1);
     parts.push(
       `<line x1="${String(margin.left)}" x2="${String(margin.left + plotWidth)}" y1="${at}" y2="${at}" stroke="#e4e4e4"/>`,
-      `<text x="${String(margin.left - 6)}" y="${at}" text-anchor="end" dominant-baseline="middle">${ms < 1 ? ms.toFixed(1) : String(ms)} ms</text>`,
+      `<text x="${String(margin.left - 6)}" y="${at}" text-anchor="end" dominant-baseline="middle">${latencyLabel(ms)}</text>`,
     );
   }
   const secondsStep = niceStep(input.durationMs / 1000 / 10);
@@ -124,15 +124,15 @@ export function renderLatencyChart(input: {
     const cy = y(call.endMs - call.startMs);
     parts.push(`<path d="M${(cx - 3).toFixed(1)},${(cy - 3).toFixed(1)}l6,6m0,-6l-6,6" stroke="#c62828" stroke-width="1.4"/>`);
   }
-  // Legend.
-  const legendY = 24;
+  // Legend, in the bottom row, clear of the title and of the step labels.
+  const legendY = height - 12;
   const legend: [string, string][] = [
     ['#1565c0', 'p50'],
     ['#ef6c00', 'p99'],
     ['#c62828', `failed call (${String(failures.length)})`],
     ['#bbb', `calls per bucket (${String(bucketMs)} ms, peak ${String(peak)})`],
   ];
-  let legendX = width - margin.right - 520;
+  let legendX = margin.left;
   for (const [colour, label] of legend) {
     parts.push(
       `<rect x="${String(legendX)}" y="${String(legendY - 9)}" width="14" height="10" fill="${colour}"/>`,
@@ -145,6 +145,11 @@ export function renderLatencyChart(input: {
     '</svg>',
   );
   return `${parts.join('\n')}\n`;
+}
+
+function latencyLabel(ms: number): string {
+  if (ms < 1) return `${ms.toFixed(1)} ms`;
+  return ms < 1000 ? `${String(ms)} ms` : `${String(ms / 1000)} s`;
 }
 
 function niceStep(raw: number): number {

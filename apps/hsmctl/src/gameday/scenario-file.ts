@@ -104,7 +104,7 @@ function readTarget(value: unknown): FaultTarget {
 function readLoad(value: unknown): LoadProfile {
   if (value === undefined) return { ...defaultLoadProfile };
   const fields = object(value, 'load');
-  onlyKnown(fields, 'load', ['rateScale', 'rates', 'deadlineMs', 'payloadBytes', 'maxInFlight', 'processes']);
+  onlyKnown(fields, 'load', ['rateScale', 'rates', 'deadlineMs', 'writeDeadlineMs', 'payloadBytes', 'maxInFlight', 'processes']);
   let rates = { ...defaultLoadProfile.rates };
   if (fields['rateScale'] !== undefined) rates = scaleRates(rates, number(fields['rateScale'], 'load.rateScale', 0.01, 100));
   if (fields['rates'] !== undefined) {
@@ -115,6 +115,8 @@ function readLoad(value: unknown): LoadProfile {
   return {
     rates,
     deadlineMs: fields['deadlineMs'] === undefined ? defaultLoadProfile.deadlineMs : number(fields['deadlineMs'], 'load.deadlineMs', 50, 600_000),
+    writeDeadlineMs:
+      fields['writeDeadlineMs'] === undefined ? defaultLoadProfile.writeDeadlineMs : number(fields['writeDeadlineMs'], 'load.writeDeadlineMs', 50, 600_000),
     payloadBytes: fields['payloadBytes'] === undefined ? defaultLoadProfile.payloadBytes : number(fields['payloadBytes'], 'load.payloadBytes', 1, 65_536),
     maxInFlight: fields['maxInFlight'] === undefined ? defaultLoadProfile.maxInFlight : number(fields['maxInFlight'], 'load.maxInFlight', 1, 10_000),
     processes: fields['processes'] === undefined ? 1 : number(fields['processes'], 'load.processes', 1, 16),

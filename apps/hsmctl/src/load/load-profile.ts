@@ -4,8 +4,10 @@ import { loadOperations, type LoadOperation } from './call-history.js';
 export interface LoadProfile {
   /** Calls per second of each operation (summed over every load process). */
   rates: Readonly<Record<LoadOperation, number>>;
-  /** Deadline of each call, ms. */
+  /** Deadline of each crypto call, ms. */
   deadlineMs: number;
+  /** Deadline of each CreateKey and RotateKey, ms. */
+  writeDeadlineMs: number;
   /** Plaintext and message size, bytes. */
   payloadBytes: number;
   /** Calls in flight at most per load process; a call due beyond it is shed and counted. */
@@ -32,6 +34,7 @@ export const defaultLoadProfile: LoadProfile = {
     RotateKey: 0.1,
   },
   deadlineMs: 2000,
+  writeDeadlineMs: 10_000,
   payloadBytes: 256,
   maxInFlight: 64,
   processes: 1,

@@ -4,6 +4,7 @@ import {
   KeySpec,
   KeyUsage,
   MacAlgorithm,
+  MessageType,
   SigningAlgorithm,
   type BrokerClient,
 } from '@hsm-broker/client';
@@ -134,7 +135,8 @@ export class MixedLoad {
   }
 
   async #call(op: LoadOperation, seq: number): Promise<void> {
-    const deadlineMs = this.#profile.deadlineMs;
+    // Key generation on a quorum of appliances takes longer than a crypto call.
+    const deadlineMs = op === 'CreateKey' || op === 'RotateKey' ? this.#profile.writeDeadlineMs : this.#profile.deadlineMs;
     const options = { deadlineMs };
     const payload = randomBytes(this.#profile.payloadBytes);
     const record: CallRecord = {
@@ -181,7 +183,7 @@ export class MixedLoad {
         record.algorithm = 'ECDSA_SHA_256';
         run = async () => {
           const response = await this.#client.sign(
-            { keyId: record.keyId, message: payload, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 },
+            { keyId: record.keyId, message: payload, messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 },
             options,
           );
           record.keyVersion = response.keyVersion;
@@ -201,6 +203,7 @@ export class MixedLoad {
               keyId: record.keyId,
               keyVersion: signed.version,
               message: signed.message,
+              messageType: MessageType.RAW,
               signature: signed.signature,
               signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256,
             },
