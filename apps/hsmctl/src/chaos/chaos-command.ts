@@ -150,7 +150,16 @@ export const chaosCommand: CommandSpec = {
       },
     });
     if (!result.recovered) io.stderr.write('Warning: the fleet was not fully healthy again before the check\n');
-    const summary = { seed, durationMs, target: driver.name, historyPath, ...result.totals, recovered: result.recovered, ...result.report };
+    const summary = {
+      seed,
+      durationMs,
+      target: driver.name,
+      historyPath,
+      schedule: result.schedule,
+      ...result.totals,
+      recovered: result.recovered,
+      ...result.report,
+    };
     await writeOutput(
       io.stdout,
       undefined,

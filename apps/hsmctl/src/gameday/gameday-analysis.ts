@@ -137,31 +137,46 @@ export function analyseGameDay(input: {
   topology: FleetTopology;
 }): GameDayAnalysis {
   const { originMs } = input;
-  const boundaries = [0, ...input.steps.map((step) => step.atMs), input.durationMs];
+  // Steps at the same instant (a zone brought back appliance by appliance)
+  // open one phase together.
+  const groups: { atMs: number; indexes: number[] }[] = [];
+  input.steps.forEach((step, index) => {
+    const last = groups.at(-1);
+    if (last !== undefined && last.atMs === step.atMs) last.indexes.push(index);
+    else groups.push({ atMs: step.atMs, indexes: [index] });
+  });
+  const boundaries = [0, ...groups.map((group) => group.atMs), input.durationMs];
   const phases: PhaseSummary[] = [];
   for (let index = 0; index < boundaries.length - 1; index += 1) {
     const fromMs = boundaries[index] ?? 0;
     const toMs = boundaries[index + 1] ?? input.durationMs;
-    if (toMs <= fromMs && index > 0 && index < boundaries.length - 2) continue;
-    const step = index === 0 ? undefined : input.steps[index - 1];
+    const group = index === 0 ? undefined : groups[index - 1];
+    const steps = (group?.indexes ?? []).map((at) => ({ ...(input.steps[at] as (typeof input.steps)[number]), at }));
     // Calls belong to the phase in which they started.
     const calls = input.calls.filter((call) => call.startMs - originMs >= fromMs && call.startMs - originMs < toMs);
     const stats = callStats(calls);
-    const affected = step === undefined ? [] : affectedBy(step.action, input.topology);
+    const affected = [...new Set(steps.flatMap((step) => affectedBy(step.action, input.topology)))];
     const ids = new Set(affected);
     // The timeline carries steps out one by one, so the n-th fault record is the n-th step.
-    const fault = step === undefined ? undefined : input.faults[index - 1];
+    const failed = steps.map((step) => input.faults[step.at]?.error).filter((error): error is string => error !== undefined);
     const stepWallMs = originMs + fromMs;
     const previousFrom = originMs + (boundaries[index - 1] ?? 0);
-    const breaking = step !== undefined && isBreakingFault(step.action) && step.action.kind !== 'restartBroker';
-    const repairing = step !== undefined && (!isBreakingFault(step.action) || step.action.kind === 'zeroize' || step.action.kind === 'restartBroker');
-    const repairIds = step?.action.kind === 'restartBroker' ? new Set(input.topology.appliances.map((appliance) => appliance.id)) : ids;
+    const kinds = steps.map((step) => step.action.kind);
+    const breaking = steps.some((step) => isBreakingFault(step.action) && step.action.kind !== 'restartBroker');
+    const repairing = steps.some((step) => !isBreakingFault(step.action)) || kinds.includes('zeroize') || kinds.includes('restartBroker');
+    const repairIds = kinds.includes('restartBroker') ? new Set(input.topology.appliances.map((appliance) => appliance.id)) : ids;
+    const first = steps[0];
     phases.push({
-      name: step === undefined ? 'baseline' : (step.phase ?? describeFault(step.action)),
+      name: first === undefined ? 'baseline' : (first.phase ?? steps.map((step) => describeFault(step.action)).join(', ')),
       fromMs,
       toMs,
-      ...(step === undefined ? {} : { step: describeFault(step.action), driverAction: step.explanation }),
-      ...(fault?.error === undefined ? {} : { driverError: fault.error }),
+      ...(first === undefined
+        ? {}
+        : {
+            step: steps.map((step) => describeFault(step.action)).join(', '),
+            driverAction: steps.map((step) => step.explanation).join('; '),
+          }),
+      ...(failed.length === 0 ? {} : { driverError: failed.join('; ') }),
       ...stats,
       affected,
       baselineShare: affected.length === 0 || index === 0 ? null : shareBetween(input.samples, ids, previousFrom, stepWallMs),
