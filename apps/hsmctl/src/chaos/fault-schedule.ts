@@ -1,4 +1,4 @@
-import type { FaultAction, FaultKindName } from '../faults/fault-action.js';
+import { isApplianceFaultKind, type FaultAction, type FaultKindName } from '../faults/fault-action.js';
 import type { FleetTopology } from '../faults/fault-driver.js';
 import { undoOf, type TimedFault } from '../faults/timed-fault.js';
 import { SeededRandom } from './seeded-random.js';
@@ -66,7 +66,7 @@ export function drawFaultSchedule(options: ScheduleOptions): TimedFault[] {
       options.multipleZones === true || brokenZones.size === 0 ? zones : zones.filter((zone) => brokenZones.has(zone));
     const duration = Math.min(random.integer(length.min, length.max), lastEnd - at);
     if (duration <= 0) break;
-    let action: FaultAction | undefined;
+    let action: FaultAction;
     let appliances: string[] = [];
     let zone = '';
     if (kind === 'killZone' || kind === 'partitionZone') {
@@ -79,7 +79,7 @@ export function drawFaultSchedule(options: ScheduleOptions): TimedFault[] {
       zone = random.pick(free);
       appliances = options.topology.appliances.filter((appliance) => appliance.zone === zone).map((appliance) => appliance.id);
       action = { kind, zone };
-    } else {
+    } else if (isApplianceFaultKind(kind)) {
       const candidates = options.topology.appliances.filter(
         (appliance) => allowedZones.includes(appliance.zone) && !busy.has(appliance.id),
       );
@@ -90,7 +90,14 @@ export function drawFaultSchedule(options: ScheduleOptions): TimedFault[] {
       action =
         kind === 'slow'
           ? { kind, appliance: target.id, ms: random.integer(slow.min, slow.max) }
-          : ({ kind, appliance: target.id } as FaultAction);
+          : { kind, appliance: target.id };
+    } else if (kind === 'restartBroker') {
+      // Breaks no zone: the broker comes back by itself.
+      if (active.length > 0) continue;
+      action = { kind };
+    } else {
+      // `clear` and the undoing kinds are never drawn: they follow from what was broken.
+      continue;
     }
     steps.push({ atMs: at, action });
     const undo = undoOf(action, options.topology);

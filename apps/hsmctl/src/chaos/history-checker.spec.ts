@@ -62,7 +62,7 @@ describe('history checker', () => {
   });
 
   it('finds an acknowledged CreateKey whose key is gone', async () => {
-    const report = await checkHistory(clean(), fakeBroker({ aes: keys['aes'] as KeyReadBack }));
+    const report = await checkHistory(clean(), fakeBroker({ aes: keys['aes'] }));
     assert.deepEqual(report.violations.map((v) => [v.kind, v.op, v.keyId]), [['lost-write', 'CreateKey', 'new-1']]);
   });
 
@@ -99,6 +99,16 @@ describe('history checker', () => {
     ];
     const report = await checkHistory(history, fakeBroker(keys));
     assert.deepEqual(report.violations.map((v) => [v.kind, v.op]), [['unexpected-code', 'Decrypt'], ['deadline-overrun', 'Encrypt'], ['wrong-answer', 'Verify']]);
+  });
+
+  it("discounts the time the caller's own event loop was stalled from a deadline overrun", async () => {
+    const history = [
+      call({ op: 'Sign', code: 'DEADLINE_EXCEEDED', startMs: 0, endMs: 2300, clientLagMs: 250 }),
+      call({ op: 'Sign', code: 'DEADLINE_EXCEEDED', startMs: 0, endMs: 2300, clientLagMs: 150 }),
+    ];
+    const report = await checkHistory(history, fakeBroker(keys));
+    assert.deepEqual(report.violations.map((v) => [v.kind, v.seq]), [['deadline-overrun', history[1]?.seq]]);
+    assert.equal(report.maxClientLagMs, 250);
   });
 
   it('takes the allowed codes and the deadline slack as options', async () => {

@@ -76,7 +76,11 @@ export class DockerFaultDriver implements FaultDriver {
         return `docker restart ${this.#brokerService}`;
       case 'slow':
         return `not possible: ${this.unsupported('slow') ?? ''}`;
-      default:
+      case 'kill':
+      case 'stop':
+      case 'start':
+      case 'pause':
+      case 'unpause':
         return `docker ${action.kind} ${action.appliance}`;
     }
   }

@@ -29,7 +29,12 @@ export function undoOf(action: FaultAction, topology: FleetTopology): FaultActio
       return appliancesInZone(topology, action.zone).map((appliance) => ({ kind: 'start', appliance }));
     case 'partitionZone':
       return appliancesInZone(topology, action.zone).map((appliance) => ({ kind: 'heal', appliance }));
-    default:
+    case 'zeroize':
+    case 'start':
+    case 'unpause':
+    case 'heal':
+    case 'clear':
+    case 'restartBroker':
       return [];
   }
 }

@@ -151,9 +151,13 @@ export function analyseGameDay(input: {
     const fromMs = boundaries[index] ?? 0;
     const toMs = boundaries[index + 1] ?? input.durationMs;
     const group = index === 0 ? undefined : groups[index - 1];
-    const steps = (group?.indexes ?? []).map((at) => ({ ...(input.steps[at] as (typeof input.steps)[number]), at }));
-    // Calls belong to the phase in which they started.
-    const calls = input.calls.filter((call) => call.startMs - originMs >= fromMs && call.startMs - originMs < toMs);
+    const steps = (group?.indexes ?? []).map((at) => ({ ...(input.steps[at]), at }));
+    // Calls belong to the phase in which they started; the last phase also
+    // takes the few the load issued between the end and its stop.
+    const last = index === boundaries.length - 2;
+    const calls = input.calls.filter(
+      (call) => call.startMs - originMs >= fromMs && (last || call.startMs - originMs < toMs),
+    );
     const stats = callStats(calls);
     const affected = [...new Set(steps.flatMap((step) => affectedBy(step.action, input.topology)))];
     const ids = new Set(affected);

@@ -97,7 +97,7 @@ function readTarget(value: unknown): FaultTarget {
     kind: 'docker',
     project: fields['project'] === undefined ? 'hsm-broker' : text(fields['project'], 'target.project', /^[a-z0-9][a-z0-9_-]*$/),
     ...(fields['brokerService'] === undefined ? {} : { brokerService: text(fields['brokerService'], 'target.brokerService') }),
-    ...(zeroize === undefined ? {} : { zeroizeCommand: zeroize as string[] }),
+    ...(zeroize === undefined ? {} : { zeroizeCommand: zeroize }),
   };
 }
 
@@ -143,7 +143,7 @@ function readStep(value: unknown, field: string, durationMs: number): GameDaySte
   if (fields['ms'] !== undefined) fail(`${field}.ms`, 'only for slow');
   if (isZoneFaultKind(kind)) return { atMs, action: { kind, zone: text(zone, `${field}.zone`) }, ...phase };
   if (zone !== undefined) fail(`${field}.zone`, `not used by ${kind}`);
-  return { atMs, action: { kind } as FaultAction, ...phase };
+  return { atMs, action: { kind }, ...phase };
 }
 
 /**

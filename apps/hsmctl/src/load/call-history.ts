@@ -47,6 +47,12 @@ export interface CallRecord {
   endMs: number;
   /** The deadline the call was given, relative to its start. */
   deadlineMs: number;
+  /**
+   * The longest the load process's own event loop was stalled while the call
+   * ran, ms: a late timer in the caller delays the end of a call without the
+   * broker having taken longer, and the deadline check discounts it.
+   */
+  clientLagMs?: number;
   /** Encrypt: the ciphertext; GenerateDataKey: the encrypted data key (base64). */
   ciphertext?: string;
   /** Encrypt and GenerateDataKey: hex SHA-256 of what the ciphertext must decrypt to. */

@@ -74,6 +74,7 @@ export class MixedLoad {
   #shed = 0;
   #created = 0;
   #timer: NodeJS.Timeout | undefined;
+  readonly #lag = new LoopLag();
 
   constructor(
     client: BrokerClient,
@@ -117,6 +118,7 @@ export class MixedLoad {
       }
     };
     this.#timer = setInterval(tick, 5);
+    this.#lag.start();
   }
 
   /** Stops issuing and waits for the calls in flight. */
@@ -124,6 +126,7 @@ export class MixedLoad {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+    this.#lag.stop();
     return { issued: this.#seq, shed: this.#shed };
   }
 
@@ -293,6 +296,46 @@ export class MixedLoad {
       if (failure.reason !== record.code) record.reason = failure.reason;
     }
     record.endMs = wallClockMs();
+    // A stall that delayed this continuation is seen by the next lag sample.
+    await new Promise((resolve) => setTimeout(resolve, LoopLag.intervalMs * 2));
+    const lag = this.#lag.maxBetween(record.startMs, record.endMs + LoopLag.intervalMs * 2);
+    if (lag > 0) record.clientLagMs = Math.round(lag);
     this.#onRecord(record);
+  }
+}
+
+/**
+ * Measures how late this process's event loop runs timers: a sample every
+ * 20 ms says how much later than asked it fired, which is how long the loop
+ * was stalled just before. Kept for the last 30 s.
+ */
+class LoopLag {
+  static readonly intervalMs = 20;
+  #samples: { atMs: number; lateMs: number }[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #expected = 0;
+
+  start(): void {
+    this.#expected = performance.now() + LoopLag.intervalMs;
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      const late = Math.max(0, now - this.#expected);
+      this.#expected = now + LoopLag.intervalMs;
+      const atMs = wallClockMs();
+      this.#samples.push({ atMs, lateMs: late });
+      if (this.#samples.length > 1500) this.#samples.splice(0, this.#samples.length - 1500);
+    }, LoopLag.intervalMs);
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The longest stall that ended between two instants (wall-clock ms). */
+  maxBetween(fromMs: number, toMs: number): number {
+    let max = 0;
+    for (const sample of this.#samples) if (sample.atMs >= fromMs && sample.atMs <= toMs) max = Math.max(max, sample.lateMs);
+    return max;
   }
 }
