@@ -12,6 +12,7 @@ import { temporaryDirectory, type TemporaryDirectory } from './temporary-directo
 
 interface HistoryLine {
   type: 'call' | 'fault';
+  process?: number;
   op?: string;
   code?: string;
   ciphertext?: string;
@@ -102,7 +103,8 @@ describe('chaos and game days against a real broker', { timeout: 600_000 }, () =
         'name: kill-local-appliance',
         'description: Kill hsm-a1 under load, then start it again.',
         'target: injection',
-        'load: { rateScale: 0.25 }',
+        // Two forked load processes, each with half the rates.
+        'load: { rateScale: 0.25, processes: 2 }',
         'duration: 20s',
         'steps:',
         '  - { at: 5s, fault: kill, appliance: hsm-a1 }',
@@ -139,6 +141,7 @@ describe('chaos and game days against a real broker', { timeout: 600_000 }, () =
     assert.ok(raw.fleetSamples.length > 10);
     const calls = readLines(`${reportDir}/history.jsonl`).filter((line) => line.type === 'call');
     assert.equal(calls.length, raw.analysis.phases.reduce((sum, phase) => sum + phase.calls, 0));
+    assert.deepEqual([...new Set(calls.map((line) => line.process))].sort(), [0, 1], 'both load processes reported their calls');
   });
 
   it('refuses a scenario file with a mistake, naming the field, before breaking anything', async () => {

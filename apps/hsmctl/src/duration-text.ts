@@ -30,6 +30,7 @@ export function parseDuration(input: string, field: string, bounds: { minMs: num
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${String(Math.round(ms))}ms`;
   if (ms < 60_000) return `${String(Number((ms / 1000).toFixed(1)))}s`;
+  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${String(ms / 3_600_000)}h`;
   const minutes = Math.floor(ms / 60_000);
   const seconds = Math.round((ms % 60_000) / 1000);
   return seconds === 0 ? `${String(minutes)}m` : `${String(minutes)}m${String(seconds)}s`;

@@ -10,7 +10,7 @@ import { createLoadRunner } from '../load/load-runner.js';
 import { wallClockMs } from '../load/mixed-load.js';
 import { analyseGameDay, type GameDayAnalysis } from './gameday-analysis.js';
 import { FleetSampler } from './fleet-sampler.js';
-import { renderLatencyChart } from './latency-chart.js';
+import { renderLatencyChart, type ChartMark } from './latency-chart.js';
 import { renderGameDayMarkdown } from './report-markdown.js';
 import { ScenarioError, type GameDayScenario } from './scenario-file.js';
 
@@ -53,6 +53,30 @@ export function checkScenarioAgainst(scenario: GameDayScenario, driver: FaultDri
       throw new ScenarioError(`${field}.zone: '${step.action.zone}' is not in the fleet (${zones.join(', ')})`);
     }
   });
+}
+
+/**
+ * One mark per instant: steps at the same time (a zone brought back
+ * appliance by appliance) share a line and a label, the phase name when the
+ * file gives one, so that labels never print over each other.
+ */
+function chartMarks(scenario: GameDayScenario): ChartMark[] {
+  const marks: (ChartMark & { named: boolean })[] = [];
+  for (const step of scenario.steps) {
+    const last = marks.at(-1);
+    if (last !== undefined && last.atMs === step.atMs) {
+      if (!last.named) last.label = `${last.label}, ${describeFault(step.action)}`;
+      last.breaking ||= isBreakingFault(step.action);
+      continue;
+    }
+    marks.push({
+      atMs: step.atMs,
+      label: step.phase ?? describeFault(step.action),
+      breaking: isBreakingFault(step.action),
+      named: step.phase !== undefined,
+    });
+  }
+  return marks.map(({ atMs, label, breaking }) => ({ atMs, label, breaking }));
 }
 
 /** Runs a game day and writes its report directory. */
@@ -124,7 +148,7 @@ export async function runGameDay(options: GameDayOptions): Promise<GameDayResult
       originMs: originWallMs,
       durationMs: scenario.durationMs,
       calls,
-      marks: scenario.steps.map((step) => ({ atMs: step.atMs, label: describeFault(step.action), breaking: isBreakingFault(step.action) })),
+      marks: chartMarks(scenario),
     }),
   );
   await writeFile(
