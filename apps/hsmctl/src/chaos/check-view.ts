@@ -39,7 +39,7 @@ export function renderCheckReport(report: CheckReport): string {
   const lines = [
     table.trimEnd(),
     `Read back: ${String(checked.keys)} keys (${String(checked.rotations)} rotations), ${String(checked.ciphertexts)} ciphertexts, ${String(checked.signatures)} signatures verified with node:crypto`,
-    `Failed idempotent calls: ${String(report.failedIdempotent)}; longest stall of the load process's event loop: ${String(report.maxClientLagMs)} ms`,
+    `Failed idempotent calls: ${String(report.failedIdempotent)}; most time the load process's event loop stalled during one call: ${String(report.maxClientLagMs)} ms`,
   ];
   if (report.violations.length === 0) {
     lines.push(`History check: ${String(report.calls)} calls, no violations`);

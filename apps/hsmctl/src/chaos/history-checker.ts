@@ -83,7 +83,7 @@ export interface CheckReport {
   results: Record<string, Record<string, number>>;
   /** Failed idempotent calls (allowed codes, but a cost to callers all the same). */
   failedIdempotent: number;
-  /** The longest stall of a load process's event loop during a call, ms (discounted from deadline overruns). */
+  /** The most time a load process's event loop was stalled during one call, ms (discounted from deadline overruns). */
   maxClientLagMs: number;
   /** What was read back. */
   checked: { keys: number; rotations: number; ciphertexts: number; signatures: number };

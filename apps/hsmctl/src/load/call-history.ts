@@ -48,9 +48,9 @@ export interface CallRecord {
   /** The deadline the call was given, relative to its start. */
   deadlineMs: number;
   /**
-   * The longest the load process's own event loop was stalled while the call
-   * ran, ms: a late timer in the caller delays the end of a call without the
-   * broker having taken longer, and the deadline check discounts it.
+   * How long the load process's own event loop was stalled in all while the
+   * call ran, ms: a late timer in the caller delays the end of a call without
+   * the broker having taken longer, and the deadline check discounts it.
    */
   clientLagMs?: number;
   /** Encrypt: the ciphertext; GenerateDataKey: the encrypted data key (base64). */

@@ -298,7 +298,7 @@ export class MixedLoad {
     record.endMs = wallClockMs();
     // A stall that delayed this continuation is seen by the next lag sample.
     await new Promise((resolve) => setTimeout(resolve, LoopLag.intervalMs * 2));
-    const lag = this.#lag.maxBetween(record.startMs, record.endMs + LoopLag.intervalMs * 2);
+    const lag = this.#lag.totalBetween(record.startMs, record.endMs + LoopLag.intervalMs * 2);
     if (lag > 0) record.clientLagMs = Math.round(lag);
     this.#onRecord(record);
   }
@@ -332,10 +332,14 @@ class LoopLag {
     this.#timer = undefined;
   }
 
-  /** The longest stall that ended between two instants (wall-clock ms). */
-  maxBetween(fromMs: number, toMs: number): number {
-    let max = 0;
-    for (const sample of this.#samples) if (sample.atMs >= fromMs && sample.atMs <= toMs) max = Math.max(max, sample.lateMs);
-    return max;
+  /**
+   * How long the loop ran behind between two instants (wall-clock ms): the
+   * sum of the stalls that ended then. Stalls are disjoint, so the sum is
+   * the time this process could not act on a timer or a reply.
+   */
+  totalBetween(fromMs: number, toMs: number): number {
+    let total = 0;
+    for (const sample of this.#samples) if (sample.atMs >= fromMs && sample.atMs <= toMs) total += sample.lateMs;
+    return total;
   }
 }
