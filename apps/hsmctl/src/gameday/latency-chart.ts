@@ -65,7 +65,7 @@ export function renderLatencyChart(input: {
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${String(margin.left)}" y="24" font-size="16" font-weight="bold">${escapeXml(input.title)}</text>`,
   );
-  // Throughput at the foot, scaled to the lowest fifth of the plot.
+  // Successful calls at the foot, by start time, scaled to the lowest fifth of the plot.
   const peak = Math.max(1, ...series.map((point) => point.count));
   const foot = margin.top + plotHeight;
   const area = series
@@ -130,7 +130,7 @@ export function renderLatencyChart(input: {
     ['#1565c0', 'p50'],
     ['#ef6c00', 'p99'],
     ['#c62828', `failed call (${String(failures.length)})`],
-    ['#bbb', `calls per bucket (${String(bucketMs)} ms, peak ${String(peak)})`],
+    ['#bbb', `successful calls per bucket (${String(bucketMs)} ms, peak ${String(peak)})`],
   ];
   let legendX = margin.left;
   for (const [colour, label] of legend) {
