@@ -6,6 +6,7 @@ import {
 } from '@hsm-broker/client';
 import { BrokerError, codeName } from '@hsm-broker/errors';
 import { backupCommands } from './backup-commands.js';
+import { chaosCommand } from './chaos/chaos-command.js';
 import { renderCommandHelp, renderGroupHelp } from './command-help.js';
 import {
   parseCommandLine,
@@ -20,6 +21,7 @@ import { cryptoCommands } from './crypto-commands.js';
 import { readInputFile } from './data-input.js';
 import { envelopeCommands } from './envelope-commands.js';
 import { fleetCommands } from './fleet-commands.js';
+import { gamedayRunCommand } from './gameday/gameday-command.js';
 import { keyCommands } from './key-commands.js';
 import { pkiCommands } from './pki-commands.js';
 import { encodeText, writeOutput } from './output-format.js';
@@ -35,6 +37,8 @@ export const commands: readonly CommandSpec[] = [
   ...fleetCommands,
   ...backupCommands,
   ...pkiCommands,
+  chaosCommand,
+  gamedayRunCommand,
 ];
 
 /** Options every command accepts, before or after the command words. */
