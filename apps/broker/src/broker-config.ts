@@ -4,6 +4,8 @@ import { parse as parseYaml } from 'yaml';
 import { parsePkcs11Uri } from '@hsm-broker/pkcs11';
 import type { TokenSelector } from '@hsm-broker/pkcs11';
 import type { LogLevel } from './logger.js';
+import { defaultReceiveLimits } from './request-limits.js';
+import type { ReceiveLimits } from './request-limits.js';
 
 /** Where a PIN comes from. PINs are never written in the configuration itself. */
 export type PinSource = { file: string } | { env: string };
@@ -43,6 +45,8 @@ export interface BrokerConfig {
   backupHsm: { kind: 'local'; dir: string; modulePath: string } | { kind: 'configured'; appliance: ConfiguredAppliance } | undefined;
   faultInjection: boolean;
   logLevel: LogLevel;
+  /** Request size, metadata and stream limits (the `limits:` section). */
+  limits: ReceiveLimits;
 }
 
 /** Routing and failure-handling settings (the `routing:` section). */
@@ -161,7 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'faultInjection', 'logLevel', 'softhsmModule']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'faultInjection', 'logLevel', 'softhsmModule', 'limits']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -261,6 +265,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     maxAttempts: integer('routing.maxAttempts', routingRaw['maxAttempts'] ?? 3, 1, 10),
     hedgeDelayMs: integer('routing.hedgeDelayMs (HSMB_HEDGE_DELAY_MS)', env['HSMB_HEDGE_DELAY_MS'] ?? routingRaw['hedgeDelayMs'] ?? 0, 0, 60000),
   };
+  const limitsRaw = (file['limits'] ?? {}) as Record<string, unknown>;
+  if (typeof limitsRaw !== 'object' || Array.isArray(limitsRaw)) fail('limits', limitsRaw, 'expected a mapping');
+  for (const key of Object.keys(limitsRaw)) if (!(key in defaultReceiveLimits)) fail(`limits.${key}`, limitsRaw[key], `unknown setting; known settings are ${Object.keys(defaultReceiveLimits).join(', ')}`);
+  const limits: ReceiveLimits = {
+    // At least 1 MiB so a small fleet's backup fits; at most what grpc-js can address.
+    maxBackupBytes: integer('limits.maxBackupBytes', limitsRaw['maxBackupBytes'] ?? defaultReceiveLimits.maxBackupBytes, 1024 * 1024, 2 ** 31 - 2048),
+    maxConcurrentStreams: integer('limits.maxConcurrentStreams', limitsRaw['maxConcurrentStreams'] ?? defaultReceiveLimits.maxConcurrentStreams, 1, 10000),
+    maxMetadataBytes: integer('limits.maxMetadataBytes', limitsRaw['maxMetadataBytes'] ?? defaultReceiveLimits.maxMetadataBytes, 1024, 65536),
+    maxMetadataEntries: integer('limits.maxMetadataEntries', limitsRaw['maxMetadataEntries'] ?? defaultReceiveLimits.maxMetadataEntries, 8, 128),
+  };
   if (routing.maxOpenMs < routing.openMs) fail('routing.maxOpenMs', routing.maxOpenMs, `must be at least routing.openMs (${String(routing.openMs)})`);
   return {
     listen,
@@ -277,5 +291,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     backupHsm,
     faultInjection: bool('faultInjection (HSMB_FAULT_INJECTION)', pick('HSMB_FAULT_INJECTION', 'faultInjection') ?? false),
     logLevel,
+    limits,
   };
 }

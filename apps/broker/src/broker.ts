@@ -17,6 +17,7 @@ import { cryptoService } from './crypto-service.js';
 import { fleetService } from './fleet-service.js';
 import { keyService } from './key-service.js';
 import { provisionLocalBackupHsm, provisionLocalFleet } from './local-fleet.js';
+import { ReceiveGuard } from './receive-guard.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
 
@@ -217,14 +218,14 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
       })
     : undefined;
 
-  // Restores carry a whole backup file in one message; every other request
-  // is bounded far lower by its own field checks.
-  const server = new Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
-  const pipeline = openPipeline(log);
-  server.addService(CryptoServiceService, cryptoService(registry, pipeline));
-  server.addService(KeyServiceService, keyService(registry, fleet, enrolled, pipeline));
-  server.addService(FleetServiceService, fleetService(fleet, registry, reconciler, enrolled, pipeline));
-  server.addService(BackupServiceService, backupService(backup, pipeline));
+  // Every request is bounded by its method's limits before anything decodes it (request-limits.ts).
+  const guard = new ReceiveGuard(config.limits);
+  const server = new Server(guard.serverOptions());
+  const pipeline = guard.pipeline(openPipeline(log));
+  server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline));
+  server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline));
+  server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline));
+  server.addService(guard.service(BackupServiceService), backupService(backup, pipeline));
   if (config.faultInjection) log.warn('fault injection is enabled: InjectFault can make appliances fail on purpose');
   const health = new HealthImplementation(Object.fromEntries(['', ...serviceNames].map((name) => [name, 'NOT_SERVING' as const])));
   health.addToServer(server);

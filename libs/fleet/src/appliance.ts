@@ -54,6 +54,12 @@ export interface CallOptions {
   slow?: boolean;
   /** A health probe or maintenance call: not counted as a caller's request. */
   background?: boolean;
+  /**
+   * Told when the caller's deadline passes while the worker still runs the
+   * call: `settled` ends when the worker does. Whoever started work that
+   * leaves something behind (a generated key) cleans up from there.
+   */
+  onAbandoned?: (applianceId: string, settled: Promise<unknown>) => void;
 }
 
 /** How an appliance returns to service. */
@@ -419,7 +425,10 @@ export class Appliance {
         () => this.#release(worker),
         () => this.#release(worker),
       );
-      const result = await this.#withinDeadline(running, options.deadline, op);
+      const result = await this.#withinDeadline(running, options.deadline, op).catch((error: unknown) => {
+        if (options.onAbandoned && BrokerError.from(error).failureClass === 'deadline') options.onAbandoned(this.id, running);
+        throw error;
+      });
       this.#recordSuccess(performance.now() - started);
       return result;
     } catch (error: unknown) {
