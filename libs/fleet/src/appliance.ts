@@ -5,6 +5,7 @@ import type { BreakerPolicy } from './appliance-breaker.js';
 import { ApplianceWorker } from './appliance-worker.js';
 import type { ActiveFault } from './fault-injection.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
+import { setStallTolerantTimeout } from './stall-tolerant-timer.js';
 
 /** One HSM appliance as configured. */
 export interface ApplianceConfig {
@@ -445,7 +446,7 @@ export class Appliance {
     // The caller stops waiting; the worker finishes the call and is released then.
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
+      timer = setStallTolerantTimeout(() => {
         reject(
           new BrokerError(Code.DEADLINE_EXCEEDED, `appliance ${this.id}: ${op} did not finish before the caller's deadline`, {
             reason: 'DEADLINE_EXCEEDED',

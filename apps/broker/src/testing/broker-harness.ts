@@ -68,6 +68,8 @@ export interface TestBrokerOptions {
   dataDir?: string;
   /** Settings for a YAML configuration file (routing, timeouts, …). */
   config?: Record<string, unknown>;
+  /** Receives every log line the broker writes (at HSMB_LOG_LEVEL, or `env`'s), instead of stderr. */
+  logSink?: (line: string) => void;
 }
 
 /** A broker on a fresh local SoftHSM fleet in a temporary directory. */
@@ -101,7 +103,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     ...options.env,
   });
   const broker = await startBroker(config, {
-    log: createLogger(config.logLevel),
+    log: options.logSink ? createLogger(config.logLevel, options.logSink) : createLogger(config.logLevel),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const clients = connect(broker.address);
