@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parsePkcs11Uri } from '@hsm-broker/pkcs11';
@@ -20,6 +20,20 @@ export interface ConfiguredAppliance {
   soPin: PinSource | undefined;
   env: Record<string, string>;
   workers: number;
+}
+
+/**
+ * Where the embedded backup HSM (its token and its PINs) lives when nothing
+ * says: beside the data directory, not in it, so a copy, a snapshot or the
+ * loss of the data directory never carries the fleet's backup HSM and its
+ * PINs along with the fleet (ADR 0011). A backup HSM made inside the data
+ * directory by an older version is kept where it is (moving it silently
+ * would orphan every backup made with it); the broker warns about it at
+ * start-up.
+ */
+export function defaultBackupHsmDir(dataDir: string): string {
+  const legacy = join(dataDir, 'backup-hsm');
+  return existsSync(legacy) ? legacy : `${dataDir.replace(/\/+$/, '')}-backup-hsm`;
 }
 
 /** The broker's validated configuration. */
@@ -226,7 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     backupHsm = appliance ? { kind: 'configured', appliance } : undefined;
     if (!backupHsm?.appliance.soPin) fail('backupHsm.soPin', undefined, 'the backup HSM needs a security-officer PIN source');
   } else if (env['HSMB_BACKUP_HSM_DIR'] !== undefined || backupEntry['dir'] !== undefined || fleet.kind === 'local') {
-    const dirRaw = text('backupHsm.dir (HSMB_BACKUP_HSM_DIR)', env['HSMB_BACKUP_HSM_DIR'] ?? backupEntry['dir'] ?? join(dataDir, 'backup-hsm'));
+    const dirRaw = text('backupHsm.dir (HSMB_BACKUP_HSM_DIR)', env['HSMB_BACKUP_HSM_DIR'] ?? backupEntry['dir'] ?? defaultBackupHsmDir(dataDir));
     backupHsm = { kind: 'local', dir: isAbsolute(dirRaw) ? dirRaw : resolve(cwd, dirRaw), modulePath: softhsmModule };
   }
 

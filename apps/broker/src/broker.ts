@@ -1,5 +1,5 @@
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -93,6 +93,11 @@ function resolveAppliance(appliance: ConfiguredAppliance, field: string): Applia
 async function backupHsmOf(config: BrokerConfig, log: Logger): Promise<BackupHsm | undefined> {
   const backup = config.backupHsm;
   if (!backup) return undefined;
+  if (backup.kind === 'local' && !relative(config.dataDir, backup.dir).startsWith('..')) {
+    log.warn('THE BACKUP HSM AND ITS PINS ARE INSIDE THE DATA DIRECTORY: a copy or loss of the data directory carries the fleet and its backup HSM together; set HSMB_BACKUP_HSM_DIR to a directory elsewhere and move it there', {
+      backupHsmDir: backup.dir,
+    });
+  }
   const appliance =
     backup.kind === 'local'
       ? await provisionLocalBackupHsm(backup.dir, backup.modulePath, config.timeouts.startMs, log)

@@ -6,7 +6,7 @@ import type { Client, ServiceError } from '@grpc/grpc-js';
 import { CryptoServiceClient, FleetServiceClient, KeyServiceClient } from '@hsm-broker/proto';
 import { startBroker } from '../broker.js';
 import type { RunningBroker } from '../broker.js';
-import { loadConfig } from '../broker-config.js';
+import { defaultBackupHsmDir, loadConfig } from '../broker-config.js';
 import { createLogger } from '../logger.js';
 
 type Callback<Res> = (error: ServiceError | null, response: Res) => void;
@@ -122,6 +122,8 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     async dispose() {
       await stop();
       rmSync(dataDir, { recursive: true, force: true });
+      // The embedded backup HSM lives beside the data directory (see defaultBackupHsmDir).
+      rmSync(defaultBackupHsmDir(dataDir), { recursive: true, force: true });
     },
   };
 }
