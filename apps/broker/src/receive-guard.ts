@@ -148,7 +148,8 @@ export class ReceiveGuard {
 
   /** The metadata check: entries and bytes of the caller's headers. */
   #metadataRefusal(metadata: Metadata): BrokerError | undefined {
-    const entries = Object.entries(metadata.getMap());
+    // Every value of every key: a repeated header counts each time it is sent.
+    const entries = Object.entries(metadata.toJSON()).flatMap(([key, values]) => values.map((value) => [key, value] as const));
     let bytes = 0;
     for (const [key, value] of entries) bytes += key.length + (typeof value === 'string' ? Buffer.byteLength(value) : value.length);
     const { maxMetadataBytes, maxMetadataEntries } = this.settings;
