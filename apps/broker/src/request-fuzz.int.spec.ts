@@ -126,6 +126,7 @@ describe('request fuzzing on a real broker', { timeout: 900_000 }, () => {
       GenerateRandom: { numBytes: 32 },
       GetPublicKey: { keyId: 'fz/ec', keyVersion: 0 },
       ListKeys: { pageSize: 10, pageToken: '' },
+      CreateKey: { keyId: 'fz/made', keySpec: KeySpec.HMAC_256, keyUsage: KeyUsage.GENERATE_VERIFY_MAC, description: 'fuzz', labels: {}, rotationPeriodDays: 0 },
     };
   });
 
