@@ -181,6 +181,22 @@ describe('request limits on a real broker', { timeout: 600_000 }, () => {
     }
   });
 
+  it('refuses a fence that would leave no zone serving, and keeps serving', async () => {
+    await t.clients.fleet.fenceZone({ zone: 'az-a' });
+    await t.clients.fleet.fenceZone({ zone: 'az-b' });
+    try {
+      const refused = await statusOf(t.clients.fleet.fenceZone({ zone: 'az-c' }));
+      assert.equal(refused.code, status.FAILED_PRECONDITION);
+      assert.match(refused.message, /^zone: fencing az-c would leave no zone serving/);
+      assert.deepEqual((await t.clients.fleet.getFleetStatus({})).fencedZones, ['az-a', 'az-b']);
+      const sealed = await t.clients.crypto.encrypt({ keyId: 'lim/aes', plaintext: Buffer.from('still served'), encryptionContext: {} });
+      assert.equal((await t.clients.crypto.decrypt({ ciphertext: sealed.ciphertext, encryptionContext: {} })).plaintext.toString(), 'still served');
+    } finally {
+      await t.clients.fleet.unfenceZone({ zone: 'az-a' });
+      await t.clients.fleet.unfenceZone({ zone: 'az-b' });
+    }
+  });
+
   it('removes the key an abandoned RSA-4096 creation made, so a retry makes exactly one', async () => {
     const impatient = connect(t.broker.address, 400);
     let keyId = '';

@@ -66,6 +66,14 @@ describe('request limits', () => {
     assert.ok(decrypt.length <= (table['Decrypt']?.maxMessageBytes ?? 0));
   });
 
+  it('lets the page token of the longest key id through', () => {
+    const token = Buffer.from('k'.repeat(128)).toString('base64url');
+    const listKeys = table['ListKeys'];
+    assert.ok(listKeys);
+    checkRequestLimits(listKeys, { pageSize: 10, pageToken: token });
+    assert.throws(() => checkRequestLimits(listKeys, { pageSize: 10, pageToken: `${token}x` }), /page_token: is 172 bytes/);
+  });
+
   it('names the field over its limit, with sizes and never the content', () => {
     const limits = table['Decrypt'];
     assert.ok(limits);

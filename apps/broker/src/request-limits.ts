@@ -24,6 +24,8 @@ export const defaultReceiveLimits: ReceiveLimits = {
 
 /** Longest key id in bytes: the key-id syntax allows 128 ASCII characters. */
 export const maxKeyIdBytes = 128;
+/** Longest ListKeys page token: the base64url form of the longest key id. */
+export const maxPageTokenBytes = Math.ceil((maxKeyIdBytes * 4) / 3);
 /** Longest appliance id or zone name accepted in a request. */
 export const maxFleetNameBytes = 128;
 /** Longest signature any key spec makes (an RSA-4096 signature). */
@@ -93,7 +95,7 @@ export function methodLimits(limits: ReceiveLimits): Readonly<Record<string, Met
     GenerateRandom: method([]),
     CreateKey: method([keyId(1), { field: 'description', number: 4, maxBytes: 4 * maxDescriptionCharacters, reason: 'DESCRIPTION_TOO_LONG' }], [], labelBytes),
     DescribeKey: method([keyId(1)]),
-    ListKeys: method([{ field: 'page_token', number: 2, maxBytes: maxKeyIdBytes, reason: 'INVALID_PAGE_TOKEN' }]),
+    ListKeys: method([{ field: 'page_token', number: 2, maxBytes: maxPageTokenBytes, reason: 'INVALID_PAGE_TOKEN' }]),
     RotateKey: method([keyId(1)]),
     EnableKey: method([keyId(1)]),
     DisableKey: method([keyId(1)]),
