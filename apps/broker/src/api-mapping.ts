@@ -55,8 +55,10 @@ export function dataKeyLength(value: DataKeySpec): 16 | 32 {
   return enumName(DataKeySpec, value, 'key_spec') === 'AES_128' ? 16 : 32;
 }
 
-const maxContextEntries = 64;
-const maxContextBytes = 8192;
+/** Most entries an encryption context may have. */
+export const maxContextEntries = 64;
+/** Most bytes (keys and values, UTF-8) an encryption context may hold. */
+export const maxContextBytes = 8192;
 
 /** Checks an encryption context's size; its content is the caller's business. */
 export function checkContext(context: Record<string, string>, field: string): Record<string, string> {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from './broker-config.js';
+import { ConfigError, defaultBackupHsmDir, loadConfig } from './broker-config.js';
 
 function refused(env: NodeJS.ProcessEnv, pattern: RegExp): void {
   assert.throws(() => loadConfig(env, '/srv'), (error: unknown) => error instanceof ConfigError && pattern.test(error.message));
@@ -19,7 +19,19 @@ describe('loadConfig', () => {
     assert.deepEqual(config.durability, { minAppliances: 2, minZones: 2 });
     assert.equal(config.faultInjection, false);
     assert.equal(config.tls, undefined);
-    assert.deepEqual(config.backupHsm, { kind: 'local', dir: '/srv/.data/backup-hsm', modulePath: '/usr/lib/softhsm/libsofthsm2.so' });
+    // The backup HSM and its PINs live beside the data directory, not in it.
+    assert.deepEqual(config.backupHsm, { kind: 'local', dir: '/srv/.data-backup-hsm', modulePath: '/usr/lib/softhsm/libsofthsm2.so' });
+  });
+
+  it('keeps a backup HSM an older version made inside the data directory where it is', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'hsmb-config-'));
+    try {
+      assert.equal(defaultBackupHsmDir(dataDir), `${dataDir}-backup-hsm`);
+      mkdirSync(join(dataDir, 'backup-hsm'));
+      assert.equal(defaultBackupHsmDir(dataDir), join(dataDir, 'backup-hsm'));
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('names the field, the value and the allowed range of a bad setting', () => {

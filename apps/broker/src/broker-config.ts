@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parsePkcs11Uri } from '@hsm-broker/pkcs11';
 import type { TokenSelector } from '@hsm-broker/pkcs11';
 import type { LogLevel } from './logger.js';
+import { defaultReceiveLimits } from './request-limits.js';
+import type { ReceiveLimits } from './request-limits.js';
 
 /** Where a PIN comes from. PINs are never written in the configuration itself. */
 export type PinSource = { file: string } | { env: string };
@@ -18,6 +20,20 @@ export interface ConfiguredAppliance {
   soPin: PinSource | undefined;
   env: Record<string, string>;
   workers: number;
+}
+
+/**
+ * Where the embedded backup HSM (its token and its PINs) lives when nothing
+ * says: beside the data directory, not in it, so a copy, a snapshot or the
+ * loss of the data directory never carries the fleet's backup HSM and its
+ * PINs along with the fleet (ADR 0011). A backup HSM made inside the data
+ * directory by an older version is kept where it is (moving it silently
+ * would orphan every backup made with it); the broker warns about it at
+ * start-up.
+ */
+export function defaultBackupHsmDir(dataDir: string): string {
+  const legacy = join(dataDir, 'backup-hsm');
+  return existsSync(legacy) ? legacy : `${dataDir.replace(/\/+$/, '')}-backup-hsm`;
 }
 
 /** The broker's validated configuration. */
@@ -49,6 +65,8 @@ export interface BrokerConfig {
   backupHsm: { kind: 'local'; dir: string; modulePath: string } | { kind: 'configured'; appliance: ConfiguredAppliance } | undefined;
   faultInjection: boolean;
   logLevel: LogLevel;
+  /** Request size, metadata and stream limits (the `limits:` section). */
+  limits: ReceiveLimits;
 }
 
 /** Routing and failure-handling settings (the `routing:` section). */
@@ -167,7 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -243,7 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     backupHsm = appliance ? { kind: 'configured', appliance } : undefined;
     if (!backupHsm?.appliance.soPin) fail('backupHsm.soPin', undefined, 'the backup HSM needs a security-officer PIN source');
   } else if (env['HSMB_BACKUP_HSM_DIR'] !== undefined || backupEntry['dir'] !== undefined || fleet.kind === 'local') {
-    const dirRaw = text('backupHsm.dir (HSMB_BACKUP_HSM_DIR)', env['HSMB_BACKUP_HSM_DIR'] ?? backupEntry['dir'] ?? join(dataDir, 'backup-hsm'));
+    const dirRaw = text('backupHsm.dir (HSMB_BACKUP_HSM_DIR)', env['HSMB_BACKUP_HSM_DIR'] ?? backupEntry['dir'] ?? defaultBackupHsmDir(dataDir));
     backupHsm = { kind: 'local', dir: isAbsolute(dirRaw) ? dirRaw : resolve(cwd, dirRaw), modulePath: softhsmModule };
   }
 
@@ -282,6 +300,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     maxAttempts: integer('routing.maxAttempts', routingRaw['maxAttempts'] ?? 3, 1, 10),
     hedgeDelayMs: integer('routing.hedgeDelayMs (HSMB_HEDGE_DELAY_MS)', env['HSMB_HEDGE_DELAY_MS'] ?? routingRaw['hedgeDelayMs'] ?? 0, 0, 60000),
   };
+  const limitsRaw = (file['limits'] ?? {}) as Record<string, unknown>;
+  if (typeof limitsRaw !== 'object' || Array.isArray(limitsRaw)) fail('limits', limitsRaw, 'expected a mapping');
+  for (const key of Object.keys(limitsRaw)) if (!(key in defaultReceiveLimits)) fail(`limits.${key}`, limitsRaw[key], `unknown setting; known settings are ${Object.keys(defaultReceiveLimits).join(', ')}`);
+  const limits: ReceiveLimits = {
+    // At least 1 MiB so a small fleet's backup fits; at most what grpc-js can address.
+    maxBackupBytes: integer('limits.maxBackupBytes', limitsRaw['maxBackupBytes'] ?? defaultReceiveLimits.maxBackupBytes, 1024 * 1024, 2 ** 31 - 2048),
+    maxConcurrentStreams: integer('limits.maxConcurrentStreams', limitsRaw['maxConcurrentStreams'] ?? defaultReceiveLimits.maxConcurrentStreams, 1, 10000),
+    maxMetadataBytes: integer('limits.maxMetadataBytes', limitsRaw['maxMetadataBytes'] ?? defaultReceiveLimits.maxMetadataBytes, 1024, 65536),
+    maxMetadataEntries: integer('limits.maxMetadataEntries', limitsRaw['maxMetadataEntries'] ?? defaultReceiveLimits.maxMetadataEntries, 8, 128),
+  };
   if (routing.maxOpenMs < routing.openMs) fail('routing.maxOpenMs', routing.maxOpenMs, `must be at least routing.openMs (${String(routing.openMs)})`);
   return {
     listen,
@@ -301,5 +329,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     reloadIntervalMs: integer('reloadIntervalMs', file['reloadIntervalMs'] ?? 1000, 50, 600000),
     faultInjection: bool('faultInjection (HSMB_FAULT_INJECTION)', pick('HSMB_FAULT_INJECTION', 'faultInjection') ?? false),
     logLevel,
+    limits,
   };
 }

@@ -1,5 +1,5 @@
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -20,6 +20,7 @@ import { cryptoService } from './crypto-service.js';
 import { fleetService } from './fleet-service.js';
 import { keyService } from './key-service.js';
 import { provisionLocalBackupHsm, provisionLocalFleet } from './local-fleet.js';
+import { ReceiveGuard } from './receive-guard.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
 
@@ -99,6 +100,11 @@ function resolveAppliance(appliance: ConfiguredAppliance, field: string): Applia
 async function backupHsmOf(config: BrokerConfig, log: Logger): Promise<BackupHsm | undefined> {
   const backup = config.backupHsm;
   if (!backup) return undefined;
+  if (backup.kind === 'local' && !relative(config.dataDir, backup.dir).startsWith('..')) {
+    log.warn('THE BACKUP HSM AND ITS PINS ARE INSIDE THE DATA DIRECTORY: a copy or loss of the data directory carries the fleet and its backup HSM together; set HSMB_BACKUP_HSM_DIR to a directory elsewhere and move it there', {
+      backupHsmDir: backup.dir,
+    });
+  }
   const appliance =
     backup.kind === 'local'
       ? await provisionLocalBackupHsm(backup.dir, backup.modulePath, config.timeouts.startMs, log)
@@ -247,14 +253,14 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
       })
     : undefined;
 
-  // Restores carry a whole backup file in one message; every other request
-  // is bounded far lower by its own field checks.
-  const server = new Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
-  const pipeline = access ? accessPipeline(log, access) : openPipeline(log);
-  server.addService(CryptoServiceService, cryptoService(registry, pipeline));
-  server.addService(KeyServiceService, keyService(registry, fleet, enrolled, pipeline));
-  server.addService(FleetServiceService, fleetService(fleet, registry, reconciler, enrolled, pipeline));
-  server.addService(BackupServiceService, backupService(backup, pipeline));
+  // Every request is bounded by its method's limits before anything decodes it (request-limits.ts).
+  const guard = new ReceiveGuard(config.limits);
+  const server = new Server(guard.serverOptions());
+  const pipeline = guard.pipeline(access ? accessPipeline(log, access) : openPipeline(log));
+  server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline));
+  server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline));
+  server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline));
+  server.addService(guard.service(BackupServiceService), backupService(backup, pipeline));
   if (config.faultInjection) log.warn('fault injection is enabled: InjectFault can make appliances fail on purpose');
   const health = new HealthImplementation(Object.fromEntries(['', ...serviceNames].map((name) => [name, 'NOT_SERVING' as const])));
   health.addToServer(server);

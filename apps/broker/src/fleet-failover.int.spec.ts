@@ -207,16 +207,23 @@ describe('fleet behaviour in one zone', { timeout: 600_000 }, () => {
     assert.equal((await statusOf(t.clients.fleet.drainAppliance({ applianceId: '' }))).code, status.INVALID_ARGUMENT);
   });
 
-  it('fences a zone: every call fails fast with UNAVAILABLE while the only zone is fenced', async () => {
-    const fenced = await t.clients.fleet.fenceZone({ zone: 'az-a' });
-    assert.equal(fenced.zone?.name, 'az-a');
-    const started = Date.now();
-    const refused = await statusOf(t.clients.crypto.sign(signRequest));
-    assert.equal(refused.code, status.UNAVAILABLE);
-    assert.ok(Date.now() - started < 1000);
-    assert.deepEqual((await t.clients.fleet.getFleetStatus({})).fencedZones, ['az-a']);
-    await t.clients.fleet.unfenceZone({ zone: 'az-a' });
+  it('refuses to fence the only zone, and to drain the last serving appliance', async () => {
+    const refused = await statusOf(t.clients.fleet.fenceZone({ zone: 'az-a' }));
+    assert.equal(refused.code, status.FAILED_PRECONDITION);
+    assert.match(refused.message, /^zone: fencing az-a would leave no zone serving/);
+    assert.deepEqual((await t.clients.fleet.getFleetStatus({})).fencedZones, []);
     assert.equal((await t.clients.crypto.sign(signRequest)).keyId, 'f/ec');
+    await t.clients.fleet.drainAppliance({ applianceId: 'hsm-a1' });
+    await t.clients.fleet.drainAppliance({ applianceId: 'hsm-a2' });
+    try {
+      const last = await statusOf(t.clients.fleet.drainAppliance({ applianceId: 'hsm-a3' }));
+      assert.equal(last.code, status.FAILED_PRECONDITION);
+      assert.match(last.message, /^appliance_id: draining hsm-a3 would leave no appliance serving/);
+      assert.equal((await t.clients.crypto.sign(signRequest)).keyId, 'f/ec');
+    } finally {
+      await t.clients.fleet.undrainAppliance({ applianceId: 'hsm-a1' });
+      await t.clients.fleet.undrainAppliance({ applianceId: 'hsm-a2' });
+    }
     assert.equal((await statusOf(t.clients.fleet.fenceZone({ zone: 'az-z' }))).code, status.NOT_FOUND);
   });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BrokerError } from '@hsm-broker/errors';
+import { BrokerError, quoteInput } from '@hsm-broker/errors';
 import type { Fleet } from '@hsm-broker/fleet';
 import type { KeyRegistry } from '@hsm-broker/keys';
 import type { KeyServiceServer } from '@hsm-broker/proto';
@@ -14,8 +14,8 @@ function checkLabels(labels: Record<string, string>): Record<string, string> {
   const entries = Object.entries(labels);
   if (entries.length > maxLabels) throw BrokerError.invalidArgument('labels', `has ${String(entries.length)} entries; at most ${String(maxLabels)}`, 'TOO_MANY_LABELS');
   for (const [key, value] of entries) {
-    if (!labelKeyPattern.test(key)) throw BrokerError.invalidArgument('labels', `key "${key}" must be 1-63 characters of A-Z a-z 0-9 _ . - /`, 'INVALID_LABEL');
-    if (value.length > 256) throw BrokerError.invalidArgument('labels', `value of "${key}" is longer than 256 characters`, 'INVALID_LABEL');
+    if (!labelKeyPattern.test(key)) throw BrokerError.invalidArgument('labels', `key ${quoteInput(key)} must be 1-63 characters of A-Z a-z 0-9 _ . - /`, 'INVALID_LABEL');
+    if (value.length > 256) throw BrokerError.invalidArgument('labels', `value of ${quoteInput(key)} is longer than 256 characters`, 'INVALID_LABEL');
   }
   return labels;
 }

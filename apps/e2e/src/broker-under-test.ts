@@ -40,6 +40,11 @@ export interface BrokerUnderTest extends AsyncDisposable {
  */
 export async function startBrokerUnderTest(options: BrokerUnderTestOptions = {}): Promise<BrokerUnderTest> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hsmb-e2e-'));
+  // The embedded backup HSM lives beside the data directory by default.
+  const remove = (): void => {
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(`${dataDir}-backup-hsm`, { recursive: true, force: true });
+  };
   let broker: RunningBroker;
   try {
     // Settings that have no environment variable go through a configuration
@@ -60,7 +65,7 @@ export async function startBrokerUnderTest(options: BrokerUnderTestOptions = {})
     });
     broker = await startBroker(config, { log: createLogger(config.logLevel) });
   } catch (error: unknown) {
-    rmSync(dataDir, { recursive: true, force: true });
+    remove();
     throw error;
   }
 
@@ -70,7 +75,7 @@ export async function startBrokerUnderTest(options: BrokerUnderTestOptions = {})
       try {
         await broker.stop();
       } finally {
-        rmSync(dataDir, { recursive: true, force: true });
+        remove();
       }
     })());
   return {

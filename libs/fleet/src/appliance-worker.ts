@@ -5,6 +5,7 @@ import type { LoginRole, TokenSelector } from '@hsm-broker/pkcs11';
 import type { ActiveFault } from './fault-injection.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
 import type { ParentMessage, WorkerMessage } from './worker-protocol.js';
+import { setStallTolerantTimeout } from './stall-tolerant-timer.js';
 
 const workerEntry = new URL('./appliance-worker-main.js', import.meta.url);
 
@@ -131,7 +132,8 @@ export class ApplianceWorker {
     }
     const id = this.#nextId++;
     return new Promise<WorkerResult<K>>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = setStallTolerantTimeout(() => {
+        if (!this.#pending.has(id)) return;
         this.#pending.delete(id);
         reject(new BrokerError(Code.UNAVAILABLE, `appliance ${this.spec.applianceId}: ${op} did not complete within ${String(timeoutMs)} ms; worker replaced`, {
           reason: 'APPLIANCE_TIMEOUT',

@@ -5,6 +5,7 @@ import type { BreakerPolicy } from './appliance-breaker.js';
 import { ApplianceWorker } from './appliance-worker.js';
 import type { ActiveFault } from './fault-injection.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
+import { setStallTolerantTimeout } from './stall-tolerant-timer.js';
 
 /** One HSM appliance as configured. */
 export interface ApplianceConfig {
@@ -54,6 +55,12 @@ export interface CallOptions {
   slow?: boolean;
   /** A health probe or maintenance call: not counted as a caller's request. */
   background?: boolean;
+  /**
+   * Told when the caller's deadline passes while the worker still runs the
+   * call: `settled` ends when the worker does. Whoever started work that
+   * leaves something behind (a generated key) cleans up from there.
+   */
+  onAbandoned?: (applianceId: string, settled: Promise<unknown>) => void;
 }
 
 /** How an appliance returns to service. */
@@ -419,7 +426,10 @@ export class Appliance {
         () => this.#release(worker),
         () => this.#release(worker),
       );
-      const result = await this.#withinDeadline(running, options.deadline, op);
+      const result = await this.#withinDeadline(running, options.deadline, op).catch((error: unknown) => {
+        if (options.onAbandoned && BrokerError.from(error).failureClass === 'deadline') options.onAbandoned(this.id, running);
+        throw error;
+      });
       this.#recordSuccess(performance.now() - started);
       return result;
     } catch (error: unknown) {
@@ -436,7 +446,7 @@ export class Appliance {
     // The caller stops waiting; the worker finishes the call and is released then.
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
+      timer = setStallTolerantTimeout(() => {
         reject(
           new BrokerError(Code.DEADLINE_EXCEEDED, `appliance ${this.id}: ${op} did not finish before the caller's deadline`, {
             reason: 'DEADLINE_EXCEEDED',

@@ -1,4 +1,4 @@
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
 import { Appliance } from './appliance.js';
 import type { ApplianceConfig, ApplianceHealth, ApplianceTimeouts, CallOptions } from './appliance.js';
 import type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
@@ -189,7 +189,7 @@ export class Fleet {
   appliance(id: string): Appliance {
     const appliance = this.#appliances.get(id);
     if (!appliance) {
-      throw new BrokerError(Code.NOT_FOUND, `appliance_id: no appliance named ${id}`, {
+      throw new BrokerError(Code.NOT_FOUND, `appliance_id: no appliance named ${quoteInput(id)}`, {
         reason: 'APPLIANCE_NOT_FOUND',
         details: { field: 'appliance_id' },
       });
@@ -393,9 +393,29 @@ export class Fleet {
     }
   }
 
-  /** Stops new work for one appliance; calls in flight finish. */
+  /**
+   * Refuses a drain or fence that would leave nothing serving: with every
+   * appliance drained or every zone fenced, every call fails, which no
+   * operator wants from one command. Appliances that are down do not count
+   * as serving, so a fleet that is already broken cannot lose its last
+   * working appliance this way either.
+   */
+  #keepOneServing(removed: (appliance: Appliance) => boolean, refusal: () => BrokerError): void {
+    const serving = this.appliances.filter((appliance) => this.inRotation(appliance));
+    if (serving.length > 0 && serving.every(removed)) throw refusal();
+  }
+
+  /** Stops new work for one appliance; calls in flight finish. Refused when it is the last one serving. */
   drain(applianceId: string): Appliance {
     const appliance = this.appliance(applianceId);
+    this.#keepOneServing(
+      (candidate) => candidate === appliance,
+      () =>
+        new BrokerError(Code.FAILED_PRECONDITION, `appliance_id: draining ${quoteInput(appliance.id)} would leave no appliance serving; undrain or repair another appliance first`, {
+          reason: 'LAST_SERVING_APPLIANCE',
+          details: { field: 'appliance_id', appliance: appliance.id },
+        }),
+    );
     appliance.setDrained(true);
     return appliance;
   }
@@ -409,14 +429,23 @@ export class Fleet {
 
   #zone(zone: string): string {
     if (!this.appliances.some((appliance) => appliance.zone === zone)) {
-      throw new BrokerError(Code.NOT_FOUND, `zone: no appliance is in zone ${zone}`, { reason: 'ZONE_NOT_FOUND', details: { field: 'zone' } });
+      throw new BrokerError(Code.NOT_FOUND, `zone: no appliance is in zone ${quoteInput(zone)}`, { reason: 'ZONE_NOT_FOUND', details: { field: 'zone' } });
     }
     return zone;
   }
 
-  /** Takes a whole zone out of rotation. */
+  /** Takes a whole zone out of rotation. Refused when no other zone would be serving. */
   fence(zone: string): ZoneSnapshot {
-    this.#fenced.add(this.#zone(zone));
+    const name = this.#zone(zone);
+    this.#keepOneServing(
+      (candidate) => candidate.zone === name,
+      () =>
+        new BrokerError(Code.FAILED_PRECONDITION, `zone: fencing ${quoteInput(name)} would leave no zone serving; unfence or repair another zone first`, {
+          reason: 'LAST_SERVING_ZONE',
+          details: { field: 'zone', zone: name },
+        }),
+    );
+    this.#fenced.add(name);
     return this.#zoneSnapshot(zone);
   }
 

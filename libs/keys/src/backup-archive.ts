@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
 import type { KeyMaterialSpec } from '@hsm-broker/pkcs11';
 import { keyIdPattern } from './key-model.js';
 import type { KeyState, KeyUsage } from './key-model.js';
@@ -91,10 +91,10 @@ export function decodeBackup(file: Buffer): { payload: Buffer; seal: Buffer; con
     throw corrupt('not a backup file (unreadable header)');
   }
   if (header.magic !== 'HSMB-BACKUP') throw corrupt('not a backup file (bad magic)');
-  if (header.formatVersion !== 1) throw corrupt(`unsupported format version ${String(header.formatVersion)}`);
+  if (header.formatVersion !== 1) throw corrupt(`unsupported format version ${quoteInput(String(header.formatVersion))}`);
   const payload = file.subarray(newline + 1);
   if (typeof header.payloadBytes !== 'number' || payload.length !== header.payloadBytes) {
-    throw corrupt(`truncated or padded: header announces ${String(header.payloadBytes)} payload bytes, file has ${String(payload.length)}`);
+    throw corrupt(`truncated or padded: header announces ${quoteInput(String(header.payloadBytes))} payload bytes, file has ${String(payload.length)}`);
   }
   if (createHash('sha256').update(payload).digest('hex') !== header.sha256) throw corrupt('digest mismatch (the file was altered or damaged)');
   if (typeof header.seal !== 'string') throw corrupt('missing seal');
@@ -109,7 +109,7 @@ export function decodeBackup(file: Buffer): { payload: Buffer; seal: Buffer; con
   }
   for (const key of contents.keys) {
     if (!keyIdPattern.test(key.keyId) || !Array.isArray(key.versions) || key.versions.length === 0) {
-      throw corrupt(`key entry ${JSON.stringify(key.keyId)} is malformed`);
+      throw corrupt(`key entry ${quoteInput(String(key.keyId))} is malformed`);
     }
   }
   return { payload, seal: Buffer.from(header.seal, 'base64'), contents };

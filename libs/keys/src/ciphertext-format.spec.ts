@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BrokerError } from '@hsm-broker/errors';
-import { additionalData, encodeContext, encodeHeader, parseCiphertext } from './ciphertext-format.js';
+import { additionalData, encodeContext, encodeHeader, ivLength, maxCiphertextBytes, maxPlaintextBytes, parseCiphertext, tagLength } from './ciphertext-format.js';
 
 describe('ciphertext format', () => {
   it('round-trips the header and splits IV and sealed data', () => {
@@ -20,6 +20,17 @@ describe('ciphertext format', () => {
     for (const bad of [Buffer.alloc(0), Buffer.from('XX'), Buffer.concat([Buffer.from('HB\u0002'), good.subarray(3)]), good.subarray(0, good.length - 1)]) {
       assert.throws(() => parseCiphertext(bad), (error: unknown) => error instanceof BrokerError && error.reason === 'INVALID_CIPHERTEXT' && /^ciphertext: /.test(error.message));
     }
+  });
+
+  it('bounds a ciphertext at what the longest key id and the largest plaintext make', () => {
+    const largest = Buffer.concat([encodeHeader('k'.repeat(128), 1), Buffer.alloc(ivLength), Buffer.alloc(maxPlaintextBytes + tagLength)]);
+    assert.equal(largest.length, maxCiphertextBytes);
+    assert.equal(parseCiphertext(largest).keyId.length, 128);
+    const oversize = Buffer.concat([encodeHeader('k', 1), Buffer.alloc(maxCiphertextBytes)]);
+    assert.throws(
+      () => parseCiphertext(oversize),
+      (error: unknown) => error instanceof BrokerError && error.reason === 'CIPHERTEXT_TOO_LARGE' && error.message.startsWith('ciphertext: ') && error.details['field'] === 'ciphertext',
+    );
   });
 
   it('encodes contexts canonically and unambiguously', () => {

@@ -15,6 +15,17 @@ const formatVersion = 1;
 export const ivLength = 12;
 /** GCM tag length in bytes. */
 export const tagLength = 16;
+/** Longest key id, in bytes (the key-id syntax allows 128 ASCII characters). */
+const maxKeyIdBytes = 128;
+/** Most plaintext one Encrypt seals (the API's limit). */
+export const maxPlaintextBytes = 65536;
+/**
+ * The largest ciphertext Encrypt can make: the longest header, the IV, the
+ * largest plaintext (GCM adds no padding) and the tag. Anything longer is not
+ * a broker ciphertext, whatever its header says, and is refused before a
+ * worker sees it.
+ */
+export const maxCiphertextBytes = magic.length + 2 + maxKeyIdBytes + 4 + ivLength + maxPlaintextBytes + tagLength;
 
 /** The parts of a ciphertext. */
 export interface ParsedCiphertext {
@@ -26,9 +37,9 @@ export interface ParsedCiphertext {
   sealed: Buffer;
 }
 
-function invalid(message: string): BrokerError {
+function invalid(message: string, reason = 'INVALID_CIPHERTEXT'): BrokerError {
   return new BrokerError(Code.INVALID_ARGUMENT, `ciphertext: ${message}`, {
-    reason: 'INVALID_CIPHERTEXT',
+    reason,
     details: { field: 'ciphertext' },
   });
 }
@@ -47,6 +58,9 @@ export function encodeHeader(keyId: string, keyVersion: number): Buffer {
 
 /** Splits a ciphertext into its parts, refusing anything malformed or truncated. */
 export function parseCiphertext(ciphertext: Buffer): ParsedCiphertext {
+  if (ciphertext.length > maxCiphertextBytes) {
+    throw invalid(`is ${String(ciphertext.length)} bytes; no broker ciphertext is longer than ${String(maxCiphertextBytes)}`, 'CIPHERTEXT_TOO_LARGE');
+  }
   if (ciphertext.length < magic.length + 2) throw invalid('too short to be a broker ciphertext');
   if (!ciphertext.subarray(0, magic.length).equals(magic)) throw invalid('not a broker ciphertext (bad magic)');
   if (ciphertext[2] !== formatVersion) throw invalid(`unsupported format version ${String(ciphertext[2])}`);

@@ -1,11 +1,11 @@
-export { additionalData, encodeContext, encodeHeader, parseCiphertext } from './ciphertext-format.js';
+export { additionalData, encodeContext, encodeHeader, maxCiphertextBytes, maxPlaintextBytes, parseCiphertext } from './ciphertext-format.js';
 export type { ParsedCiphertext } from './ciphertext-format.js';
 export { enrollFleetKek, fleetKekLabel } from './fleet-kek-enrollment.js';
 export type { KekEnrollment } from './fleet-kek-enrollment.js';
 export { keyIdPattern, objectLabel, objectLabelPrefix, parseObjectLabel } from './key-model.js';
 export type { KeyRecord, KeyState, KeyUsage, KeyVersionRecord, MacAlgorithm, SigningAlgorithm } from './key-model.js';
-export { checkSpecUsage, macAlgorithmsFor, signingAlgorithmsFor } from './key-policy.js';
-export { KeyRegistry, maxPlaintextBytes, maxRawMessageBytes } from './key-registry.js';
+export { checkSpecUsage, macAlgorithmsFor, macBytes, maxSignatureBytes, signingAlgorithmsFor } from './key-policy.js';
+export { KeyRegistry, maxRawMessageBytes } from './key-registry.js';
 export type { CreateKeyInput, DurabilityPolicy, KeyRegistryOptions, KeySettingsInput, MessageType, RegistryLog, RequestOptions } from './key-registry.js';
 export { ReplicaReconciler } from './replica-reconciler.js';
 export type { ApplianceInventory, ReconcileReport, ReconcilerOptions } from './replica-reconciler.js';

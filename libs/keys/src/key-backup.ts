@@ -1,4 +1,4 @@
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
 import type { Fleet } from '@hsm-broker/fleet';
 import { decodeBackup, encodeBackup, encodePayload } from './backup-archive.js';
 import type { ArchivedKey, BackupContents } from './backup-archive.js';
@@ -138,7 +138,7 @@ export class KeyBackup {
     const { payload, seal, contents } = decodeBackup(file);
     const backupKeyId = await backupHsm.backupKeyId();
     if (backupKeyId !== contents.backupKeyId) {
-      throw new BrokerError(Code.FAILED_PRECONDITION, `backup: made with backup key ${contents.backupKeyId}, but the backup HSM holds ${backupKeyId ?? 'none'}; nothing was restored`, {
+      throw new BrokerError(Code.FAILED_PRECONDITION, `backup: made with backup key ${quoteInput(String(contents.backupKeyId))}, but the backup HSM holds ${backupKeyId ?? 'none'}; nothing was restored`, {
         reason: 'BACKUP_KEY_MISMATCH',
       });
     }
@@ -150,7 +150,7 @@ export class KeyBackup {
     }
     const taken = contents.keys.filter((key) => store.getKey(key.keyId) !== undefined).map((key) => key.keyId);
     if (taken.length > 0) {
-      throw new BrokerError(Code.ALREADY_EXISTS, `backup: keys already exist in this fleet (${taken.slice(0, 5).join(', ')}${taken.length > 5 ? ', …' : ''}); restore into an empty fleet; nothing was restored`, {
+      throw new BrokerError(Code.ALREADY_EXISTS, `backup: keys already exist in this fleet (${taken.slice(0, 5).map((keyId) => quoteInput(keyId)).join(', ')}${taken.length > 5 ? ', …' : ''}); restore into an empty fleet; nothing was restored`, {
         reason: 'KEY_EXISTS',
       });
     }

@@ -1,4 +1,5 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
+import { hashLength } from '@hsm-broker/pkcs11';
 import type { HashName, KeyMaterialSpec, SignatureScheme } from '@hsm-broker/pkcs11';
 import type { KeyUsage, MacAlgorithm, SigningAlgorithm } from './key-model.js';
 
@@ -62,4 +63,29 @@ export function signatureParameters(algorithm: SigningAlgorithm): { scheme: Sign
 /** The hash behind a MAC algorithm. */
 export function macHash(algorithm: MacAlgorithm): HashName {
   return algorithm === 'HMAC_SHA_256' ? 'sha256' : algorithm === 'HMAC_SHA_384' ? 'sha384' : 'sha512';
+}
+
+/** Bytes of an RSA modulus, by key spec. */
+const rsaModulusBytes: Partial<Record<KeyMaterialSpec, number>> = { RSA_2048: 256, RSA_3072: 384, RSA_4096: 512 };
+/** Bytes of an EC field element (one of r, s), by key spec. */
+const curveBytes: Partial<Record<KeyMaterialSpec, number>> = { ECC_NIST_P256: 32, ECC_NIST_P384: 48 };
+
+/**
+ * The longest signature a key spec can produce: the modulus length for RSA
+ * (PKCS #1 signatures are exactly that long), and for ECDSA the DER
+ * SEQUENCE of two INTEGERs at their longest (a leading zero on each, a
+ * one-byte length for P-256 and P-384). A longer signature cannot verify, so
+ * it is refused before it reaches an appliance.
+ */
+export function maxSignatureBytes(spec: KeyMaterialSpec): number {
+  const modulus = rsaModulusBytes[spec];
+  if (modulus !== undefined) return modulus;
+  const field = curveBytes[spec];
+  if (field !== undefined) return 2 + 2 * (2 + field + 1);
+  return 0;
+}
+
+/** Output length of a MAC algorithm, in bytes: the only length a MAC from it can have. */
+export function macBytes(algorithm: MacAlgorithm): number {
+  return hashLength[macHash(algorithm)];
 }

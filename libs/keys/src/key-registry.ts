@@ -1,13 +1,13 @@
 import { createHash, createPublicKey, randomBytes, randomUUID, verify as verifySignature, constants } from 'node:crypto';
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
 import type { Fleet } from '@hsm-broker/fleet';
 import { hashLength, isAsymmetric } from '@hsm-broker/pkcs11';
 import type { KeyMaterialSpec } from '@hsm-broker/pkcs11';
-import { additionalData, encodeHeader, ivLength, parseCiphertext } from './ciphertext-format.js';
+import { additionalData, encodeHeader, ivLength, maxPlaintextBytes, parseCiphertext } from './ciphertext-format.js';
 import { fleetKekLabel } from './fleet-kek-enrollment.js';
 import { keyIdPattern, objectLabel } from './key-model.js';
 import type { KeyRecord, KeyUsage, KeyVersionRecord, MacAlgorithm, SigningAlgorithm } from './key-model.js';
-import { checkSpecUsage, macAlgorithmsFor, macHash, signatureParameters, signingAlgorithmsFor } from './key-policy.js';
+import { checkSpecUsage, macAlgorithmsFor, macBytes, macHash, maxSignatureBytes, signatureParameters, signingAlgorithmsFor } from './key-policy.js';
 import type { KeyStore } from './key-store.js';
 
 /** How many appliances, in how many zones, must hold a key version before it is usable. */
@@ -63,8 +63,6 @@ const schemeMechanism = { ecdsa: 'CKM_ECDSA', 'rsa-pss': 'CKM_RSA_PKCS_PSS', 'rs
 const hmacMechanism = { sha256: 'CKM_SHA256_HMAC', sha384: 'CKM_SHA384_HMAC', sha512: 'CKM_SHA512_HMAC' } as const;
 /** Largest RAW message Sign and GenerateMac accept. */
 export const maxRawMessageBytes = 4096;
-/** Largest plaintext Encrypt accepts. */
-export const maxPlaintextBytes = 65536;
 
 function checkRotationPeriod(days: number): void {
   if (days !== 0 && (!Number.isInteger(days) || days < 90 || days > 2560)) {
@@ -136,7 +134,7 @@ export class KeyRegistry {
     checkRotationPeriod(input.rotationPeriodDays);
     return this.#exclusive(keyId, async () => {
       if (this.#store.getKey(keyId)) {
-        throw new BrokerError(Code.ALREADY_EXISTS, `key_id: key ${keyId} already exists`, { reason: 'KEY_EXISTS' });
+        throw new BrokerError(Code.ALREADY_EXISTS, `key_id: key ${quoteInput(keyId)} already exists`, { reason: 'KEY_EXISTS' });
       }
       const version = await this.#materialize(input.keySpec, objectLabel(keyId, 1), options);
       try {
@@ -164,7 +162,7 @@ export class KeyRegistry {
   async rotateKey(keyId: string, options: RequestOptions = {}): Promise<KeyRecord> {
     return this.#exclusive(keyId, async () => {
       const key = this.#require(keyId);
-      if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${keyId} is pending deletion`, 'KEY_PENDING_DELETION');
+      if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${quoteInput(keyId)} is pending deletion`, 'KEY_PENDING_DELETION');
       const next = key.primaryVersion + 1;
       const version = await this.#materialize(key.keySpec, objectLabel(keyId, next), options);
       try {
@@ -239,7 +237,7 @@ export class KeyRegistry {
     return this.#exclusive(keyId, () => {
       const key = this.#require(keyId);
       if (key.keyState === 'PENDING_DELETION') {
-        throw precondition(`key ${keyId} is pending deletion; cancel the deletion first`, 'KEY_PENDING_DELETION');
+        throw precondition(`key ${quoteInput(keyId)} is pending deletion; cancel the deletion first`, 'KEY_PENDING_DELETION');
       }
       return Promise.resolve(this.#store.setState(keyId, 'ENABLED', undefined));
     });
@@ -248,7 +246,7 @@ export class KeyRegistry {
   async disableKey(keyId: string): Promise<KeyRecord> {
     return this.#exclusive(keyId, () => {
       const key = this.#require(keyId);
-      if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${keyId} is pending deletion`, 'KEY_PENDING_DELETION');
+      if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${quoteInput(keyId)} is pending deletion`, 'KEY_PENDING_DELETION');
       return Promise.resolve(this.#store.setState(keyId, 'DISABLED', undefined));
     });
   }
@@ -267,7 +265,7 @@ export class KeyRegistry {
   async cancelKeyDeletion(keyId: string): Promise<KeyRecord> {
     return this.#exclusive(keyId, () => {
       const key = this.#require(keyId);
-      if (key.keyState !== 'PENDING_DELETION') throw precondition(`key ${keyId} is not pending deletion`, 'KEY_NOT_PENDING_DELETION');
+      if (key.keyState !== 'PENDING_DELETION') throw precondition(`key ${quoteInput(keyId)} is not pending deletion`, 'KEY_NOT_PENDING_DELETION');
       return Promise.resolve(this.#store.setState(keyId, 'DISABLED', undefined));
     });
   }
@@ -310,7 +308,7 @@ export class KeyRegistry {
 
   #require(keyId: string): KeyRecord {
     const key = this.#store.getKey(keyId);
-    if (!key) throw new BrokerError(Code.NOT_FOUND, `key_id: key ${keyId} does not exist`, { reason: 'KEY_NOT_FOUND', details: { field: 'key_id' } });
+    if (!key) throw new BrokerError(Code.NOT_FOUND, `key_id: key ${quoteInput(keyId)} does not exist`, { reason: 'KEY_NOT_FOUND', details: { field: 'key_id' } });
     return key;
   }
 
@@ -327,10 +325,18 @@ export class KeyRegistry {
     const targets = this.#fleet.appliances.filter((appliance) => appliance.available && enrolled.has(appliance.id));
     const policy = this.effectiveDurability;
     this.#checkQuorum(targets.map((appliance) => appliance.id), policy, 'before creating anything');
-    const generated = await this.#fleet.execute('generateKey', { spec, label }, {
-      candidates: targets.map((appliance) => appliance.id),
-      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
-    });
+    const abandoned: { applianceId: string; settled: Promise<unknown> }[] = [];
+    const generated = await this.#fleet
+      .execute('generateKey', { spec, label }, {
+        candidates: targets.map((appliance) => appliance.id),
+        ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+        onAbandoned: (applianceId, settled) => abandoned.push({ applianceId, settled }),
+      })
+      .catch(async (error: unknown) => {
+        // Still inside the key's lock: a retry of the same creation waits until this is cleaned up.
+        await this.#removeAbandoned(label, abandoned);
+        throw error;
+      });
     const source = generated.applianceId;
     const publicKey = generated.result.publicKeySpki;
     const holders = [source];
@@ -364,7 +370,7 @@ export class KeyRegistry {
   async replicateVersion(keyId: string, version: number, target: string): Promise<void> {
     const key = this.#require(keyId);
     const record = key.versions.find((candidate) => candidate.version === version);
-    if (!record) throw new BrokerError(Code.NOT_FOUND, `key ${keyId} has no version ${String(version)}`);
+    if (!record) throw new BrokerError(Code.NOT_FOUND, `key ${quoteInput(keyId)} has no version ${String(version)}`);
     const label = objectLabel(keyId, version);
     const sources = record.replicas.filter((id) => id !== target && this.#fleet.appliance(id).available);
     let lastError: unknown = new BrokerError(Code.UNAVAILABLE, `no reachable appliance holds ${label}`, { reason: 'NO_SOURCE', failureClass: 'appliance' });
@@ -421,6 +427,28 @@ export class KeyRegistry {
     }
   }
 
+  /**
+   * A generation the caller stopped waiting for (its deadline passed) still
+   * finishes on the appliance and leaves a key object nobody registered.
+   * Waits for each such generation to end and destroys what it made.
+   */
+  async #removeAbandoned(label: string, abandoned: readonly { applianceId: string; settled: Promise<unknown> }[]): Promise<void> {
+    for (const { applianceId, settled } of abandoned) {
+      const made = await settled.then(
+        () => true,
+        () => false,
+      );
+      if (!made) continue;
+      try {
+        const destroyed = await this.#fleet.executeOn(applianceId, 'destroyKey', { label });
+        this.#log('warn', 'abandoned key creation cleaned up', { appliance: applianceId, label, destroyed });
+      } catch (error: unknown) {
+        // The reconciler reports it as an orphan and removes it once it is older than a creation can take.
+        this.#log('error', 'abandoned key creation left an object behind', { appliance: applianceId, label, error: BrokerError.from(error).message });
+      }
+    }
+  }
+
   async #destroyEverywhere(label: string, appliances: string[]): Promise<void> {
     await Promise.allSettled(appliances.map((id) => this.#fleet.executeOn(id, 'destroyKey', { label })));
   }
@@ -429,10 +457,10 @@ export class KeyRegistry {
 
   #usable(keyId: string, usage: KeyUsage): KeyRecord {
     const key = this.#require(keyId);
-    if (key.keyState === 'DISABLED') throw precondition(`key ${keyId} is disabled`, 'KEY_DISABLED');
-    if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${keyId} is pending deletion`, 'KEY_PENDING_DELETION');
+    if (key.keyState === 'DISABLED') throw precondition(`key ${quoteInput(keyId)} is disabled`, 'KEY_DISABLED');
+    if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${quoteInput(keyId)} is pending deletion`, 'KEY_PENDING_DELETION');
     if (key.keyUsage !== usage) {
-      throw precondition(`key ${keyId} has key_usage ${key.keyUsage}, not ${usage}`, 'WRONG_KEY_USAGE');
+      throw precondition(`key ${quoteInput(keyId)} has key_usage ${key.keyUsage}, not ${usage}`, 'WRONG_KEY_USAGE');
     }
     return key;
   }
@@ -606,6 +634,10 @@ export class KeyRegistry {
     const digest = this.#digest(message, messageType, hash);
     const version = this.#version(key, keyVersion);
     this.#checkNotRetired(key, version.version);
+    const longest = maxSignatureBytes(key.keySpec);
+    if (signature.length > longest) {
+      throw BrokerError.invalidArgument('signature', `is ${String(signature.length)} bytes; a ${key.keySpec} signature is at most ${String(longest)}`, 'SIGNATURE_TOO_LARGE');
+    }
     const { result } = await this.#fleet.execute(
       'verify',
       { spec: key.keySpec, label: objectLabel(key.keyId, version.version), scheme, hash, digest, signature },
@@ -616,9 +648,9 @@ export class KeyRegistry {
 
   getPublicKey(keyId: string, keyVersion: number): { publicKey: Buffer; key: KeyRecord; keyVersion: number; signingAlgorithms: SigningAlgorithm[] } {
     const key = this.#require(keyId);
-    if (!isAsymmetric(key.keySpec)) throw precondition(`key ${keyId} (${key.keySpec}) has no public key`, 'NOT_ASYMMETRIC');
-    if (key.keyState === 'DISABLED') throw precondition(`key ${keyId} is disabled`, 'KEY_DISABLED');
-    if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${keyId} is pending deletion`, 'KEY_PENDING_DELETION');
+    if (!isAsymmetric(key.keySpec)) throw precondition(`key ${quoteInput(keyId)} (${key.keySpec}) has no public key`, 'NOT_ASYMMETRIC');
+    if (key.keyState === 'DISABLED') throw precondition(`key ${quoteInput(keyId)} is disabled`, 'KEY_DISABLED');
+    if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${quoteInput(keyId)} is pending deletion`, 'KEY_PENDING_DELETION');
     const version = this.#version(key, keyVersion);
     if (!version.publicKey) throw new BrokerError(Code.INTERNAL, `version ${String(version.version)} of ${keyId} has no recorded public key`);
     return { publicKey: version.publicKey, key, keyVersion: version.version, signingAlgorithms: signingAlgorithmsFor(key.keySpec) };
@@ -654,6 +686,9 @@ export class KeyRegistry {
     }
     const key = this.#usable(keyId, 'GENERATE_VERIFY_MAC');
     this.#checkMacAlgorithm(key, algorithm);
+    if (mac.length > macBytes(algorithm)) {
+      throw BrokerError.invalidArgument('mac', `is ${String(mac.length)} bytes; an ${algorithm} MAC is ${String(macBytes(algorithm))}`, 'MAC_TOO_LARGE');
+    }
     const version = this.#version(key, keyVersion);
     this.#checkNotRetired(key, version.version);
     const { result } = await this.#fleet.execute(

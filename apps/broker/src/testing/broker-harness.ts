@@ -6,7 +6,7 @@ import type { ChannelCredentials, Client, ServiceError } from '@grpc/grpc-js';
 import { CryptoServiceClient, FleetServiceClient, KeyServiceClient } from '@hsm-broker/proto';
 import { startBroker } from '../broker.js';
 import type { RunningBroker } from '../broker.js';
-import { loadConfig } from '../broker-config.js';
+import { defaultBackupHsmDir, loadConfig } from '../broker-config.js';
 import { createLogger } from '../logger.js';
 
 type Callback<Res> = (error: ServiceError | null, response: Res) => void;
@@ -67,6 +67,8 @@ export interface TestBrokerOptions {
   dataDir?: string;
   /** Settings for a YAML configuration file (routing, timeouts, …). */
   config?: Record<string, unknown>;
+  /** Receives every log line the broker writes (at HSMB_LOG_LEVEL, or `env`'s), instead of stderr. */
+  logSink?: (line: string) => void;
 }
 
 /** A broker on a fresh local SoftHSM fleet in a temporary directory. */
@@ -100,7 +102,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     ...options.env,
   });
   const broker = await startBroker(config, {
-    log: createLogger(config.logLevel),
+    log: options.logSink ? createLogger(config.logLevel, options.logSink) : createLogger(config.logLevel),
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const clients = connect(broker.address);
@@ -119,6 +121,8 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     async dispose() {
       await stop();
       rmSync(dataDir, { recursive: true, force: true });
+      // The embedded backup HSM lives beside the data directory (see defaultBackupHsmDir).
+      rmSync(defaultBackupHsmDir(dataDir), { recursive: true, force: true });
     },
   };
 }
