@@ -3,6 +3,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parsePkcs11Uri } from '@hsm-broker/pkcs11';
 import type { TokenSelector } from '@hsm-broker/pkcs11';
+import { parseAuditSettings } from './audit-config.js';
+import type { AuditSettings } from './audit-config.js';
 import type { LogLevel } from './logger.js';
 
 /** Where a PIN comes from. PINs are never written in the configuration itself. */
@@ -43,6 +45,8 @@ export interface BrokerConfig {
   backupHsm: { kind: 'local'; dir: string; modulePath: string } | { kind: 'configured'; appliance: ConfiguredAppliance } | undefined;
   faultInjection: boolean;
   logLevel: LogLevel;
+  /** The audit trail: its file, checkpoints and syslog collectors. */
+  audit: AuditSettings;
 }
 
 /** Routing and failure-handling settings (the `routing:` section). */
@@ -161,7 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'faultInjection', 'logLevel', 'softhsmModule']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'faultInjection', 'logLevel', 'softhsmModule', 'audit']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -277,5 +281,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     backupHsm,
     faultInjection: bool('faultInjection (HSMB_FAULT_INJECTION)', pick('HSMB_FAULT_INJECTION', 'faultInjection') ?? false),
     logLevel,
+    audit: parseAuditSettings(file['audit'], env, dataDir, cwd, fail),
   };
 }

@@ -10,49 +10,50 @@ import {
   signingAlgorithmOf,
   signingAlgorithmToProto,
 } from './api-mapping.js';
+import { requestOptionsOf } from './call-facts.js';
 import type { CallPipeline } from './call-pipeline.js';
 import { unary } from './unary-handler.js';
 
 /** CryptoService: every operation resolves the key and runs inside the fleet. */
 export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): CryptoServiceServer {
   return {
-    encrypt: unary('Encrypt', pipeline, async (request, { deadline }) => {
-      const result = await registry.encrypt(requireKeyId(request.keyId), request.plaintext, checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+    encrypt: unary('Encrypt', pipeline, async (request, context) => {
+      const result = await registry.encrypt(requireKeyId(request.keyId), request.plaintext, checkContext(request.encryptionContext, 'encryption_context'), requestOptionsOf(context));
       return { ciphertext: result.ciphertext, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    decrypt: unary('Decrypt', pipeline, async (request, { deadline }) => {
-      const result = await registry.decrypt(request.ciphertext, checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+    decrypt: unary('Decrypt', pipeline, async (request, context) => {
+      const result = await registry.decrypt(request.ciphertext, checkContext(request.encryptionContext, 'encryption_context'), requestOptionsOf(context));
       return { plaintext: result.plaintext, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    reEncrypt: unary('ReEncrypt', pipeline, async (request, { deadline }) => {
+    reEncrypt: unary('ReEncrypt', pipeline, async (request, context) => {
       const result = await registry.reEncrypt(
         request.ciphertext,
         checkContext(request.sourceEncryptionContext, 'source_encryption_context'),
         requireKeyId(request.destinationKeyId, 'destination_key_id'),
         checkContext(request.destinationEncryptionContext, 'destination_encryption_context'),
-        { deadline },
+        requestOptionsOf(context),
       );
       return { ciphertext: result.ciphertext, sourceKeyId: result.sourceKeyId, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    generateDataKey: unary('GenerateDataKey', pipeline, async (request, { deadline }) => {
-      const result = await registry.generateDataKey(requireKeyId(request.keyId), dataKeyLength(request.keySpec), checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+    generateDataKey: unary('GenerateDataKey', pipeline, async (request, context) => {
+      const result = await registry.generateDataKey(requireKeyId(request.keyId), dataKeyLength(request.keySpec), checkContext(request.encryptionContext, 'encryption_context'), requestOptionsOf(context));
       return { plaintext: result.plaintext, ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    generateDataKeyWithoutPlaintext: unary('GenerateDataKeyWithoutPlaintext', pipeline, async (request, { deadline }) => {
-      const result = await registry.generateDataKey(requireKeyId(request.keyId), dataKeyLength(request.keySpec), checkContext(request.encryptionContext, 'encryption_context'), { deadline });
+    generateDataKeyWithoutPlaintext: unary('GenerateDataKeyWithoutPlaintext', pipeline, async (request, context) => {
+      const result = await registry.generateDataKey(requireKeyId(request.keyId), dataKeyLength(request.keySpec), checkContext(request.encryptionContext, 'encryption_context'), requestOptionsOf(context));
       result.plaintext.fill(0);
       return { ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    sign: unary('Sign', pipeline, async (request, { deadline }) => {
+    sign: unary('Sign', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
       const algorithm = signingAlgorithmOf(request.signingAlgorithm);
-      const result = await registry.sign(keyId, request.message, messageTypeOf(request.messageType), algorithm, { deadline });
+      const result = await registry.sign(keyId, request.message, messageTypeOf(request.messageType), algorithm, requestOptionsOf(context));
       return { signature: result.signature, keyId: result.keyId, keyVersion: result.keyVersion, signingAlgorithm: request.signingAlgorithm };
     }),
-    verify: unary('Verify', pipeline, async (request, { deadline }) => {
+    verify: unary('Verify', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
       const algorithm = signingAlgorithmOf(request.signingAlgorithm);
-      const result = await registry.verify(keyId, request.keyVersion, request.message, messageTypeOf(request.messageType), request.signature, algorithm, { deadline });
+      const result = await registry.verify(keyId, request.keyVersion, request.message, messageTypeOf(request.messageType), request.signature, algorithm, requestOptionsOf(context));
       return { signatureValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
     getPublicKey: unary('GetPublicKey', pipeline, (request) => {
@@ -67,18 +68,18 @@ export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): Cr
         keyVersion: result.keyVersion,
       };
     }),
-    generateMac: unary('GenerateMac', pipeline, async (request, { deadline }) => {
+    generateMac: unary('GenerateMac', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
-      const result = await registry.generateMac(keyId, request.message, macAlgorithmOf(request.macAlgorithm), { deadline });
+      const result = await registry.generateMac(keyId, request.message, macAlgorithmOf(request.macAlgorithm), requestOptionsOf(context));
       return { mac: result.mac, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    verifyMac: unary('VerifyMac', pipeline, async (request, { deadline }) => {
+    verifyMac: unary('VerifyMac', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
-      const result = await registry.verifyMac(keyId, request.keyVersion, request.message, request.mac, macAlgorithmOf(request.macAlgorithm), { deadline });
+      const result = await registry.verifyMac(keyId, request.keyVersion, request.message, request.mac, macAlgorithmOf(request.macAlgorithm), requestOptionsOf(context));
       return { macValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    generateRandom: unary('GenerateRandom', pipeline, async (request, { deadline }) => ({
-      random: await registry.generateRandom(request.numBytes, { deadline }),
+    generateRandom: unary('GenerateRandom', pipeline, async (request, context) => ({
+      random: await registry.generateRandom(request.numBytes, requestOptionsOf(context)),
     })),
   };
 }

@@ -1,9 +1,10 @@
 import { BrokerError } from '@hsm-broker/errors';
 import type { Fleet } from '@hsm-broker/fleet';
-import type { KeyRegistry } from '@hsm-broker/keys';
+import type { KeyRecord, KeyRegistry } from '@hsm-broker/keys';
 import type { KeyServiceServer } from '@hsm-broker/proto';
 import { keyMetadataOf as metadataOf, keySpecOf, keyUsageOf, requireKeyId } from './api-mapping.js';
-import type { CallPipeline } from './call-pipeline.js';
+import { keyStateOf, requestOptionsOf } from './call-facts.js';
+import type { CallContext, CallPipeline } from './call-pipeline.js';
 import { unary } from './unary-handler.js';
 
 const maxLabels = 50;
@@ -19,6 +20,18 @@ function checkLabels(labels: Record<string, string>): Record<string, string> {
   return labels;
 }
 
+/** Runs a lifecycle change and notes the key's state before and after it for the audit trail. */
+async function changing(registry: KeyRegistry, keyId: string, context: CallContext, change: () => Promise<KeyRecord>): Promise<KeyRecord> {
+  try {
+    context.facts.before = keyStateOf(registry.describeKey(keyId));
+  } catch {
+    // No such key: the change below refuses the call with the proper status.
+  }
+  const key = await change();
+  context.facts.after = keyStateOf(key);
+  return key;
+}
+
 /** KeyService: key lifecycle. */
 export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: ReadonlySet<string>, pipeline: CallPipeline): KeyServiceServer {
   const { log } = pipeline;
@@ -29,14 +42,15 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: Readon
       fleet.appliances.map((appliance) => appliance.id).filter((id) => enrolled.has(id)),
     );
   return {
-    createKey: unary('CreateKey', pipeline, async (request, { deadline }) => {
+    createKey: unary('CreateKey', pipeline, async (request, context) => {
       const keySpec = keySpecOf(request.keySpec);
       const keyUsage = keyUsageOf(request.keyUsage);
       if (request.description.length > 8192) throw BrokerError.invalidArgument('description', 'is longer than 8192 characters', 'DESCRIPTION_TOO_LONG');
       const key = await registry.createKey(
         { keyId: request.keyId, keySpec, keyUsage, description: request.description, labels: checkLabels(request.labels), rotationPeriodDays: request.rotationPeriodDays },
-        { deadline },
+        requestOptionsOf(context),
       );
+      context.facts.after = keyStateOf(key);
       log.info('key created', { keyId: key.keyId, keySpec, replicas: key.versions[0]?.replicas.length ?? 0 });
       return { keyMetadata: keyMetadataOf(key) };
     }),
@@ -48,29 +62,41 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: Readon
       const page = registry.listKeys(request.pageSize === 0 ? 100 : request.pageSize, request.pageToken);
       return { keys: page.keys.map(keyMetadataOf), nextPageToken: page.nextPageToken };
     }),
-    rotateKey: unary('RotateKey', pipeline, async (request, { deadline }) => {
-      const key = await registry.rotateKey(requireKeyId(request.keyId), { deadline });
+    rotateKey: unary('RotateKey', pipeline, async (request, context) => {
+      const keyId = requireKeyId(request.keyId);
+      const key = await changing(registry, keyId, context, () => registry.rotateKey(keyId, requestOptionsOf(context)));
       log.info('key rotated', { keyId: key.keyId, primaryVersion: key.primaryVersion });
       return { keyMetadata: keyMetadataOf(key) };
     }),
-    enableKey: unary('EnableKey', pipeline, async (request) => ({ keyMetadata: keyMetadataOf(await registry.enableKey(requireKeyId(request.keyId))) })),
-    disableKey: unary('DisableKey', pipeline, async (request) => ({ keyMetadata: keyMetadataOf(await registry.disableKey(requireKeyId(request.keyId))) })),
-    scheduleKeyDeletion: unary('ScheduleKeyDeletion', pipeline, async (request) => {
-      const key = await registry.scheduleKeyDeletion(requireKeyId(request.keyId), request.pendingWindowDays === 0 ? 30 : request.pendingWindowDays);
+    enableKey: unary('EnableKey', pipeline, async (request, context) => {
+      const keyId = requireKeyId(request.keyId);
+      return { keyMetadata: keyMetadataOf(await changing(registry, keyId, context, () => registry.enableKey(keyId))) };
+    }),
+    disableKey: unary('DisableKey', pipeline, async (request, context) => {
+      const keyId = requireKeyId(request.keyId);
+      return { keyMetadata: keyMetadataOf(await changing(registry, keyId, context, () => registry.disableKey(keyId))) };
+    }),
+    scheduleKeyDeletion: unary('ScheduleKeyDeletion', pipeline, async (request, context) => {
+      const keyId = requireKeyId(request.keyId);
+      const key = await changing(registry, keyId, context, () => registry.scheduleKeyDeletion(keyId, request.pendingWindowDays === 0 ? 30 : request.pendingWindowDays));
       log.info('key deletion scheduled', { keyId: key.keyId, deletionTime: key.deletionTime });
       return { keyMetadata: keyMetadataOf(key) };
     }),
-    cancelKeyDeletion: unary('CancelKeyDeletion', pipeline, async (request) => ({
-      keyMetadata: keyMetadataOf(await registry.cancelKeyDeletion(requireKeyId(request.keyId))),
-    })),
-    updateKeySettings: unary('UpdateKeySettings', pipeline, async (request) => {
+    cancelKeyDeletion: unary('CancelKeyDeletion', pipeline, async (request, context) => {
+      const keyId = requireKeyId(request.keyId);
+      return { keyMetadata: keyMetadataOf(await changing(registry, keyId, context, () => registry.cancelKeyDeletion(keyId))) };
+    }),
+    updateKeySettings: unary('UpdateKeySettings', pipeline, async (request, context) => {
       if (request.minDecryptionVersion === undefined && request.rotationPeriodDays === undefined) {
         throw BrokerError.invalidArgument('min_decryption_version', 'set min_decryption_version, rotation_period_days or both', 'NOTHING_TO_UPDATE');
       }
-      const key = await registry.updateKeySettings(requireKeyId(request.keyId), {
-        minDecryptionVersion: request.minDecryptionVersion,
-        rotationPeriodDays: request.rotationPeriodDays,
-      });
+      const keyId = requireKeyId(request.keyId);
+      const key = await changing(registry, keyId, context, () =>
+        registry.updateKeySettings(keyId, {
+          minDecryptionVersion: request.minDecryptionVersion,
+          rotationPeriodDays: request.rotationPeriodDays,
+        }),
+      );
       log.info('key settings updated', { keyId: key.keyId, minDecryptionVersion: key.minDecryptionVersion, rotationPeriodDays: key.rotationPeriodDays });
       return { keyMetadata: keyMetadataOf(key) };
     }),
