@@ -121,8 +121,9 @@ function tail(trail: AuditTrail, pipeline: CallPipeline): (call: ServerWritableS
             else early.push(written);
           });
           const { records } = backlog > 0 ? await trail.search(query, backlog) : { records: [] };
-          for (const written of records) send(written);
-          for (const written of early) send(written);
+          // The search's snapshot and the entries written since subscribing
+          // overlap; together, in seq order, they miss nothing.
+          for (const written of [...records, ...early].sort((a, b) => a.entry.seq - b.entry.seq)) send(written);
           live = true;
         })
         .catch(fail);

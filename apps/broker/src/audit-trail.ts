@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { closeSync, openSync, readFile } from 'node:fs';
+import { promisify } from 'node:util';
 import { hostname } from 'node:os';
 import { AuditChain, checkpointStatement, octetCountedFrame, parseEntry, syslogMessage } from '@hsm-broker/audit';
 import type { AuditCallRecord, AuditEntry, UnlinkedEntry } from '@hsm-broker/audit';
@@ -10,6 +11,8 @@ import type { CheckpointSigner } from './audit-signing-key.js';
 import type { Logger } from './logger.js';
 import { SyslogForwarder } from './syslog-forwarder.js';
 import type { SyslogCollectorState } from './syslog-forwarder.js';
+
+const readDescriptor = promisify((fd: number, encoding: 'utf8', callback: (error: NodeJS.ErrnoException | null, text: string) => void) => readFile(fd, encoding, callback));
 
 /** A call as the pipeline saw it, before it is linked into the chain. */
 export type CallRecordInput = Omit<AuditCallRecord, 'seq' | 'prev' | 'type'>;
@@ -98,12 +101,16 @@ export class AuditTrail {
   async search(query: AuditQuery, limit: number): Promise<{ records: WrittenEntry[]; truncated: boolean }> {
     const kept: WrittenEntry[] = [];
     let matched = 0;
-    for (const path of this.#file.files()) {
+    // Opened together, synchronously: a rotation renames files but open
+    // descriptors keep pointing at them, so the search sees one consistent
+    // snapshot of the chain.
+    const descriptors = this.#file.files().map((path) => openSync(path, 'r'));
+    for (const fd of descriptors) {
       let text: string;
       try {
-        text = await readFile(path, 'utf8');
-      } catch {
-        continue; // rotated away meanwhile
+        text = await readDescriptor(fd, 'utf8');
+      } finally {
+        closeSync(fd);
       }
       for (const line of text.split('\n')) {
         if (!line.includes('"type":"call"')) continue;
