@@ -5,6 +5,7 @@ import {
   type BrokerClientOptions,
 } from '@hsm-broker/client';
 import { BrokerError, codeName } from '@hsm-broker/errors';
+import { auditCommands } from './audit-commands.js';
 import { backupCommands } from './backup-commands.js';
 import { renderCommandHelp, renderGroupHelp } from './command-help.js';
 import {
@@ -33,6 +34,7 @@ export const commands: readonly CommandSpec[] = [
   ...envelopeCommands,
   ...fleetCommands,
   ...backupCommands,
+  ...auditCommands,
 ];
 
 /** Options every command accepts, before or after the command words. */
@@ -157,7 +159,7 @@ function checkPositionals(command: CommandSpec, positionals: readonly string[]):
   if (positionals.length < required.length) {
     throw new UsageError(`missing argument ${required[positionals.length] ?? ''}`, { showUsage: true });
   }
-  if (positionals.length > allowed) {
+  if (positionals.length > allowed && command.repeatsLastPositional !== true) {
     throw new UsageError(`unexpected argument '${positionals[allowed] ?? ''}'`, { showUsage: true });
   }
 }
