@@ -53,7 +53,7 @@ describe('audit trail of a real broker', { timeout: 600_000 }, () => {
     collector = new SyslogCollector();
     await collector.start();
     // Small files, so a few dozen calls rotate the trail several times.
-    t = await startTestBroker({ env: { HSMB_LOCAL_FLEET: '2x1' }, config: { audit: { rotateBytes: 4096, syslog: [{ address: `127.0.0.1:${String(collector.port)}`, bufferBytes: 1024 * 1024 }] } } });
+    t = await startTestBroker({ env: { HSMB_LOCAL_FLEET: '2x1', HSMB_FAULT_INJECTION: '1' }, config: { routing: { slowStartMs: 0 }, audit: { rotateBytes: 4096, syslog: [{ address: `127.0.0.1:${String(collector.port)}`, bufferBytes: 1024 * 1024 }] } } });
     audit = new AuditServiceClient(t.broker.address, credentials.createInsecure());
     await t.clients.keys.createKey({ keyId: 'vpc-a/orders', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 });
   });
@@ -102,6 +102,26 @@ describe('audit trail of a real broker', { timeout: 600_000 }, () => {
     assert.deepEqual([byOperation('EnableKey')[0]?.before?.['keyState'], byOperation('EnableKey')[0]?.after?.['keyState']], ['DISABLED', 'ENABLED']);
     assert.deepEqual([byOperation('DrainAppliance')[0]?.before?.['drained'], byOperation('DrainAppliance')[0]?.after?.['drained']], [false, true]);
     assert.equal(byOperation('CreateKey')[0]?.after?.['keyState'], 'ENABLED');
+  });
+
+  it('names every appliance a call was tried on, in order, when it fails over', async () => {
+    // Encrypt prefers the local zone's appliance: make it fail, so the call moves on.
+    const local = t.broker.fleet.appliances.find((each) => each.zone === 'az-a');
+    const other = t.broker.fleet.appliances.find((each) => each.zone !== 'az-a');
+    assert.ok(local && other);
+    await t.clients.fleet.injectFault({ applianceId: local.id, kind: 1, probability: 1, latencyMs: 0, durationMs: 0 });
+    try {
+      const sealed = await t.clients.crypto.encrypt({ keyId: 'vpc-a/orders', plaintext: Buffer.from('failover'), encryptionContext: {} });
+      assert.equal(sealed.keyId, 'vpc-a/orders');
+    } finally {
+      await t.clients.fleet.clearFaults({ applianceId: '' });
+    }
+    const records = entriesOf(files()).filter((entry): entry is AuditCallRecord => entry.type === 'call');
+    const failedOver = records.filter((record) => record.operation === 'Encrypt').at(-1);
+    assert.deepEqual(failedOver?.appliances, [local.id, other.id]);
+    assert.equal(failedOver?.code, 0);
+    const injected = records.find((record) => record.operation === 'InjectFault');
+    assert.deepEqual([injected?.before?.['faults'], injected?.after?.['faults']], [[], ['ERROR']]);
   });
 
   it('takes the caller request id and refuses nothing it cannot name', async () => {
