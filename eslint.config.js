@@ -29,6 +29,8 @@ const serverOnly = [...pkcs11Only, 'better-sqlite3', '@grpc/reflection', 'grpc-h
 const depConstraints = [
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'], bannedExternalImports: serverOnly },
   { sourceTag: 'scope:proto', onlyDependOnLibsWithTags: [], bannedExternalImports: serverOnly },
+  // The audit trail's format and verifier: read by the broker and by hsmctl alike.
+  { sourceTag: 'scope:audit', onlyDependOnLibsWithTags: [], bannedExternalImports: serverOnly },
   {
     sourceTag: 'scope:client',
     onlyDependOnLibsWithTags: ['scope:proto', 'scope:shared'],
@@ -47,10 +49,10 @@ const depConstraints = [
   },
   {
     sourceTag: 'scope:app',
-    onlyDependOnLibsWithTags: ['scope:proto', 'scope:shared', 'scope:pkcs11', 'scope:fleet', 'scope:keys'],
+    onlyDependOnLibsWithTags: ['scope:proto', 'scope:shared', 'scope:audit', 'scope:pkcs11', 'scope:fleet', 'scope:keys'],
     bannedExternalImports: pkcs11Only,
   },
-  { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:client', 'scope:shared'], bannedExternalImports: serverOnly },
+  { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:client', 'scope:audit', 'scope:shared'], bannedExternalImports: serverOnly },
   // End-to-end tests drive the real broker and CLI from outside, as callers do.
   {
     sourceTag: 'scope:e2e',

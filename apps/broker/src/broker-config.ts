@@ -3,6 +3,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parsePkcs11Uri } from '@hsm-broker/pkcs11';
 import type { TokenSelector } from '@hsm-broker/pkcs11';
+import { parseAuditSettings } from './audit-config.js';
+import type { AuditSettings } from './audit-config.js';
 import type { LogLevel } from './logger.js';
 import { defaultReceiveLimits } from './request-limits.js';
 import type { ReceiveLimits } from './request-limits.js';
@@ -67,6 +69,8 @@ export interface BrokerConfig {
   logLevel: LogLevel;
   /** Request size, metadata and stream limits (the `limits:` section). */
   limits: ReceiveLimits;
+  /** The audit trail: its file, checkpoints and syslog collectors. */
+  audit: AuditSettings;
 }
 
 /** Routing and failure-handling settings (the `routing:` section). */
@@ -185,7 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -330,5 +334,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     faultInjection: bool('faultInjection (HSMB_FAULT_INJECTION)', pick('HSMB_FAULT_INJECTION', 'faultInjection') ?? false),
     logLevel,
     limits,
+    audit: parseAuditSettings(file['audit'], env, dataDir, cwd, fail),
   };
 }

@@ -8,7 +8,11 @@ import { HealthImplementation } from 'grpc-health-check';
 import { Fleet } from '@hsm-broker/fleet';
 import type { ApplianceConfig } from '@hsm-broker/fleet';
 import { BackupHsm, KeyBackup, KeyRegistry, ReplicaReconciler, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
-import { BackupServiceService, CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
+import { AuditServiceService, BackupServiceService, CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
+import { auditedPipeline } from './audit-pipeline.js';
+import { auditService } from './audit-service.js';
+import { AuditSigningKey } from './audit-signing-key.js';
+import { AuditTrail } from './audit-trail.js';
 import { backupService } from './backup-service.js';
 import type { BrokerConfig, ConfiguredAppliance, PinSource } from './broker-config.js';
 import { ConfigError } from './broker-config.js';
@@ -36,6 +40,8 @@ export interface RunningBroker {
   access: AccessControl | undefined;
   /** The TLS credentials, which follow their files; undefined for plaintext. */
   tlsCredentials: ReloadingServerCredentials | undefined;
+  /** The audit trail every call is written to. */
+  audit: AuditTrail;
   /** Runs the deletion sweep now (normally periodic). */
   sweepDeletions(): Promise<string[]>;
   /** Runs the automatic-rotation sweep now (normally periodic). */
@@ -52,7 +58,7 @@ export interface BrokerOverrides {
 }
 
 const protoRoot = fileURLToPath(new URL('../../../proto', import.meta.url));
-const serviceNames = ['hsmbroker.v1.CryptoService', 'hsmbroker.v1.KeyService', 'hsmbroker.v1.FleetService', 'hsmbroker.v1.BackupService'];
+const serviceNames = ['hsmbroker.v1.CryptoService', 'hsmbroker.v1.KeyService', 'hsmbroker.v1.FleetService', 'hsmbroker.v1.BackupService', 'hsmbroker.v1.AuditService'];
 
 function readPin(source: PinSource, field: string): string {
   if ('env' in source) {
@@ -256,15 +262,26 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   // Every request is bounded by its method's limits before anything decodes it (request-limits.ts).
   const guard = new ReceiveGuard(config.limits);
   const server = new Server(guard.serverOptions());
-  const pipeline = guard.pipeline(access ? accessPipeline(log, access) : openPipeline(log));
+  const audit = new AuditTrail({
+    settings: config.audit,
+    log,
+    openSigner: () => AuditSigningKey.open(fleet, enrolled, join(config.dataDir, 'audit-signing-key.json'), log),
+  });
+  const fingerprint = await audit.openSigner().catch((error: unknown) => {
+    log.warn('audit signing key not ready; checkpoints wait for it', { error: error instanceof Error ? error.message : String(error) });
+    return undefined;
+  });
+  log.info('audit trail ready', { file: config.audit.file, signingKeyFingerprint: fingerprint, collectors: config.audit.syslog.map((collector) => collector.address) });
+  const pipeline = guard.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit));
   server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline));
   server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline));
   server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline));
   server.addService(guard.service(BackupServiceService), backupService(backup, pipeline));
+  server.addService(guard.service(AuditServiceService), auditService(audit, pipeline));
   if (config.faultInjection) log.warn('fault injection is enabled: InjectFault can make appliances fail on purpose');
   const health = new HealthImplementation(Object.fromEntries(['', ...serviceNames].map((name) => [name, 'NOT_SERVING' as const])));
   health.addToServer(server);
-  const definitions = loadSync(['hsmbroker/v1/crypto_service.proto', 'hsmbroker/v1/key_service.proto', 'hsmbroker/v1/fleet_service.proto', 'hsmbroker/v1/backup_service.proto'], {
+  const definitions = loadSync(['hsmbroker/v1/crypto_service.proto', 'hsmbroker/v1/key_service.proto', 'hsmbroker/v1/fleet_service.proto', 'hsmbroker/v1/backup_service.proto', 'hsmbroker/v1/audit_service.proto'], {
     includeDirs: [protoRoot],
   });
   new ReflectionService(definitions).addToServer(server);
@@ -302,6 +319,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     reconciler,
     access,
     tlsCredentials: reloading,
+    audit,
     sweepDeletions: sweep,
     sweepRotations: rotate,
     stop() {
@@ -322,6 +340,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
           });
         });
         await reconciler.reconcile([]).catch(() => undefined);
+        // The last checkpoint is signed while the fleet still runs.
+        await audit.close();
         await fleet.stop();
         store.close();
       })();

@@ -11,6 +11,7 @@ import {
   signingAlgorithmOf,
   signingAlgorithmToProto,
 } from './api-mapping.js';
+import { requestOptionsOf } from './call-facts.js';
 import type { CallPipeline } from './call-pipeline.js';
 import { unary } from './unary-handler.js';
 
@@ -21,7 +22,7 @@ export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): Cr
     encrypt: unary('Encrypt', pipeline, async (request, context) => {
       const [keyId, encryptionContext] = [requireKeyId(request.keyId), checkContext(request.encryptionContext, 'encryption_context')];
       access.key(context, keyId, encryptionContext);
-      const result = await registry.encrypt(keyId, request.plaintext, encryptionContext, { deadline: context.deadline });
+      const result = await registry.encrypt(keyId, request.plaintext, encryptionContext, requestOptionsOf(context));
       return { ciphertext: result.ciphertext, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
     decrypt: unary('Decrypt', pipeline, async (request, context) => {
@@ -29,7 +30,7 @@ export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): Cr
       // The key comes from the ciphertext header, forged or not: authorize it before anything looks it up.
       const header = parseCiphertext(request.ciphertext);
       access.key(context, header.keyId, encryptionContext, header.keyVersion);
-      const result = await registry.decrypt(request.ciphertext, encryptionContext, { deadline: context.deadline });
+      const result = await registry.decrypt(request.ciphertext, encryptionContext, requestOptionsOf(context));
       return { plaintext: result.plaintext, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
     reEncrypt: unary('ReEncrypt', pipeline, async (request, context) => {
@@ -39,36 +40,34 @@ export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): Cr
       const header = parseCiphertext(request.ciphertext);
       access.key(context, header.keyId, sourceContext, header.keyVersion);
       access.key(context, destinationKeyId, destinationContext);
-      const result = await registry.reEncrypt(request.ciphertext, sourceContext, destinationKeyId, destinationContext, { deadline: context.deadline });
+      const result = await registry.reEncrypt(request.ciphertext, sourceContext, destinationKeyId, destinationContext, requestOptionsOf(context));
       return { ciphertext: result.ciphertext, sourceKeyId: result.sourceKeyId, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
     generateDataKey: unary('GenerateDataKey', pipeline, async (request, context) => {
       const [keyId, encryptionContext] = [requireKeyId(request.keyId), checkContext(request.encryptionContext, 'encryption_context')];
       access.key(context, keyId, encryptionContext);
-      const result = await registry.generateDataKey(keyId, dataKeyLength(request.keySpec), encryptionContext, { deadline: context.deadline });
+      const result = await registry.generateDataKey(keyId, dataKeyLength(request.keySpec), encryptionContext, requestOptionsOf(context));
       return { plaintext: result.plaintext, ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
     generateDataKeyWithoutPlaintext: unary('GenerateDataKeyWithoutPlaintext', pipeline, async (request, context) => {
       const [keyId, encryptionContext] = [requireKeyId(request.keyId), checkContext(request.encryptionContext, 'encryption_context')];
       access.key(context, keyId, encryptionContext);
-      const result = await registry.generateDataKey(keyId, dataKeyLength(request.keySpec), encryptionContext, { deadline: context.deadline });
+      const result = await registry.generateDataKey(keyId, dataKeyLength(request.keySpec), encryptionContext, requestOptionsOf(context));
       result.plaintext.fill(0);
       return { ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
     sign: unary('Sign', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
       access.key(context, keyId);
-      const { deadline } = context;
       const algorithm = signingAlgorithmOf(request.signingAlgorithm);
-      const result = await registry.sign(keyId, request.message, messageTypeOf(request.messageType), algorithm, { deadline });
+      const result = await registry.sign(keyId, request.message, messageTypeOf(request.messageType), algorithm, requestOptionsOf(context));
       return { signature: result.signature, keyId: result.keyId, keyVersion: result.keyVersion, signingAlgorithm: request.signingAlgorithm };
     }),
     verify: unary('Verify', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
       access.key(context, keyId);
-      const { deadline } = context;
       const algorithm = signingAlgorithmOf(request.signingAlgorithm);
-      const result = await registry.verify(keyId, request.keyVersion, request.message, messageTypeOf(request.messageType), request.signature, algorithm, { deadline });
+      const result = await registry.verify(keyId, request.keyVersion, request.message, messageTypeOf(request.messageType), request.signature, algorithm, requestOptionsOf(context));
       return { signatureValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
     getPublicKey: unary('GetPublicKey', pipeline, (request, context) => {
@@ -88,19 +87,17 @@ export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): Cr
     generateMac: unary('GenerateMac', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
       access.key(context, keyId);
-      const { deadline } = context;
-      const result = await registry.generateMac(keyId, request.message, macAlgorithmOf(request.macAlgorithm), { deadline });
+      const result = await registry.generateMac(keyId, request.message, macAlgorithmOf(request.macAlgorithm), requestOptionsOf(context));
       return { mac: result.mac, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
     verifyMac: unary('VerifyMac', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
       access.key(context, keyId);
-      const { deadline } = context;
-      const result = await registry.verifyMac(keyId, request.keyVersion, request.message, request.mac, macAlgorithmOf(request.macAlgorithm), { deadline });
+      const result = await registry.verifyMac(keyId, request.keyVersion, request.message, request.mac, macAlgorithmOf(request.macAlgorithm), requestOptionsOf(context));
       return { macValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    generateRandom: unary('GenerateRandom', pipeline, async (request, { deadline }) => ({
-      random: await registry.generateRandom(request.numBytes, { deadline }),
+    generateRandom: unary('GenerateRandom', pipeline, async (request, context) => ({
+      random: await registry.generateRandom(request.numBytes, requestOptionsOf(context)),
     })),
   };
 }

@@ -56,9 +56,16 @@ function faultKindOf(kind: FaultKind): DomainFaultKind {
   throw BrokerError.invalidArgument('kind', `${String(kind)} is not a valid value; use one of ERROR, LATENCY, HANG, CRASH`, 'INVALID_ENUM_VALUE');
 }
 
+/** An appliance's operator-visible state, for before/after audit records. */
+function controlStateOf(snapshot: ApplianceSnapshot): Record<string, unknown> {
+  return { state: snapshot.state, drained: snapshot.drained, faults: snapshot.faults.map((fault) => fault.kind) };
+}
+
 /** FleetService: fleet status and operator controls. */
 export function fleetService(fleet: Fleet, registry: KeyRegistry, reconciler: ReplicaReconciler, enrolled: ReadonlySet<string>, pipeline: CallPipeline): FleetServiceServer {
   const { log } = pipeline;
+  const applianceState = (id: string): Record<string, unknown> => controlStateOf(fleet.applianceSnapshot(fleet.appliance(id)));
+  const fencedZones = (): Record<string, unknown> => ({ fencedZones: [...fleet.snapshot().fencedZones] });
   const applianceStatus = (id: string): ApplianceStatus =>
     statusOf(fleet.applianceSnapshot(fleet.appliance(id)), registry.replicaCounts().get(id) ?? 0, reconciler, enrolled);
   return {
@@ -72,43 +79,57 @@ export function fleetService(fleet: Fleet, registry: KeyRegistry, reconciler: Re
         fencedZones: snapshot.fencedZones,
       };
     }),
-    drainAppliance: unary('DrainAppliance', pipeline, (request) => {
+    drainAppliance: unary('DrainAppliance', pipeline, (request, { facts }) => {
       const id = required(request.applianceId, 'appliance_id');
+      facts.before = applianceState(id);
       fleet.drain(id);
+      facts.after = applianceState(id);
       log.warn('appliance drained', { appliance: id });
       return { appliance: applianceStatus(id) };
     }),
-    undrainAppliance: unary('UndrainAppliance', pipeline, (request) => {
+    undrainAppliance: unary('UndrainAppliance', pipeline, (request, { facts }) => {
       const id = required(request.applianceId, 'appliance_id');
+      facts.before = applianceState(id);
       fleet.undrain(id);
+      facts.after = applianceState(id);
       log.warn('appliance returned to rotation', { appliance: id });
       return { appliance: applianceStatus(id) };
     }),
-    fenceZone: unary('FenceZone', pipeline, (request) => {
+    fenceZone: unary('FenceZone', pipeline, (request, { facts }) => {
+      facts.before = fencedZones();
       const zone = fleet.fence(required(request.zone, 'zone'));
+      facts.after = fencedZones();
       log.warn('zone fenced', { zone: zone.name });
       return { zone };
     }),
-    unfenceZone: unary('UnfenceZone', pipeline, (request) => {
+    unfenceZone: unary('UnfenceZone', pipeline, (request, { facts }) => {
+      facts.before = fencedZones();
       const zone = fleet.unfence(required(request.zone, 'zone'));
+      facts.after = fencedZones();
       log.warn('zone returned to rotation', { zone: zone.name });
       return { zone };
     }),
-    injectFault: unary('InjectFault', pipeline, (request) => {
+    injectFault: unary('InjectFault', pipeline, (request, { facts }) => {
       const id = required(request.applianceId, 'appliance_id');
       const kind = faultKindOf(request.kind);
+      facts.before = applianceState(id);
       fleet.injectFault(id, { kind, probability: request.probability, latencyMs: request.latencyMs, durationMs: request.durationMs });
+      facts.after = applianceState(id);
       log.warn('fault injected', { appliance: id, kind, probability: request.probability, latencyMs: request.latencyMs, durationMs: request.durationMs });
       return { appliance: applianceStatus(id) };
     }),
-    resyncKeys: unary('ResyncKeys', pipeline, async (request) => {
+    resyncKeys: unary('ResyncKeys', pipeline, async (request, { facts }) => {
       const only = request.applianceId === '' ? undefined : [fleet.appliance(request.applianceId).id];
       const report = await reconciler.reconcile(only);
+      facts.after = { copied: report.copied, lost: report.lost, failures: report.failures.length };
       log.info('resync finished', { appliance: request.applianceId || '(all)', copied: report.copied, lost: report.lost, failures: report.failures.length });
       return report;
     }),
-    clearFaults: unary('ClearFaults', pipeline, (request) => {
+    clearFaults: unary('ClearFaults', pipeline, (request, { facts }) => {
+      const faults = (): Record<string, unknown> => ({ faults: fleet.snapshot().appliances.reduce((total, appliance) => total + appliance.faults.length, 0) });
+      facts.before = faults();
       const cleared = fleet.clearFaults(request.applianceId);
+      facts.after = faults();
       log.warn('faults cleared', { appliance: request.applianceId || '(all)', cleared });
       return { cleared };
     }),

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { BrokerError, quoteInput } from '@hsm-broker/errors';
 import type { Fleet } from '@hsm-broker/fleet';
-import type { KeyRegistry } from '@hsm-broker/keys';
+import type { KeyRecord, KeyRegistry } from '@hsm-broker/keys';
 import type { KeyServiceServer } from '@hsm-broker/proto';
 import { keyMetadataOf as metadataOf, keySpecOf, keyUsageOf, requireKeyId } from './api-mapping.js';
+import { keyStateOf, requestOptionsOf } from './call-facts.js';
 import type { CallContext, CallPipeline } from './call-pipeline.js';
 import { unary } from './unary-handler.js';
 
@@ -18,6 +19,18 @@ function checkLabels(labels: Record<string, string>): Record<string, string> {
     if (value.length > 256) throw BrokerError.invalidArgument('labels', `value of ${quoteInput(key)} is longer than 256 characters`, 'INVALID_LABEL');
   }
   return labels;
+}
+
+/** Runs a lifecycle change and notes the key's state before and after it for the audit trail. */
+async function changing(registry: KeyRegistry, keyId: string, context: CallContext, change: () => Promise<KeyRecord>): Promise<KeyRecord> {
+  try {
+    context.facts.before = keyStateOf(registry.describeKey(keyId));
+  } catch {
+    // No such key: the change below refuses the call with the proper status.
+  }
+  const key = await change();
+  context.facts.after = keyStateOf(key);
+  return key;
 }
 
 /** KeyService: key lifecycle. */
@@ -37,7 +50,6 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: Readon
     );
   return {
     createKey: unary('CreateKey', pipeline, async (request, context) => {
-      const { deadline } = context;
       // A key created without a name gets one here, so that the policy judges the name it will have.
       const keyId = request.keyId === '' ? randomUUID() : request.keyId;
       access.key(context, keyId);
@@ -46,8 +58,9 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: Readon
       if (request.description.length > 8192) throw BrokerError.invalidArgument('description', 'is longer than 8192 characters', 'DESCRIPTION_TOO_LONG');
       const key = await registry.createKey(
         { keyId, keySpec, keyUsage, description: request.description, labels: checkLabels(request.labels), rotationPeriodDays: request.rotationPeriodDays },
-        { deadline },
+        requestOptionsOf(context),
       );
+      context.facts.after = keyStateOf(key);
       log.info('key created', { keyId: key.keyId, keySpec, replicas: key.versions[0]?.replicas.length ?? 0 });
       return { keyMetadata: keyMetadataOf(key) };
     }),
@@ -61,29 +74,40 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: Readon
       return { keys: page.keys.filter((key) => access.visible(context, key.keyId)).map(keyMetadataOf), nextPageToken: page.nextPageToken };
     }),
     rotateKey: unary('RotateKey', pipeline, async (request, context) => {
-      const key = await registry.rotateKey(allowedKey(request.keyId, context), { deadline: context.deadline });
+      const keyId = allowedKey(request.keyId, context);
+      const key = await changing(registry, keyId, context, () => registry.rotateKey(keyId, requestOptionsOf(context)));
       log.info('key rotated', { keyId: key.keyId, primaryVersion: key.primaryVersion });
       return { keyMetadata: keyMetadataOf(key) };
     }),
-    enableKey: unary('EnableKey', pipeline, async (request, context) => ({ keyMetadata: keyMetadataOf(await registry.enableKey(allowedKey(request.keyId, context))) })),
-    disableKey: unary('DisableKey', pipeline, async (request, context) => ({ keyMetadata: keyMetadataOf(await registry.disableKey(allowedKey(request.keyId, context))) })),
+    enableKey: unary('EnableKey', pipeline, async (request, context) => {
+      const keyId = allowedKey(request.keyId, context);
+      return { keyMetadata: keyMetadataOf(await changing(registry, keyId, context, () => registry.enableKey(keyId))) };
+    }),
+    disableKey: unary('DisableKey', pipeline, async (request, context) => {
+      const keyId = allowedKey(request.keyId, context);
+      return { keyMetadata: keyMetadataOf(await changing(registry, keyId, context, () => registry.disableKey(keyId))) };
+    }),
     scheduleKeyDeletion: unary('ScheduleKeyDeletion', pipeline, async (request, context) => {
-      const key = await registry.scheduleKeyDeletion(allowedKey(request.keyId, context), request.pendingWindowDays === 0 ? 30 : request.pendingWindowDays);
+      const keyId = allowedKey(request.keyId, context);
+      const key = await changing(registry, keyId, context, () => registry.scheduleKeyDeletion(keyId, request.pendingWindowDays === 0 ? 30 : request.pendingWindowDays));
       log.info('key deletion scheduled', { keyId: key.keyId, deletionTime: key.deletionTime });
       return { keyMetadata: keyMetadataOf(key) };
     }),
-    cancelKeyDeletion: unary('CancelKeyDeletion', pipeline, async (request, context) => ({
-      keyMetadata: keyMetadataOf(await registry.cancelKeyDeletion(allowedKey(request.keyId, context))),
-    })),
-    updateKeySettings: unary('UpdateKeySettings', pipeline, async (request, context) => {
+    cancelKeyDeletion: unary('CancelKeyDeletion', pipeline, async (request, context) => {
       const keyId = allowedKey(request.keyId, context);
+      return { keyMetadata: keyMetadataOf(await changing(registry, keyId, context, () => registry.cancelKeyDeletion(keyId))) };
+    }),
+    updateKeySettings: unary('UpdateKeySettings', pipeline, async (request, context) => {
       if (request.minDecryptionVersion === undefined && request.rotationPeriodDays === undefined) {
         throw BrokerError.invalidArgument('min_decryption_version', 'set min_decryption_version, rotation_period_days or both', 'NOTHING_TO_UPDATE');
       }
-      const key = await registry.updateKeySettings(keyId, {
-        minDecryptionVersion: request.minDecryptionVersion,
-        rotationPeriodDays: request.rotationPeriodDays,
-      });
+      const keyId = allowedKey(request.keyId, context);
+      const key = await changing(registry, keyId, context, () =>
+        registry.updateKeySettings(keyId, {
+          minDecryptionVersion: request.minDecryptionVersion,
+          rotationPeriodDays: request.rotationPeriodDays,
+        }),
+      );
       log.info('key settings updated', { keyId: key.keyId, minDecryptionVersion: key.minDecryptionVersion, rotationPeriodDays: key.rotationPeriodDays });
       return { keyMetadata: keyMetadataOf(key) };
     }),

@@ -9,7 +9,7 @@ import { longestField } from './receive-guard.js';
 import { checkRequestLimits, defaultReceiveLimits, methodLimits } from './request-limits.js';
 
 const protoRoot = fileURLToPath(new URL('../../../proto', import.meta.url));
-const files = ['hsmbroker/v1/crypto_service.proto', 'hsmbroker/v1/key_service.proto', 'hsmbroker/v1/fleet_service.proto', 'hsmbroker/v1/backup_service.proto'];
+const files = ['hsmbroker/v1/crypto_service.proto', 'hsmbroker/v1/key_service.proto', 'hsmbroker/v1/fleet_service.proto', 'hsmbroker/v1/backup_service.proto', 'hsmbroker/v1/audit_service.proto'];
 
 interface FieldDescriptor {
   name: string;

@@ -112,6 +112,10 @@ export function methodLimits(limits: ReceiveLimits): Readonly<Record<string, Met
     ResyncKeys: method([appliance(1)]),
     CreateBackup: method([]),
     RestoreBackup: method([{ field: 'backup', number: 1, maxBytes: limits.maxBackupBytes, reason: 'BACKUP_TOO_LARGE' }]),
+    // An audit filter names an identity, an operation and a key id: 1 KiB holds the longest of each.
+    SearchAudit: method([{ field: 'filter', number: 1, maxBytes: 1024, reason: 'FILTER_TOO_LARGE' }]),
+    TailAudit: method([{ field: 'filter', number: 1, maxBytes: 1024, reason: 'FILTER_TOO_LARGE' }]),
+    GetAuditStatus: method([]),
   };
 }
 

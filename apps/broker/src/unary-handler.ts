@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { CallContext, CallPipeline } from './call-pipeline.js';
+import { noteResponseKey } from './call-facts.js';
 import { contextOf } from './call-pipeline.js';
 import { reasonTrailer } from '@hsm-broker/errors';
 import { toServiceError } from './grpc-errors.js';
@@ -50,6 +51,7 @@ export function unary<Req, Res>(
     result.then(
       (response) => {
         callback(null, response);
+        if (context) noteResponseKey(context, response);
         finish(status.OK);
       },
       (error: unknown) => {

@@ -5,6 +5,7 @@ import {
   type BrokerClientOptions,
 } from '@hsm-broker/client';
 import { BrokerError, codeName } from '@hsm-broker/errors';
+import { auditCommands } from './audit-commands.js';
 import { backupCommands } from './backup-commands.js';
 import { chaosCommand } from './chaos/chaos-command.js';
 import { renderCommandHelp, renderGroupHelp } from './command-help.js';
@@ -39,6 +40,7 @@ export const commands: readonly CommandSpec[] = [
   ...pkiCommands,
   chaosCommand,
   gamedayRunCommand,
+  ...auditCommands,
 ];
 
 /** Options every command accepts, before or after the command words. */
@@ -163,7 +165,7 @@ function checkPositionals(command: CommandSpec, positionals: readonly string[]):
   if (positionals.length < required.length) {
     throw new UsageError(`missing argument ${required[positionals.length] ?? ''}`, { showUsage: true });
   }
-  if (positionals.length > allowed) {
+  if (positionals.length > allowed && command.repeatsLastPositional !== true) {
     throw new UsageError(`unexpected argument '${positionals[allowed] ?? ''}'`, { showUsage: true });
   }
 }

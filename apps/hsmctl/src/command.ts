@@ -45,6 +45,8 @@ export interface CommandSpec {
   positionals?: readonly string[];
   /** Names of optional positional arguments, which follow the required ones. */
   optionalPositionals?: readonly string[];
+  /** The last required positional may be given more than once (`FILE...`). */
+  repeatsLastPositional?: boolean;
   options: OptionSpecs;
   /** Resolves with the exit status; failures are thrown. */
   run(context: CommandContext): Promise<number>;

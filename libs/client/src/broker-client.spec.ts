@@ -14,6 +14,9 @@ import { BrokerError, Code } from '@hsm-broker/errors';
 import {
   ApplianceState,
   ApplianceStatus,
+  AuditRecord,
+  AuditResult,
+  AuditServiceService,
   BackupServiceService,
   BackupSummary,
   BreakerState,
@@ -23,6 +26,10 @@ import {
   KeyMetadata,
   KeyServiceService,
   type BackupProgress,
+  type SearchAuditRequest,
+  type SearchAuditResponse,
+  type TailAuditRequest,
+  type TailAuditResponse,
   type ClearFaultsRequest,
   type ClearFaultsResponse,
   type CreateBackupRequest,
@@ -283,6 +290,20 @@ describe('createBrokerClient', () => {
           });
         },
       });
+      server.addService(AuditServiceService, {
+        searchAudit(call: ServerUnaryCall<SearchAuditRequest, SearchAuditResponse>, callback: sendUnaryData<SearchAuditResponse>) {
+          // Echoes the filter back in one record, to show what arrived.
+          const { filter, limit, startTime } = call.request;
+          callback(null, {
+            records: [AuditRecord.fromPartial({ seq: limit, identity: filter?.identity ?? '', operation: filter?.operation ?? '', code: filter?.result ?? 0, time: startTime ?? new Date(0) })],
+            truncated: true,
+          });
+        },
+        tailAudit(call: ServerWritableStream<TailAuditRequest, TailAuditResponse>) {
+          for (let seq = 1; seq <= call.request.backlog; seq++) call.write({ record: AuditRecord.fromPartial({ seq, operation: 'Sign' }) });
+          // Then stays open, as a live tail does, until the caller cancels.
+        },
+      });
       const port = await new Promise<number>((resolve, reject) => {
         server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, boundPort) =>
           error === null ? resolve(boundPort) : reject(error),
@@ -481,6 +502,27 @@ describe('createBrokerClient', () => {
       setTimeout(() => controller.abort(), 50);
       await rejectsWithCode(restore, Code.CANCELLED);
       await rejectsWithCode(client.restoreBackup(cannedBackup, { signal: controller.signal }), Code.CANCELLED);
+    });
+
+    it('searches the audit trail with the filters given', async () => {
+      const since = new Date('2026-12-02T03:00:00Z');
+      const response = await client.searchAudit({ filter: { identity: 'spiffe://corp/a', operation: 'Decrypt', result: AuditResult.DENIED }, limit: 7, startTime: since });
+      assert.equal(response.truncated, true);
+      assert.deepEqual(
+        response.records.map((record) => [record.seq, record.identity, record.operation, record.code, record.time?.toISOString()]),
+        [[7, 'spiffe://corp/a', 'Decrypt', AuditResult.DENIED, since.toISOString()]],
+      );
+    });
+
+    it('tails audit records in order until the signal aborts', async () => {
+      const controller = new AbortController();
+      const seen: number[] = [];
+      const tail = client.tailAudit({ backlog: 3 }, (record) => {
+        seen.push(record.seq);
+        if (seen.length === 3) controller.abort();
+      }, { signal: controller.signal });
+      await rejectsWithCode(tail, Code.CANCELLED);
+      assert.deepEqual(seen, [1, 2, 3]);
     });
 
     it('uses one connection for all four services', async () => {

@@ -9,6 +9,7 @@ import {
 } from '@grpc/grpc-js';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import {
+  AuditServiceService,
   BackupServiceService,
   CancelKeyDeletionRequest,
   ClearFaultsRequest,
@@ -27,6 +28,7 @@ import {
   GenerateDataKeyWithoutPlaintextRequest,
   GenerateMacRequest,
   GenerateRandomRequest,
+  GetAuditStatusRequest,
   GetFleetStatusRequest,
   GetPublicKeyRequest,
   InjectFaultRequest,
@@ -37,12 +39,15 @@ import {
   ResyncKeysRequest,
   RotateKeyRequest,
   ScheduleKeyDeletionRequest,
+  SearchAuditRequest,
   SignRequest,
+  TailAuditRequest,
   UndrainApplianceRequest,
   UnfenceZoneRequest,
   UpdateKeySettingsRequest,
   VerifyMacRequest,
   VerifyRequest,
+  type AuditRecord,
   type BackupProgress,
   type BackupSummary,
   type CancelKeyDeletionResponse,
@@ -59,6 +64,7 @@ import {
   type GenerateDataKeyWithoutPlaintextResponse,
   type GenerateMacResponse,
   type GenerateRandomResponse,
+  type GetAuditStatusResponse,
   type GetFleetStatusResponse,
   type GetPublicKeyResponse,
   type InjectFaultResponse,
@@ -68,6 +74,7 @@ import {
   type ResyncKeysResponse,
   type RotateKeyResponse,
   type ScheduleKeyDeletionResponse,
+  type SearchAuditResponse,
   type SignResponse,
   type UndrainApplianceResponse,
   type UnfenceZoneResponse,
@@ -143,7 +150,7 @@ export interface BackupCallOptions extends BrokerCallOptions {
 
 /**
  * A connection to one broker with a promise-returning method per RPC of
- * CryptoService, KeyService, FleetService and BackupService. Every unary
+ * CryptoService, KeyService, FleetService, BackupService and AuditService. Every unary
  * method takes a partial request and optional {@link BrokerCallOptions}
  * (the backup methods take {@link BackupCallOptions}), and rejects with a
  * `BrokerError` carrying the gRPC status code, the broker's message, its
@@ -296,6 +303,25 @@ export interface BrokerClient {
    * deadline defaults to `backupDeadlineMs` (10 minutes).
    */
   restoreBackup(backup: Uint8Array, options?: BackupCallOptions): Promise<BackupSummary>;
+
+  /** Audit records matching every given filter, oldest first, at most `limit` (1 to 1000, default 100). */
+  searchAudit(
+    request?: PartialMessage<SearchAuditRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<SearchAuditResponse>;
+  /**
+   * Streams audit records: the `backlog` most recent matching ones, then new
+   * ones as the broker writes them, each handed to `onRecord` in order.
+   * Runs until `options.signal` aborts it (rejecting with CANCELLED), its
+   * deadline passes (none by default) or the broker ends it.
+   */
+  tailAudit(
+    request: PartialMessage<TailAuditRequest>,
+    onRecord: (record: AuditRecord) => void,
+    options?: BrokerCallOptions,
+  ): Promise<void>;
+  /** Where the audit trail is written, its last checkpoint, signing key and syslog forwarding. */
+  getAuditStatus(options?: BrokerCallOptions): Promise<GetAuditStatusResponse>;
 
   /**
    * Yields every key, calling ListKeys page by page. `options` (deadline,
@@ -560,6 +586,16 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
       }
       return summary;
     },
+
+    searchAudit: (request = {}, callOptions) =>
+      unary(AuditServiceService.searchAudit, SearchAuditRequest.fromPartial(request), callOptions),
+    tailAudit: (request, onRecord, callOptions = {}) =>
+      // A tail is meant to stay open: no deadline unless the caller sets one.
+      serverStream(AuditServiceService.tailAudit, TailAuditRequest.fromPartial(request), callOptions, Infinity, (event) => {
+        if (event.record !== undefined) onRecord(event.record);
+      }),
+    getAuditStatus: (callOptions) =>
+      unary(AuditServiceService.getAuditStatus, GetAuditStatusRequest.fromPartial({}), callOptions),
 
     async *listAllKeys(request = {}, callOptions) {
       const seen = new Set<string>();

@@ -46,6 +46,8 @@ export interface ExecuteOptions extends CallOptions {
   candidates?: readonly string[];
   /** A PKCS#11 mechanism the appliance must offer (as discovered with C_GetMechanismList). */
   mechanism?: string;
+  /** Told each appliance an attempt goes to, in order (failover and hedges included), so the audit trail can name them. */
+  onAttempt?: (applianceId: string) => void;
 }
 
 /** A result and where it was computed. */
@@ -235,6 +237,7 @@ export class Fleet {
     args: WorkerArgs<K>,
     options: ExecuteOptions,
   ): Promise<WorkerResult<K>> {
+    options.onAttempt?.(appliance.id);
     if (!panic) return appliance.breaker.fire(() => appliance.call(op, args, options));
     try {
       return await appliance.call(op, args, options);

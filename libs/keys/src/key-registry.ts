@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, randomBytes, randomUUID, verify as verifySignature, constants } from 'node:crypto';
 import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
-import type { Fleet } from '@hsm-broker/fleet';
+import type { ExecuteOptions, Fleet } from '@hsm-broker/fleet';
 import { hashLength, isAsymmetric } from '@hsm-broker/pkcs11';
 import type { KeyMaterialSpec } from '@hsm-broker/pkcs11';
 import { additionalData, encodeHeader, ivLength, maxPlaintextBytes, parseCiphertext } from './ciphertext-format.js';
@@ -35,6 +35,8 @@ export interface KeyRegistryOptions {
 export interface RequestOptions {
   /** Absolute deadline, ms since epoch. */
   deadline?: number;
+  /** Told each appliance the fleet sends the call to (see ExecuteOptions.onAttempt). */
+  onAttempt?: (applianceId: string) => void;
 }
 
 /** A new key's attributes. */
@@ -331,6 +333,7 @@ export class KeyRegistry {
         candidates: targets.map((appliance) => appliance.id),
         ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
         onAbandoned: (applianceId, settled) => abandoned.push({ applianceId, settled }),
+        ...(options.onAttempt === undefined ? {} : { onAttempt: options.onAttempt }),
       })
       .catch(async (error: unknown) => {
         // Still inside the key's lock: a retry of the same creation waits until this is cleaned up.
@@ -493,10 +496,11 @@ export class KeyRegistry {
   }
 
   /** Routing options: only holders of the version, offering the mechanism, within the deadline. */
-  #options(version: KeyVersionRecord, options: RequestOptions, mechanism?: string): { candidates: string[]; deadline?: number; mechanism?: string } {
+  #options(version: KeyVersionRecord, options: RequestOptions, mechanism?: string): ExecuteOptions {
     return {
       candidates: version.replicas,
       ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+      ...(options.onAttempt === undefined ? {} : { onAttempt: options.onAttempt }),
       ...(mechanism === undefined ? {} : { mechanism }),
     };
   }
@@ -703,7 +707,10 @@ export class KeyRegistry {
     if (!Number.isInteger(length) || length < 1 || length > 1024) {
       throw BrokerError.invalidArgument('num_bytes', `must be 1 to 1024, got ${String(length)}`, 'INVALID_NUM_BYTES');
     }
-    const { result } = await this.#fleet.execute('generateRandom', { length }, options.deadline === undefined ? {} : { deadline: options.deadline });
+    const { result } = await this.#fleet.execute('generateRandom', { length }, {
+      ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+      ...(options.onAttempt === undefined ? {} : { onAttempt: options.onAttempt }),
+    });
     return result;
   }
 

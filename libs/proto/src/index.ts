@@ -93,3 +93,18 @@ export {
   RestoreBackupResponse,
 } from './gen/hsmbroker/v1/backup_service.js';
 export type { BackupServiceServer } from './gen/hsmbroker/v1/backup_service.js';
+export {
+  AuditFilter,
+  AuditRecord,
+  AuditResult,
+  AuditServiceClient,
+  AuditServiceService,
+  GetAuditStatusRequest,
+  GetAuditStatusResponse,
+  SearchAuditRequest,
+  SearchAuditResponse,
+  SyslogCollectorStatus,
+  TailAuditRequest,
+  TailAuditResponse,
+} from './gen/hsmbroker/v1/audit_service.js';
+export type { AuditServiceServer } from './gen/hsmbroker/v1/audit_service.js';

@@ -50,7 +50,7 @@ export const fleetControlMethods = [
 export const backupMethods = ['CreateBackup', 'RestoreBackup'] as const;
 
 /** The AuditService methods (`hsmbroker.v1.AuditService`). */
-export const auditMethods = ['SearchAudit', 'TailAudit'] as const;
+export const auditMethods = ['SearchAudit', 'TailAudit', 'GetAuditStatus'] as const;
 
 /** Every method name a role may list. */
 export const allMethods: ReadonlySet<string> = new Set<string>([
