@@ -10,6 +10,7 @@ export type { CreateKeyInput, DurabilityPolicy, KeyRegistryOptions, KeySettingsI
 export { ReplicaReconciler } from './replica-reconciler.js';
 export type { ApplianceInventory, ReconcileReport, ReconcilerOptions } from './replica-reconciler.js';
 export type { KeySettings, KeyStore, NewKey } from './key-store.js';
+export type { SweepReport } from './sweep-report.js';
 export { SqliteKeyStore } from './sqlite-key-store.js';
 export { decodeBackup, encodeBackup } from './backup-archive.js';
 export type { ArchivedKey, ArchivedVersion, BackupContents } from './backup-archive.js';
