@@ -261,21 +261,22 @@ export class Fleet {
     }
   }
 
-  #routed(op: WorkerOperation, trace: CallAttempt[], answeredBy: string | undefined): void {
+  #routed(op: WorkerOperation, startedAt: number, trace: CallAttempt[], answeredBy: string | undefined): void {
     // A snapshot: a hedge's loser may still settle after the report.
     const attempts = trace.map((attempt) => ({ ...attempt }));
-    for (const listener of this.#routedListeners) listener({ op, attempts, answeredBy });
+    for (const listener of this.#routedListeners) listener({ op, startedAt, attempts, answeredBy });
   }
 
   /** Performs `op` on the best eligible appliance, failing over after appliance faults when that is safe. */
   async execute<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options: ExecuteOptions = {}): Promise<Executed<WorkerResult<K>>> {
     const trace: CallAttempt[] = [];
+    const startedAt = Date.now();
     try {
       const executed = await this.#execute(op, args, options, trace);
-      this.#routed(op, trace, executed.applianceId);
+      this.#routed(op, startedAt, trace, executed.applianceId);
       return executed;
     } catch (error: unknown) {
-      this.#routed(op, trace, undefined);
+      this.#routed(op, startedAt, trace, undefined);
       throw error;
     }
   }

@@ -28,6 +28,8 @@ export interface CallAttempt {
  */
 export interface RoutedCall {
   op: WorkerOperation;
+  /** When routing began (ms since epoch): tells calls made after an event from those already under way. */
+  startedAt: number;
   attempts: CallAttempt[];
   /** The appliance whose result the caller got; undefined when the call failed. */
   answeredBy: string | undefined;

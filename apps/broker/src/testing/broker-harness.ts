@@ -5,9 +5,10 @@ import { credentials } from '@grpc/grpc-js';
 import type { Client, ServiceError } from '@grpc/grpc-js';
 import { CryptoServiceClient, FleetServiceClient, KeyServiceClient } from '@hsm-broker/proto';
 import { startBroker } from '../broker.js';
-import type { RunningBroker } from '../broker.js';
+import type { BrokerOverrides, RunningBroker } from '../broker.js';
 import { loadConfig } from '../broker-config.js';
 import { createLogger } from '../logger.js';
+import type { Logger } from '../logger.js';
 
 type Callback<Res> = (error: ServiceError | null, response: Res) => void;
 type UnaryMethods<C> = {
@@ -68,6 +69,10 @@ export interface TestBrokerOptions {
   dataDir?: string;
   /** Settings for a YAML configuration file (routing, timeouts, …). */
   config?: Record<string, unknown>;
+  /** Where the broker logs (default: stderr at HSMB_TEST_LOG_LEVEL, or error). */
+  log?: Logger;
+  /** Passed to the broker: see BrokerOverrides.beforeReconcile. */
+  beforeReconcile?: BrokerOverrides['beforeReconcile'];
 }
 
 /** A broker on a fresh local SoftHSM fleet in a temporary directory. */
@@ -101,8 +106,9 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     ...options.env,
   });
   const broker = await startBroker(config, {
-    log: createLogger(config.logLevel),
+    log: options.log ?? createLogger(config.logLevel),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.beforeReconcile ? { beforeReconcile: options.beforeReconcile } : {}),
   });
   const clients = connect(broker.address);
   let stopped = false;
