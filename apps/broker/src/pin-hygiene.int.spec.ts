@@ -121,6 +121,7 @@ describe('PIN hygiene', { timeout: 600_000 }, () => {
         appliances.push({ id, zone: `zone-${String(index)}`, module: softhsm, uri: `pkcs11:token=${id}`, pin: { env: pinName }, soPin: { env: soPinName }, env: { SOFTHSM2_CONF: conf } });
       }
       const dataDir = join(root, 'data');
+      mkdirSync(dataDir, { mode: 0o700 });
       t = await startTestBroker({
         dataDir,
         env: { HSMB_FAULT_INJECTION: '1' },
