@@ -15,11 +15,31 @@ import type { RoutedCallRecorder } from './testing/routed-calls.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Fast breakers and probes so rehearsals finish in seconds. */
+/**
+ * Fast breakers and probes so rehearsals finish in seconds. The hang and
+ * probe limits stay generous: on a loaded machine a healthy call can take
+ * hundreds of milliseconds, and a limit it crosses would fail it for real.
+ */
 const quickRecovery = {
-  timeouts: { callMs: 1000 },
-  routing: { openMs: 300, maxOpenMs: 2000, healthIntervalMs: 100, probeTimeoutMs: 300, slowStartMs: 500, consecutiveFailures: 3 },
+  timeouts: { callMs: 3000 },
+  routing: { openMs: 300, maxOpenMs: 2000, healthIntervalMs: 100, probeTimeoutMs: 1000, slowStartMs: 500, consecutiveFailures: 3 },
 };
+
+/**
+ * Creates a test key. Setup only: the broker never retries CreateKey on its
+ * own, so a worker lost to a loaded machine during setup is retried here.
+ */
+async function createTestKey(t: TestBroker, keyId: string, keySpec: KeySpec, keyUsage: KeyUsage): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await t.clients.keys.createKey({ keyId, keySpec, keyUsage, description: '', labels: {}, rotationPeriodDays: 0 });
+      return;
+    } catch (error: unknown) {
+      if ((error as ServiceError).code !== status.UNAVAILABLE || attempt === 3) throw error;
+      await sleep(500);
+    }
+  }
+}
 
 interface LoadResult {
   ok: number;
@@ -85,8 +105,8 @@ describe('zone failover on a 3x2 fleet', { timeout: 600_000 }, () => {
   before(async () => {
     t = await startTestBroker({ env: { HSMB_LOCAL_FLEET: '3x2', HSMB_WORKERS_PER_APPLIANCE: '1', HSMB_FAULT_INJECTION: '1' }, config: quickRecovery });
     routed = recordRoutedCalls(t.broker.fleet);
-    await t.clients.keys.createKey({ keyId: 'f/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
-    await t.clients.keys.createKey({ keyId: 'f/aes', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 });
+    await createTestKey(t, 'f/ec', KeySpec.ECC_NIST_P256, KeyUsage.SIGN_VERIFY);
+    await createTestKey(t, 'f/aes', KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT);
   });
 
   after(async () => {
@@ -187,7 +207,7 @@ describe('fleet behaviour in one zone', { timeout: 600_000 }, () => {
   before(async () => {
     t = await startTestBroker({ env: { HSMB_LOCAL_FLEET: '1x3', HSMB_WORKERS_PER_APPLIANCE: '1', HSMB_FAULT_INJECTION: '1' }, config: quickRecovery });
     routed = recordRoutedCalls(t.broker.fleet);
-    await t.clients.keys.createKey({ keyId: 'f/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
+    await createTestKey(t, 'f/ec', KeySpec.ECC_NIST_P256, KeyUsage.SIGN_VERIFY);
   });
 
   after(async () => {
@@ -308,12 +328,14 @@ describe('saturation and hedging', { timeout: 300_000 }, () => {
       config: { ...quickRecovery, routing: { ...quickRecovery.routing, healthIntervalMs: 2000, probeTimeoutMs: 1000 } },
     });
     try {
-      await t.clients.keys.createKey({ keyId: 'f/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
-      await t.clients.fleet.injectFault({ applianceId: 'hsm-a1', kind: FaultKind.LATENCY, probability: 0, latencyMs: 150, durationMs: 0 });
+      await createTestKey(t, 'f/ec', KeySpec.ECC_NIST_P256, KeyUsage.SIGN_VERIFY);
+      // Slow enough, against a deadline long enough, that the broker's margin
+      // before the deadline (a tenth of it) outlasts a loaded event loop.
+      await t.clients.fleet.injectFault({ applianceId: 'hsm-a1', kind: FaultKind.LATENCY, probability: 0, latencyMs: 500, durationMs: 0 });
       // Let the latency estimate learn how slow the appliance now is.
       for (let i = 0; i < 12; i++) await t.clients.crypto.sign(signRequest);
       const { connect } = await import('./testing/broker-harness.js');
-      const shortDeadline = connect(t.broker.address, 400);
+      const shortDeadline = connect(t.broker.address, 2500);
       const outcomes = await Promise.all(
         Array.from({ length: 8 }, () =>
           shortDeadline.crypto.sign(signRequest).then(
@@ -337,13 +359,13 @@ describe('saturation and hedging', { timeout: 300_000 }, () => {
     // hsm-a1 while it is idle; probes are rare so they never hold its worker.
     const t = await startTestBroker({
       env: { HSMB_LOCAL_FLEET: '2x1', HSMB_WORKERS_PER_APPLIANCE: '1', HSMB_FAULT_INJECTION: '1', HSMB_HEDGE_DELAY_MS: '50' },
-      config: { ...quickRecovery, timeouts: { callMs: 5000 }, routing: { ...quickRecovery.routing, consecutiveFailures: 100, healthIntervalMs: 600_000 } },
+      config: { ...quickRecovery, timeouts: { callMs: 10_000 }, routing: { ...quickRecovery.routing, consecutiveFailures: 100, healthIntervalMs: 600_000 } },
     });
     try {
       const routed = recordRoutedCalls(t.broker.fleet);
       const a1 = t.broker.fleet.appliance('hsm-a1');
-      await t.clients.keys.createKey({ keyId: 'f/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
-      await t.clients.fleet.injectFault({ applianceId: 'hsm-a1', kind: FaultKind.LATENCY, probability: 0, latencyMs: 1500, durationMs: 0 });
+      await createTestKey(t, 'f/ec', KeySpec.ECC_NIST_P256, KeyUsage.SIGN_VERIFY);
+      await t.clients.fleet.injectFault({ applianceId: 'hsm-a1', kind: FaultKind.LATENCY, probability: 0, latencyMs: 4000, durationMs: 0 });
       for (let i = 0; i < 3; i++) {
         // The previous call's losing attempt still holds hsm-a1's worker; wait for it.
         await until(() => a1.inFlight === 0, 30_000, 'hsm-a1 to be idle');

@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { constants, createPublicKey, verify as cryptoVerify } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import { credentials } from '@grpc/grpc-js';
-import { objectLabel } from '@hsm-broker/keys';
+import { BackupHsm, encodeBackup, objectLabel } from '@hsm-broker/keys';
 import { BackupServiceClient, FaultKind, KeySpec, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm } from '@hsm-broker/proto';
 import type { CreateBackupResponse, RestoreBackupResponse } from '@hsm-broker/proto';
-import { initializeLocalToken } from './local-fleet.js';
+import { initializeLocalToken, provisionLocalBackupHsm } from './local-fleet.js';
+import { createLogger } from './logger.js';
 import { startTestBroker, statusOf } from './testing/broker-harness.js';
 import type { TestBroker } from './testing/broker-harness.js';
 
@@ -307,6 +309,38 @@ describe('backup and restore', { timeout: 900_000 }, () => {
         );
         assert.equal(refused?.code, status.INVALID_ARGUMENT, refused?.details);
         assert.match(refused?.details ?? '', /^backup: .*nothing was restored/);
+      }
+      assert.deepEqual((await fresh.clients.keys.listKeys({ pageSize: 10, pageToken: '' })).keys, []);
+
+      // Two forgeries that pass the length and digest checks, so only the backup HSM's seal can catch them.
+      const newline = file.indexOf(0x0a);
+      const header = JSON.parse(file.subarray(0, newline).toString('utf8')) as { seal: string };
+      const payload = file.subarray(newline + 1);
+      const contents = JSON.parse(payload.toString('utf8')) as { keys: { description: string }[] };
+      const first = contents.keys[0];
+      assert.ok(first);
+      first.description = 'altered after sealing';
+      const recomputed = encodeBackup(Buffer.from(JSON.stringify(contents), 'utf8'), Buffer.from(header.seal, 'base64'));
+      const otherDir = mkdtempSync(join(tmpdir(), 'hsmb-other-backup-'));
+      let foreign: Buffer;
+      try {
+        const other = new BackupHsm(await provisionLocalBackupHsm(otherDir, '/usr/lib/softhsm/libsofthsm2.so', 15_000, createLogger('error')), 60_000);
+        await other.ensureKeys();
+        foreign = encodeBackup(payload, await other.seal(payload));
+      } finally {
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+      for (const [what, forged] of [
+        ['payload altered and its SHA-256 recomputed', recomputed],
+        ['the same payload sealed by another backup HSM', foreign],
+      ] as const) {
+        const refused = await restore(forged).then(
+          () => undefined,
+          (error: ServiceError) => error,
+        );
+        assert.equal(refused?.code, status.INVALID_ARGUMENT, `${what}: ${String(refused?.details)}`);
+        assert.match(refused?.details ?? '', /^backup: the seal does not match.*nothing was restored/, what);
+        assert.equal(refused?.metadata.get('hsmb-reason')[0], 'INVALID_BACKUP', what);
       }
       assert.deepEqual((await fresh.clients.keys.listKeys({ pageSize: 10, pageToken: '' })).keys, []);
 
