@@ -26,6 +26,23 @@ const quickRecovery = {
 };
 
 /**
+ * Waits until every appliance is up, its breaker closed and enrolled in the
+ * fleet KEK. On a loaded machine an enrollment at start-up can time out; a
+ * resync enrolls what was missed, as an operator would.
+ */
+async function fleetReady(t: TestBroker, workers: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const fleetStatus = await t.clients.fleet.getFleetStatus({});
+    const up = t.broker.fleet.appliances.every((appliance) => appliance.breaker.state === 'closed' && appliance.workerCount === workers);
+    if (up && fleetStatus.appliances.every((appliance) => appliance.enrolled)) return;
+    if (Date.now() > deadline) throw new Error(`the fleet did not become ready: ${JSON.stringify(fleetStatus.appliances.map((appliance) => [appliance.id, appliance.enrolled, appliance.state]))}`);
+    if (up) await t.clients.fleet.resyncKeys({ applianceId: '' });
+    await sleep(250);
+  }
+}
+
+/**
  * Creates a test key. Setup only: the broker never retries CreateKey on its
  * own, so a worker lost to a loaded machine during setup is retried here.
  */
@@ -105,6 +122,7 @@ describe('zone failover on a 3x2 fleet', { timeout: 600_000 }, () => {
   before(async () => {
     t = await startTestBroker({ env: { HSMB_LOCAL_FLEET: '3x2', HSMB_WORKERS_PER_APPLIANCE: '1', HSMB_FAULT_INJECTION: '1' }, config: quickRecovery });
     routed = recordRoutedCalls(t.broker.fleet);
+    await fleetReady(t, 1);
     await createTestKey(t, 'f/ec', KeySpec.ECC_NIST_P256, KeyUsage.SIGN_VERIFY);
     await createTestKey(t, 'f/aes', KeySpec.AES_256, KeyUsage.ENCRYPT_DECRYPT);
   });
@@ -207,6 +225,7 @@ describe('fleet behaviour in one zone', { timeout: 600_000 }, () => {
   before(async () => {
     t = await startTestBroker({ env: { HSMB_LOCAL_FLEET: '1x3', HSMB_WORKERS_PER_APPLIANCE: '1', HSMB_FAULT_INJECTION: '1' }, config: quickRecovery });
     routed = recordRoutedCalls(t.broker.fleet);
+    await fleetReady(t, 1);
     await createTestKey(t, 'f/ec', KeySpec.ECC_NIST_P256, KeyUsage.SIGN_VERIFY);
   });
 
@@ -328,6 +347,7 @@ describe('saturation and hedging', { timeout: 300_000 }, () => {
       config: { ...quickRecovery, routing: { ...quickRecovery.routing, healthIntervalMs: 2000, probeTimeoutMs: 1000 } },
     });
     try {
+      await fleetReady(t, 1);
       await createTestKey(t, 'f/ec', KeySpec.ECC_NIST_P256, KeyUsage.SIGN_VERIFY);
       // Slow enough, against a deadline long enough, that the broker's margin
       // before the deadline (a tenth of it) outlasts a loaded event loop.
@@ -364,6 +384,7 @@ describe('saturation and hedging', { timeout: 300_000 }, () => {
     try {
       const routed = recordRoutedCalls(t.broker.fleet);
       const a1 = t.broker.fleet.appliance('hsm-a1');
+      await fleetReady(t, 1);
       await createTestKey(t, 'f/ec', KeySpec.ECC_NIST_P256, KeyUsage.SIGN_VERIFY);
       await t.clients.fleet.injectFault({ applianceId: 'hsm-a1', kind: FaultKind.LATENCY, probability: 0, latencyMs: 4000, durationMs: 0 });
       for (let i = 0; i < 3; i++) {
