@@ -133,7 +133,7 @@ describe('KeyOperations on SoftHSM', () => {
       assert.ok(handle);
       return module.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_TRUSTED }, { type: pkcs11js.CKA_WRAP }]);
     });
-    assert.deepEqual(trusted.map((attribute) => Buffer.from(attribute.value as Buffer)[0]), [0, 1], 'a wrapping key that is not trusted');
+    assert.deepEqual(trusted.map((attribute) => Buffer.from(attribute.value)[0]), [0, 1], 'a wrapping key that is not trusted');
     for (const [spec, label] of [
       ['AES_256', 'k/wrap-me@1'],
       ['ECC_NIST_P256', 'k/wrap-me-ec@1'],
@@ -170,7 +170,7 @@ describe('KeyOperations on SoftHSM', () => {
           assert.ok(handle, `${label} on ${name}`);
           return module
             .C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_SENSITIVE }, { type: pkcs11js.CKA_EXTRACTABLE }, { type: pkcs11js.CKA_WRAP_WITH_TRUSTED }])
-            .map((attribute) => Buffer.from(attribute.value as Buffer)[0]);
+            .map((attribute) => Buffer.from(attribute.value)[0]);
         });
         // Extractable only by wrapping (C_WrapKey), and then only under a trusted key;
         // sensitive, so CKA_VALUE never leaves in the clear.
