@@ -34,6 +34,97 @@ describe('loadConfig', () => {
     }
   });
 
+  it('takes settings from the YAML file, and every environment variable overrides its YAML setting', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hsmb-config-'));
+    try {
+      const file = join(dir, 'broker.yaml');
+      writeFileSync(
+        file,
+        [
+          'listen: 127.0.0.1:7001',
+          'dataDir: /yaml/data',
+          'localFleet: 2x2',
+          'localZone: az-b',
+          'softhsmModule: /yaml/softhsm.so',
+          'workersPerAppliance: 3',
+          'durability: { minAppliances: 3, minZones: 1 }',
+          'faultInjection: true',
+          'logLevel: warn',
+          'insecure: false',
+          'backupHsm: { dir: /yaml/backup }',
+          'routing: { hedgeDelayMs: 40 }',
+        ].join('\n'),
+      );
+      const fromFile = loadConfig({ HSMB_CONFIG: file }, '/srv');
+      const pick = (config: ReturnType<typeof loadConfig>): unknown[] => [
+        config.listen,
+        config.dataDir,
+        config.fleet,
+        config.localZone,
+        config.workersPerAppliance,
+        config.durability,
+        config.faultInjection,
+        config.logLevel,
+        config.backupHsm,
+        config.routing.hedgeDelayMs,
+      ];
+      assert.deepEqual(pick(fromFile), [
+        '127.0.0.1:7001',
+        '/yaml/data',
+        { kind: 'local', zones: 2, perZone: 2, modulePath: '/yaml/softhsm.so' },
+        'az-b',
+        3,
+        { minAppliances: 3, minZones: 1 },
+        true,
+        'warn',
+        { kind: 'local', dir: '/yaml/backup', modulePath: '/yaml/softhsm.so' },
+        40,
+      ]);
+      const overridden = loadConfig(
+        {
+          HSMB_CONFIG: file,
+          HSMB_LISTEN: '127.0.0.1:7002',
+          HSMB_DATA_DIR: '/env/data',
+          HSMB_LOCAL_FLEET: '3x1',
+          HSMB_LOCAL_ZONE: 'az-c',
+          HSMB_SOFTHSM_MODULE: '/env/softhsm.so',
+          HSMB_WORKERS_PER_APPLIANCE: '1',
+          HSMB_MIN_REPLICAS: '2',
+          HSMB_MIN_ZONES: '2',
+          HSMB_FAULT_INJECTION: '0',
+          HSMB_LOG_LEVEL: 'debug',
+          HSMB_BACKUP_HSM_DIR: '/env/backup',
+          HSMB_HEDGE_DELAY_MS: '0',
+        },
+        '/srv',
+      );
+      assert.deepEqual(pick(overridden), [
+        '127.0.0.1:7002',
+        '/env/data',
+        { kind: 'local', zones: 3, perZone: 1, modulePath: '/env/softhsm.so' },
+        'az-c',
+        1,
+        { minAppliances: 2, minZones: 2 },
+        false,
+        'debug',
+        { kind: 'local', dir: '/env/backup', modulePath: '/env/softhsm.so' },
+        0,
+      ]);
+      // Beyond loopback: HSMB_INSECURE overrides `insecure: false`.
+      assert.equal(loadConfig({ HSMB_CONFIG: file, HSMB_LISTEN: '0.0.0.0:7003', HSMB_INSECURE: '1' }, '/srv').listen, '0.0.0.0:7003');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('defaults the breaker to 5 consecutive faults, or more than 50 % of at least 20 calls in 10 s', () => {
+    const { routing } = loadConfig({}, '/srv');
+    assert.deepEqual(
+      [routing.consecutiveFailures, routing.errorThresholdPercentage, routing.volumeThreshold, routing.rollingWindowMs, routing.openMs, routing.maxOpenMs],
+      [5, 50, 20, 10_000, 1000, 30_000],
+    );
+  });
+
   it('names the field, the value and the allowed range of a bad setting', () => {
     refused({ HSMB_LOCAL_FLEET: '3by1' }, /^localFleet \(HSMB_LOCAL_FLEET\): "3by1" is not valid; expected ZONESxPER_ZONE/);
     refused({ HSMB_LOCAL_FLEET: '27x1' }, /zones must be 1 to 26/);

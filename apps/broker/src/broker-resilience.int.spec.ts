@@ -8,6 +8,8 @@ import { loadSync } from '@grpc/proto-loader';
 import { KeySpec, KeyUsage, MessageType, SigningAlgorithm } from '@hsm-broker/proto';
 import { connect, startTestBroker } from './testing/broker-harness.js';
 import type { TestBroker } from './testing/broker-harness.js';
+import { recordRoutedCalls } from './testing/routed-calls.js';
+import type { RoutedCallRecorder } from './testing/routed-calls.js';
 
 const require = createRequire(import.meta.url);
 
@@ -37,11 +39,21 @@ async function underLoad(callers: number, call: () => Promise<unknown>, during: 
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
 describe('broker resilience', { timeout: 600_000 }, () => {
   let t: TestBroker;
+  let routed: RoutedCallRecorder;
 
   before(async () => {
     t = await startTestBroker();
+    routed = recordRoutedCalls(t.broker.fleet);
     await t.clients.keys.createKey({ keyId: 'r/aes', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT, description: '', labels: {}, rotationPeriodDays: 0 });
     await t.clients.keys.createKey({ keyId: 'r/ec', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
   });
@@ -56,44 +68,60 @@ describe('broker resilience', { timeout: 600_000 }, () => {
     const pidsBefore = appliance.workerPids;
     const sign = (): Promise<unknown> =>
       t.clients.crypto.sign({ keyId: 'r/ec', message: Buffer.from('load'), messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 });
+    const other = t.broker.fleet.appliance('hsm-b1');
+    const otherRestartsBefore = other.stats.workerRestartsTotal;
+    let otherPid: number | undefined;
+    let during = 0;
     const result = await underLoad(8, sign, async () => {
-      await sleep(300);
+      await until(() => routed.calls.length >= 20, 30_000, 'traffic to flow');
       for (const pid of pidsBefore) process.kill(pid, 'SIGKILL');
-      await sleep(300);
+      const killedAt = Date.now();
       // Kill a worker of another appliance too, while the first is restarting.
-      const [other] = t.broker.fleet.appliance('hsm-b1').workerPids;
-      if (other !== undefined) process.kill(other, 'SIGKILL');
-      const deadline = Date.now() + 15_000;
-      while ((appliance.workerCount < 2 || t.broker.fleet.appliance('hsm-b1').workerCount < 2) && Date.now() < deadline) await sleep(50);
-      await sleep(300);
+      await until(() => appliance.stats.workerRestartsTotal > restartsBefore || appliance.workerCount < 2, 15_000, 'hsm-a1 to notice its dead workers');
+      [otherPid] = other.workerPids;
+      assert.ok(otherPid !== undefined, 'hsm-b1 has a worker to kill');
+      process.kill(otherPid, 'SIGKILL');
+      await until(() => appliance.workerCount === 2 && other.workerCount === 2 && !other.workerPids.includes(otherPid ?? -1), 15_000, 'both appliances to replace their workers');
+      const settledBefore = routed.calls.length;
+      await until(() => routed.calls.length >= settledBefore + 20, 30_000, 'traffic to keep flowing');
+      during = routed.startedSince(killedAt, 'sign').filter((call) => call.answeredBy !== undefined).length;
     });
     assert.deepEqual(result.failed, [], 'no call failed');
-    assert.ok(result.ok > 50, `traffic flowed (${String(result.ok)} calls)`);
+    assert.ok(during > 0, 'calls started after the kill were answered');
     assert.equal(appliance.workerCount, 2, 'the killed workers were replaced');
     assert.ok(appliance.stats.workerRestartsTotal >= restartsBefore + 2);
     assert.equal(appliance.workerPids.filter((pid) => pidsBefore.includes(pid)).length, 0);
+    assert.ok(other.stats.workerRestartsTotal > otherRestartsBefore, 'the second kill happened and hsm-b1 replaced its worker');
+    assert.ok(!other.workerPids.includes(otherPid ?? -1));
     // The restarted workers serve again once a probe has closed the breaker.
-    const closedBy = Date.now() + 15_000;
-    while (appliance.breaker.state !== 'closed' && Date.now() < closedBy) await sleep(50);
-    assert.equal(appliance.breaker.state, 'closed');
-    const before = appliance.stats.requestsTotal;
-    await underLoad(4, sign, () => sleep(1000));
-    assert.ok(appliance.stats.requestsTotal > before, 'the appliance takes traffic after its restart');
+    await until(() => appliance.breaker.state === 'closed', 15_000, 'hsm-a1 breaker to close');
+    const since = Date.now();
+    await underLoad(4, sign, () => until(() => (routed.answeredBy(routed.startedSince(since)).get('hsm-a1') ?? 0) > 0, 30_000, 'hsm-a1 to answer again'));
   });
 
   it('keeps serving when one appliance has no worker at all', async () => {
     const appliance = t.broker.fleet.appliance('hsm-c1');
+    const restartsBefore = appliance.stats.workerRestartsTotal;
     const encrypt = (): Promise<unknown> => t.clients.crypto.encrypt({ keyId: 'r/aes', plaintext: Buffer.from('x'), encryptionContext: {} });
+    let since = 0;
     const result = await underLoad(6, encrypt, async () => {
-      // Keep killing its workers for a second, as a crash-looping appliance would.
-      const until = Date.now() + 1000;
-      while (Date.now() < until) {
-        for (const pid of appliance.workerPids) process.kill(pid, 'SIGKILL');
+      await until(() => routed.calls.length > 0, 30_000, 'traffic to flow');
+      since = Date.now();
+      // Keep killing its workers, as a crash-looping appliance would, until 40 more calls have settled.
+      const settledBefore = routed.calls.length;
+      let kills = 0;
+      while (routed.calls.length < settledBefore + 40 || kills < 10) {
+        for (const pid of appliance.workerPids) {
+          process.kill(pid, 'SIGKILL');
+          kills++;
+        }
         await sleep(20);
       }
     });
     assert.deepEqual(result.failed, []);
-    assert.ok(result.ok > 20);
+    assert.ok(appliance.stats.workerRestartsTotal > restartsBefore, 'its workers were killed and restarted');
+    const answered = routed.startedSince(since, 'encrypt').filter((call) => call.answeredBy !== undefined);
+    assert.ok(answered.length >= 40, `calls kept completing (${String(answered.length)})`);
   });
 
   it('serves grpc.health.v1.Health and server reflection', async () => {

@@ -8,6 +8,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { Fleet } from '@hsm-broker/fleet';
 import type { ApplianceConfig } from '@hsm-broker/fleet';
 import { BackupHsm, KeyBackup, KeyRegistry, ReplicaReconciler, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
+import type { SweepReport } from '@hsm-broker/keys';
 import { AuditServiceService, BackupServiceService, CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
 import { auditedPipeline } from './audit-pipeline.js';
 import { auditService } from './audit-service.js';
@@ -42,10 +43,12 @@ export interface RunningBroker {
   tlsCredentials: ReloadingServerCredentials | undefined;
   /** The audit trail every call is written to. */
   audit: AuditTrail;
-  /** Runs the deletion sweep now (normally periodic). */
-  sweepDeletions(): Promise<string[]>;
-  /** Runs the automatic-rotation sweep now (normally periodic). */
-  sweepRotations(): Promise<string[]>;
+  /** Runs the deletion sweep now (normally periodic): keys destroyed, and what is left and why. */
+  sweepDeletions(): Promise<SweepReport>;
+  /** Runs the automatic-rotation sweep now (normally periodic): keys rotated, and which failed. */
+  sweepRotations(): Promise<SweepReport>;
+  /** Called after every sweep, timer-driven or not, with its kind and report. Listeners must not throw. */
+  onSweep(listener: (kind: 'deletion' | 'rotation', report: SweepReport) => void): void;
   /** Stops serving, then stops the workers and closes the database. */
   stop(): Promise<void>;
 }
@@ -55,6 +58,11 @@ export interface BrokerOverrides {
   log?: Logger;
   /** Clock for key lifecycle (deletion windows). */
   clock?: () => number;
+  /**
+   * Called with the reconciler before its start-up run, so a caller can
+   * watch every run ({@link ReplicaReconciler.onReconciled}) or pause it.
+   */
+  beforeReconcile?: (reconciler: ReplicaReconciler) => void;
 }
 
 const protoRoot = fileURLToPath(new URL('../../../proto', import.meta.url));
@@ -229,14 +237,12 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     log: (level, message, fields) => log[level](message, fields),
     ...(overrides.clock ? { clock: overrides.clock } : {}),
   });
-  fleet.onRecovery((applianceId) => void reconciler.reconcile([applianceId]));
+  fleet.onRecovery((applianceId) => reconciler.runInBackground('recovery', [applianceId]));
   fleet.onTokenReplaced((applianceId) => reconciler.tokenReplaced(applianceId));
   fleet.onKeyMissing((applianceId, label) => reconciler.replicaMissing(applianceId, label));
-  const reconcileNow = (): void => {
-    reconciler.reconcile().catch((error: unknown) => log.error('reconciliation failed', { error: error instanceof Error ? error.message : String(error) }));
-  };
-  reconcileNow();
-  const reconcileTimer = setInterval(reconcileNow, config.reconcileIntervalMs);
+  overrides.beforeReconcile?.(reconciler);
+  reconciler.runInBackground('start-up');
+  const reconcileTimer = setInterval(() => reconciler.runInBackground('interval'), config.reconcileIntervalMs);
   reconcileTimer.unref();
   const effective = registry.effectiveDurability;
   if (effective.minAppliances < config.durability.minAppliances || effective.minZones < config.durability.minZones) {
@@ -295,16 +301,19 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   reloading?.watch(config.reloadIntervalMs);
   for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');
 
-  const sweep = (): Promise<string[]> =>
-    registry.destroyDueKeys().catch((error: unknown) => {
-      log.error('deletion sweep failed', { error: error instanceof Error ? error.message : String(error) });
-      return [];
+  const sweepListeners: ((kind: 'deletion' | 'rotation', report: SweepReport) => void)[] = [];
+  /** Runs one sweep; a sweep that throws is reported as a failure, never as "nothing to do". */
+  const sweepOf = (kind: 'deletion' | 'rotation', run: () => Promise<SweepReport>) => async (): Promise<SweepReport> => {
+    const report = await run().catch((error: unknown): SweepReport => {
+      const message = error instanceof Error ? error.message : String(error);
+      log.error(`${kind} sweep failed`, { error: message });
+      return { done: [], failures: [`${kind} sweep failed: ${message}`] };
     });
-  const rotate = (): Promise<string[]> =>
-    registry.rotateDueKeys().catch((error: unknown) => {
-      log.error('rotation sweep failed', { error: error instanceof Error ? error.message : String(error) });
-      return [];
-    });
+    for (const listener of sweepListeners) listener(kind, report);
+    return report;
+  };
+  const sweep = sweepOf('deletion', () => registry.destroyDueKeys());
+  const rotate = sweepOf('rotation', () => registry.rotateDueKeys());
   const sweeper = setInterval(() => {
     void sweep().then(rotate);
   }, config.deletionSweepMs);
@@ -322,6 +331,9 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     audit,
     sweepDeletions: sweep,
     sweepRotations: rotate,
+    onSweep(listener) {
+      sweepListeners.push(listener);
+    },
     stop() {
       stopping ??= (async () => {
         clearInterval(sweeper);

@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { constants, createPublicKey, verify as cryptoVerify } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import { credentials } from '@grpc/grpc-js';
-import { objectLabel } from '@hsm-broker/keys';
+import { BackupHsm, encodeBackup, objectLabel } from '@hsm-broker/keys';
 import { BackupServiceClient, FaultKind, KeySpec, KeyUsage, MacAlgorithm, MessageType, SigningAlgorithm } from '@hsm-broker/proto';
 import type { CreateBackupResponse, RestoreBackupResponse } from '@hsm-broker/proto';
-import { initializeLocalToken } from './local-fleet.js';
+import { initializeLocalToken, provisionLocalBackupHsm } from './local-fleet.js';
+import { createLogger } from './logger.js';
 import { startTestBroker, statusOf } from './testing/broker-harness.js';
 import type { TestBroker } from './testing/broker-harness.js';
 
@@ -114,7 +116,8 @@ describe('key durability on a 3x1 fleet', { timeout: 900_000 }, () => {
       }
     });
     try {
-      await sleep(300);
+      await until(() => ok >= 8, 30_000, 'traffic to flow');
+      const okBeforeWipe = ok;
       // A replaced device: the token is gone and a new one is initialised in its place.
       for (const entry of readdirSync(tokenDir)) rmSync(join(tokenDir, entry), { recursive: true, force: true });
       await initializeLocalToken('hsm-b1', '/usr/lib/softhsm/libsofthsm2.so', { SOFTHSM2_CONF: join(t.dataDir, 'fleet', 'hsm-b1', 'softhsm2.conf') }, pins, 10_000);
@@ -130,13 +133,12 @@ describe('key durability on a 3x1 fleet', { timeout: 900_000 }, () => {
           `${name} to be refilled on hsm-b1`,
         );
       }
-      await sleep(300);
+      assert.ok(ok > okBeforeWipe, 'calls completed while hsm-b1 was being replaced');
     } finally {
       running = false;
       await Promise.all(load);
     }
     assert.deepEqual(failed, [], 'no call failed');
-    assert.ok(ok > 20);
     assert.equal(await t.broker.fleet.executeOn('hsm-b1', 'hasKey', { label: objectLabel('down/HMAC_256', 1) }), true);
     // Rejoined: drained peers leave only hsm-b1, and it serves.
     await t.clients.fleet.drainAppliance({ applianceId: 'hsm-a1' });
@@ -150,9 +152,16 @@ describe('key durability on a 3x1 fleet', { timeout: 900_000 }, () => {
   });
 
   it('reports orphans without deleting them and repairs a replica lost behind its back', async () => {
-    await t.broker.fleet.executeOn('hsm-a1', 'generateKey', { spec: 'AES_256', label: 'hsmb:ghost:1' });
-    await t.broker.fleet.executeOn('hsm-b1', 'destroyKey', { label: objectLabel('down/AES_256', 1) });
-    const report = await t.clients.fleet.resyncKeys({ applianceId: '' });
+    // Only the ResyncKeys below may notice and repair the loss, not a background run in between.
+    t.broker.reconciler.pause();
+    let report;
+    try {
+      await t.broker.fleet.executeOn('hsm-a1', 'generateKey', { spec: 'AES_256', label: 'hsmb:ghost:1' });
+      await t.broker.fleet.executeOn('hsm-b1', 'destroyKey', { label: objectLabel('down/AES_256', 1) });
+      report = await t.clients.fleet.resyncKeys({ applianceId: '' });
+    } finally {
+      t.broker.reconciler.resume();
+    }
     assert.ok(report.orphans.includes('hsm-a1:hsmb:ghost:1'), JSON.stringify(report));
     assert.equal(report.lost, 1);
     assert.ok(report.copied >= 1);
@@ -203,7 +212,7 @@ describe('key durability on a 3x1 fleet', { timeout: 900_000 }, () => {
     assert.equal(created.keyMetadata?.nextRotationTime?.getTime(), now + 90 * day);
     const old = await t.clients.crypto.encrypt({ keyId: 'life/aes', plaintext: Buffer.from('v1'), encryptionContext: {} });
     now += 91 * day;
-    assert.deepEqual(await t.broker.sweepRotations(), ['life/aes']);
+    assert.deepEqual(await t.broker.sweepRotations(), { done: ['life/aes'], failures: [] });
     const rotated = await t.clients.keys.describeKey({ keyId: 'life/aes' });
     assert.equal(rotated.keyMetadata?.primaryVersion, 2);
     assert.equal(rotated.keyMetadata?.nextRotationTime?.getTime(), now + 90 * day);
@@ -230,12 +239,15 @@ describe('key durability on a 3x1 fleet', { timeout: 900_000 }, () => {
     await t.clients.fleet.injectFault({ applianceId: 'hsm-c1', kind: FaultKind.CRASH, probability: 0, latencyMs: 0, durationMs: 0 });
     await until(() => t.broker.fleet.appliance('hsm-c1').workerCount === 0, 5000, 'hsm-c1 to go down');
     now += 8 * day;
-    assert.deepEqual(await t.broker.sweepDeletions(), [], 'not finished while hsm-c1 is down');
-    for (const id of ['hsm-a1', 'hsm-b1']) assert.equal(await t.broker.fleet.executeOn(id, 'hasKey', { label: objectLabel('gone/ec', 1) }), false, id);
+    const postponed = await t.broker.sweepDeletions();
+    assert.deepEqual(postponed.done, [], 'not finished while hsm-c1 is down');
+    assert.equal(postponed.failures.length, 1, JSON.stringify(postponed.failures));
+    assert.match(postponed.failures[0] ?? '', /^gone\/ec version 1 on hsm-c1: /, 'the copy left behind is reported');
+    for (const id of ['hsm-a1', 'hsm-b1']) assert.equal(await t.broker.fleet.executeOn(id, 'hasKey', { label: objectLabel('gone/ec', 1) }), false, `destroyed on ${id}`);
     assert.equal((await t.clients.keys.describeKey({ keyId: 'gone/ec' })).keyMetadata?.keyState, 3, 'still PENDING_DELETION');
     await t.clients.fleet.clearFaults({ applianceId: 'hsm-c1' });
     await until(() => t.broker.fleet.appliance('hsm-c1').workerCount === 1, 10_000, 'hsm-c1 to return');
-    assert.deepEqual(await t.broker.sweepDeletions(), ['gone/ec']);
+    assert.deepEqual(await t.broker.sweepDeletions(), { done: ['gone/ec'], failures: [] });
     assert.equal(await t.broker.fleet.executeOn('hsm-c1', 'hasKey', { label: objectLabel('gone/ec', 1) }), false);
     assert.equal((await statusOf(t.clients.keys.describeKey({ keyId: 'gone/ec' }))).code, status.NOT_FOUND);
   });
@@ -297,6 +309,38 @@ describe('backup and restore', { timeout: 900_000 }, () => {
         );
         assert.equal(refused?.code, status.INVALID_ARGUMENT, refused?.details);
         assert.match(refused?.details ?? '', /^backup: .*nothing was restored/);
+      }
+      assert.deepEqual((await fresh.clients.keys.listKeys({ pageSize: 10, pageToken: '' })).keys, []);
+
+      // Two forgeries that pass the length and digest checks, so only the backup HSM's seal can catch them.
+      const newline = file.indexOf(0x0a);
+      const header = JSON.parse(file.subarray(0, newline).toString('utf8')) as { seal: string };
+      const payload = file.subarray(newline + 1);
+      const contents = JSON.parse(payload.toString('utf8')) as { keys: { description: string }[] };
+      const first = contents.keys[0];
+      assert.ok(first);
+      first.description = 'altered after sealing';
+      const recomputed = encodeBackup(Buffer.from(JSON.stringify(contents), 'utf8'), Buffer.from(header.seal, 'base64'));
+      const otherDir = mkdtempSync(join(tmpdir(), 'hsmb-other-backup-'));
+      let foreign: Buffer;
+      try {
+        const other = new BackupHsm(await provisionLocalBackupHsm(otherDir, '/usr/lib/softhsm/libsofthsm2.so', 15_000, createLogger('error')), 60_000);
+        await other.ensureKeys();
+        foreign = encodeBackup(payload, await other.seal(payload));
+      } finally {
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+      for (const [what, forged] of [
+        ['payload altered and its SHA-256 recomputed', recomputed],
+        ['the same payload sealed by another backup HSM', foreign],
+      ] as const) {
+        const refused = await restore(forged).then(
+          () => undefined,
+          (error: ServiceError) => error,
+        );
+        assert.equal(refused?.code, status.INVALID_ARGUMENT, `${what}: ${String(refused?.details)}`);
+        assert.match(refused?.details ?? '', /^backup: the seal does not match.*nothing was restored/, what);
+        assert.equal(refused?.metadata.get('hsmb-reason')[0], 'INVALID_BACKUP', what);
       }
       assert.deepEqual((await fresh.clients.keys.listKeys({ pageSize: 10, pageToken: '' })).keys, []);
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
+import { createDecipheriv, createHash, createPublicKey, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
   createBrokerClient,
@@ -376,6 +376,35 @@ describe('@hsm-broker/client against a real broker', { timeout: 600_000 }, () =>
     it('round-trips 1 MiB, which is more than one broker call may carry', async () => {
       assert.ok(envelope.length > data.length);
       assert.deepEqual(await client.decryptEnvelope(envelope, context), data);
+    });
+
+    it('decrypts with node:crypto alone, from the documented byte layout and the data key', async () => {
+      // An independent reader: offsets from the format description, the
+      // context encoding rebuilt by hand, and no library code but Decrypt.
+      assert.equal(envelope.subarray(0, 4).toString('latin1'), 'HSBE');
+      assert.equal(envelope[4], 1);
+      const n = envelope.readUInt16BE(5);
+      const wrappedKey = envelope.subarray(7, 7 + n);
+      const iv = envelope.subarray(7 + n, 19 + n);
+      const tag = envelope.subarray(19 + n, 35 + n);
+      const ciphertext = envelope.subarray(35 + n);
+      const dataKey = (await client.decrypt({ ciphertext: wrappedKey, encryptionContext: context })).plaintext;
+      assert.equal(dataKey.length, 32, 'an AES-256 data key');
+      const entry = (key: string, value: string): Buffer => {
+        const k = Buffer.from(key, 'utf8');
+        const v = Buffer.from(value, 'utf8');
+        const keyLength = Buffer.alloc(2);
+        keyLength.writeUInt16BE(k.length);
+        const valueLength = Buffer.alloc(4);
+        valueLength.writeUInt32BE(v.length);
+        return Buffer.concat([keyLength, k, valueLength, v]);
+      };
+      // Sorted by key bytes: "object" before "tenant".
+      const aad = Buffer.concat([envelope.subarray(0, 19 + n), entry('object', context.object), entry('tenant', context.tenant)]);
+      const decipher = createDecipheriv('aes-256-gcm', dataKey, iv, { authTagLength: 16 });
+      decipher.setAAD(aad);
+      decipher.setAuthTag(tag);
+      assert.deepEqual(Buffer.concat([decipher.update(ciphertext), decipher.final()]), data);
     });
 
     it('refuses a different context', async () => {

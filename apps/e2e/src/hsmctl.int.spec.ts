@@ -84,6 +84,31 @@ describe('hsmctl against a real broker', { timeout: 600_000 }, () => {
     assert.equal(wrongContext.stdout.length, 0, 'no plaintext is written on failure');
   });
 
+  it('mints data keys whose encrypted form decrypts to the plaintext form, and prints random bytes', async () => {
+    for (const [spec, length] of [
+      ['AES_256', 32],
+      ['AES_128', 16],
+    ] as const) {
+      const printed = succeeded(await hsmctl(['data-key', '--key-id', 'cli/aes', '--spec', spec, '--context', 'tenant=acme']), `data-key ${spec}`);
+      const dataKey = JSON.parse(printed) as { keyId: string; plaintext: string; ciphertextBlob: string };
+      assert.equal(dataKey.keyId, 'cli/aes');
+      const plaintext = Buffer.from(dataKey.plaintext, 'base64');
+      assert.equal(plaintext.length, length, `${spec} is ${String(length)} bytes`);
+      // The encrypted form is an ordinary ciphertext of the key: Decrypt gives the same bytes back.
+      const unwrapped = await hsmctl(['decrypt', '--context', 'tenant=acme'], Buffer.from(dataKey.ciphertextBlob, 'base64'));
+      succeeded(unwrapped, 'decrypt of the data key');
+      assert.deepEqual(unwrapped.stdout, plaintext);
+    }
+    const sealedOnly = JSON.parse(succeeded(await hsmctl(['data-key', '--key-id', 'cli/aes', '--without-plaintext']), 'data-key --without-plaintext')) as Record<string, unknown>;
+    assert.equal(sealedOnly['plaintext'], undefined);
+    assert.equal(typeof sealedOnly['ciphertextBlob'], 'string');
+
+    const first = succeeded(await hsmctl(['random', '--bytes', '16', '--output', 'hex']), 'random').trim();
+    const second = succeeded(await hsmctl(['random', '--bytes', '16', '--output', 'hex']), 'random').trim();
+    assert.match(first, /^[0-9a-f]{32}$/);
+    assert.notEqual(first, second, 'two draws differ');
+  });
+
   it('envelope-encrypts a 1 MiB file to a file and back', async () => {
     await using dir = temporaryDirectory();
     const data = randomBytes(1024 * 1024);

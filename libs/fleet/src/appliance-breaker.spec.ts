@@ -1,16 +1,33 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import { ApplianceBreaker } from './appliance-breaker.js';
+import type { BreakerState } from './appliance-breaker.js';
 
 const policy = { consecutiveFailures: 3, errorThresholdPercentage: 50, volumeThreshold: 1000, rollingWindowMs: 10_000, openMs: 50, maxOpenMs: 400 };
+/** The broker's defaults (routing.* in the README's configuration table). */
+const defaults = { consecutiveFailures: 5, errorThresholdPercentage: 50, volumeThreshold: 20, rollingWindowMs: 10_000, openMs: 1000, maxOpenMs: 30_000 };
 const applianceFault = (): Promise<never> => Promise.reject(new BrokerError(Code.UNAVAILABLE, 'device error', { failureClass: 'appliance' }));
 const callerError = (): Promise<never> => Promise.reject(new BrokerError(Code.INVALID_ARGUMENT, 'bad input'));
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const ok = (): Promise<string> => Promise.resolve('ok');
+
+/** Records every state change, so tests assert on what happened rather than on how long it took. */
+function watched(breaker: ApplianceBreaker): BreakerState[] {
+  const changes: BreakerState[] = [];
+  breaker.onStateChange((state) => changes.push(state));
+  return changes;
+}
 
 describe('ApplianceBreaker', () => {
+  // opossum schedules its open period and rolling window with the global
+  // timers; node:test's fake clock replaces them, so time moves only when a
+  // test says so and the machine's load cannot change an outcome.
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] }));
+  afterEach(() => mock.timers.reset());
+
   it('opens after consecutive appliance faults, not after caller errors', async () => {
     const breaker = new ApplianceBreaker('t1', policy);
+    const changes = watched(breaker);
     for (let i = 0; i < 50; i++) await breaker.fire(callerError).catch(() => undefined);
     assert.equal(breaker.state, 'closed');
     await breaker.fire(applianceFault).catch(() => undefined);
@@ -18,27 +35,84 @@ describe('ApplianceBreaker', () => {
     assert.equal(breaker.state, 'closed');
     await breaker.fire(applianceFault).catch(() => undefined);
     assert.equal(breaker.state, 'open');
+    assert.deepEqual(changes, ['open']);
     assert.equal(breaker.ejections, 1);
-    await assert.rejects(breaker.fire(() => Promise.resolve(1)), (error: unknown) => error instanceof BrokerError && error.reason === 'BREAKER_OPEN');
+    await assert.rejects(breaker.fire(ok), (error: unknown) => error instanceof BrokerError && error.reason === 'BREAKER_OPEN');
+    breaker.shutdown();
+  });
+
+  it('opens at the default of 5 consecutive faults, not at 4', async () => {
+    const breaker = new ApplianceBreaker('t-default', defaults);
+    for (let i = 0; i < 4; i++) await breaker.fire(applianceFault).catch(() => undefined);
+    assert.equal(breaker.state, 'closed', 'four faults in a row are not enough');
+    await breaker.fire(ok);
+    for (let i = 0; i < 4; i++) await breaker.fire(applianceFault).catch(() => undefined);
+    assert.equal(breaker.state, 'closed', 'a success resets the count');
+    await breaker.fire(applianceFault).catch(() => undefined);
+    assert.equal(breaker.state, 'open', 'the fifth in a row opens it');
+    breaker.shutdown();
+  });
+
+  it('opens on the error percentage over the rolling window once the volume is reached, not on a run of faults', async () => {
+    const breaker = new ApplianceBreaker('t-stat', { ...defaults, consecutiveFailures: 1000 });
+    for (let i = 0; i < 10; i++) await breaker.fire(applianceFault).catch(() => undefined);
+    assert.equal(breaker.state, 'closed', '10 calls, all faults: below the volume threshold of 20');
+    for (let i = 0; i < 10; i++) await breaker.fire(ok);
+    assert.equal(breaker.state, 'closed', '20 calls at exactly 50 % errors: not above the threshold');
+    await breaker.fire(applianceFault).catch(() => undefined);
+    assert.equal(breaker.state, 'open', '21 calls at 52 % errors open it');
+    assert.equal(breaker.consecutiveFailures, 1, 'not the consecutive rule');
+    breaker.shutdown();
+  });
+
+  it('forgets faults that left the rolling window', async () => {
+    const breaker = new ApplianceBreaker('t-window', { ...defaults, consecutiveFailures: 1000 });
+    for (let i = 0; i < 10; i++) await breaker.fire(applianceFault).catch(() => undefined);
+    mock.timers.tick(defaults.rollingWindowMs + 1000);
+    for (let i = 0; i < 10; i++) await breaker.fire(ok);
+    await breaker.fire(applianceFault).catch(() => undefined);
+    assert.equal(breaker.state, 'closed', 'the old faults no longer count: 1 of 11 in the window');
+    breaker.shutdown();
+  });
+
+  it('ignores caller errors in the error percentage', async () => {
+    const breaker = new ApplianceBreaker('t-stat-caller', { ...defaults, consecutiveFailures: 1000 });
+    for (let i = 0; i < 40; i++) await breaker.fire(callerError).catch(() => undefined);
+    assert.equal(breaker.state, 'closed');
     breaker.shutdown();
   });
 
   it('backs off exponentially while half-open trials fail, and resets on success', async () => {
     const breaker = new ApplianceBreaker('t2', policy);
+    const changes = watched(breaker);
     for (let i = 0; i < 3; i++) await breaker.fire(applianceFault).catch(() => undefined);
     assert.equal(breaker.openMs, 50);
-    await sleep(70);
+    mock.timers.tick(49);
+    assert.equal(breaker.state, 'open', 'still inside the first open period');
+    mock.timers.tick(1);
     assert.equal(breaker.state, 'half-open');
     await breaker.fire(applianceFault).catch(() => undefined);
     assert.equal(breaker.state, 'open');
-    assert.equal(breaker.openMs, 100);
-    await sleep(60);
+    assert.equal(breaker.openMs, 100, 'the failed trial doubled the open period');
+    mock.timers.tick(99);
     assert.equal(breaker.state, 'open', 'the second open period is longer');
-    await sleep(60);
+    mock.timers.tick(1);
     assert.equal(breaker.state, 'half-open');
-    assert.equal(await breaker.fire(() => Promise.resolve('ok')), 'ok');
+    // Fails again, and again: 200, then capped at maxOpenMs 400.
+    await breaker.fire(applianceFault).catch(() => undefined);
+    mock.timers.tick(200);
+    assert.equal(breaker.state, 'half-open');
+    await breaker.fire(applianceFault).catch(() => undefined);
+    assert.equal(breaker.openMs, 400);
+    mock.timers.tick(400);
+    assert.equal(breaker.state, 'half-open');
+    await breaker.fire(applianceFault).catch(() => undefined);
+    assert.equal(breaker.openMs, 400, 'capped at maxOpenMs');
+    mock.timers.tick(400);
+    assert.equal(await breaker.fire(ok), 'ok');
     assert.equal(breaker.state, 'closed');
-    assert.equal(breaker.openMs, 50);
+    assert.equal(breaker.openMs, 50, 'a success resets the open period');
+    assert.deepEqual(changes, ['open', 'half-open', 'open', 'half-open', 'open', 'half-open', 'open', 'half-open', 'open', 'half-open', 'closed']);
     breaker.shutdown();
   });
 

@@ -4,6 +4,7 @@ import { BrokerError, Code } from '@hsm-broker/errors';
 import type { LoginRole, TokenSelector } from '@hsm-broker/pkcs11';
 import type { ActiveFault } from './fault-injection.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
+import { workerEnvironment } from './worker-environment.js';
 import type { ParentMessage, WorkerMessage } from './worker-protocol.js';
 import { setStallTolerantTimeout } from './stall-tolerant-timer.js';
 
@@ -17,7 +18,11 @@ export interface WorkerSpec {
   role: LoginRole;
   /** Held in memory; sent over the IPC channel once. */
   pin?: string;
-  /** Extra environment for the PKCS#11 module (SOFTHSM2_CONF, P11_KIT_SERVER_ADDRESS, …). */
+  /**
+   * Environment for the PKCS#11 module (SOFTHSM2_CONF, P11_KIT_SERVER_ADDRESS, …).
+   * Besides it the worker inherits only a few harmless variables (PATH, locale),
+   * never the broker's whole environment.
+   */
   env: Record<string, string>;
   /** How long opening the token and logging in may take. */
   startTimeoutMs: number;
@@ -53,7 +58,7 @@ export class ApplianceWorker {
   /** Starts the process and waits until it has logged in to the token. */
   static async start(spec: WorkerSpec): Promise<ApplianceWorker> {
     const child = fork(workerEntry, [`--appliance=${spec.applianceId}`], {
-      env: { ...process.env, ...spec.env },
+      env: workerEnvironment(process.env, spec.env),
       execArgv: [],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -5,6 +5,7 @@ import type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
 import { ApplianceWorker } from './appliance-worker.js';
 import type { ActiveFault, FaultKind } from './fault-injection.js';
 import { RetryBudget } from './retry-budget.js';
+import type { CallAttempt, RoutedCallListener } from './routed-call.js';
 import type { RetryBudgetPolicy } from './retry-budget.js';
 import { chooseAppliance } from './zone-router.js';
 import type { RouteCandidate } from './zone-router.js';
@@ -129,6 +130,7 @@ export class Fleet {
   readonly #recoveryListeners: ((applianceId: string) => void)[] = [];
   readonly #replacedListeners: ((applianceId: string) => void)[] = [];
   readonly #missingListeners: ((applianceId: string, label: string) => void)[] = [];
+  readonly #routedListeners: RoutedCallListener[] = [];
 
   constructor(config: FleetConfig) {
     const ids = new Set<string>();
@@ -173,6 +175,14 @@ export class Fleet {
   /** Called when an appliance that should hold a key object does not. */
   onKeyMissing(listener: (applianceId: string, label: string) => void): void {
     this.#missingListeners.push(listener);
+  }
+
+  /**
+   * Called when a caller's call (through {@link execute}) has settled, with
+   * every attempt and the appliance that answered. Listeners must not throw.
+   */
+  onCallRouted(listener: RoutedCallListener): void {
+    this.#routedListeners.push(listener);
   }
 
   /** Every appliance, in configuration order. */
@@ -236,19 +246,45 @@ export class Fleet {
     op: K,
     args: WorkerArgs<K>,
     options: ExecuteOptions,
+    trace: CallAttempt[],
+    hedge = false,
   ): Promise<WorkerResult<K>> {
     options.onAttempt?.(appliance.id);
-    if (!panic) return appliance.breaker.fire(() => appliance.call(op, args, options));
+    const attempt: CallAttempt = { applianceId: appliance.id, zone: appliance.zone, hedge, panic, outcome: 'pending' };
+    trace.push(attempt);
     try {
-      return await appliance.call(op, args, options);
+      const result = panic ? await appliance.call(op, args, options) : await appliance.breaker.fire(() => appliance.call(op, args, options));
+      attempt.outcome = 'answered';
+      return result;
     } catch (error: unknown) {
-      appliance.breaker.record(error);
+      if (panic) appliance.breaker.record(error);
+      attempt.outcome = 'failed';
+      attempt.reason = BrokerError.from(error).reason;
       throw error;
     }
   }
 
+  #routed(op: WorkerOperation, startedAt: number, trace: CallAttempt[], answeredBy: string | undefined): void {
+    // A snapshot: a hedge's loser may still settle after the report.
+    const attempts = trace.map((attempt) => ({ ...attempt }));
+    for (const listener of this.#routedListeners) listener({ op, startedAt, attempts, answeredBy });
+  }
+
   /** Performs `op` on the best eligible appliance, failing over after appliance faults when that is safe. */
   async execute<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options: ExecuteOptions = {}): Promise<Executed<WorkerResult<K>>> {
+    const trace: CallAttempt[] = [];
+    const startedAt = Date.now();
+    try {
+      const executed = await this.#execute(op, args, options, trace);
+      this.#routed(op, startedAt, trace, executed.applianceId);
+      return executed;
+    } catch (error: unknown) {
+      this.#routed(op, startedAt, trace, undefined);
+      throw error;
+    }
+  }
+
+  async #execute<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options: ExecuteOptions, trace: CallAttempt[]): Promise<Executed<WorkerResult<K>>> {
     const retryable = idempotentOperations.has(op);
     const maxAttempts = retryable ? this.config.routing.maxAttempts : 1;
     const tried = new Set<string>();
@@ -273,8 +309,8 @@ export class Fleet {
       try {
         const hedge = this.config.routing.hedgeDelayMs > 0 && hedgeableOperations.has(op) && attempt === 0;
         const result = hedge
-          ? await this.#hedged(appliance, choice.panic, op, args, options, tried, triedZones)
-          : { result: await this.#attempt(appliance, choice.panic, op, args, options), applianceId: appliance.id };
+          ? await this.#hedged(appliance, choice.panic, op, args, options, tried, triedZones, trace)
+          : { result: await this.#attempt(appliance, choice.panic, op, args, options, trace), applianceId: appliance.id };
         return result;
       } catch (error: unknown) {
         lastError = BrokerError.from(error);
@@ -301,6 +337,7 @@ export class Fleet {
     options: ExecuteOptions,
     tried: Set<string>,
     triedZones: Set<string>,
+    trace: CallAttempt[],
   ): Promise<Executed<WorkerResult<K>>> {
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -325,7 +362,7 @@ export class Fleet {
         }
       };
       let timerPending = true;
-      this.#attempt(first, panic, op, args, options).then(finish(first.id), failed);
+      this.#attempt(first, panic, op, args, options, trace).then(finish(first.id), failed);
       const timer = setTimeout(() => {
         timerPending = false;
         if (settled) return;
@@ -340,7 +377,7 @@ export class Fleet {
         tried.add(second.appliance.id);
         triedZones.add(second.appliance.zone);
         pending++;
-        this.#attempt(second.appliance.appliance, second.panic, op, args, options).then(finish(second.appliance.id), failed);
+        this.#attempt(second.appliance.appliance, second.panic, op, args, options, trace, true).then(finish(second.appliance.id), failed);
       }, this.config.routing.hedgeDelayMs);
     });
   }

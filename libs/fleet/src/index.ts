@@ -18,6 +18,7 @@ export type {
   RoutingPolicy,
   ZoneSnapshot,
 } from './fleet.js';
+export type { AttemptOutcome, CallAttempt, RoutedCall, RoutedCallListener } from './routed-call.js';
 export { RetryBudget } from './retry-budget.js';
 export type { RetryBudgetPolicy } from './retry-budget.js';
 export { idempotentOperations } from './worker-operations.js';

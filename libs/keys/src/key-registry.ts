@@ -9,6 +9,7 @@ import { keyIdPattern, objectLabel } from './key-model.js';
 import type { KeyRecord, KeyUsage, KeyVersionRecord, MacAlgorithm, SigningAlgorithm } from './key-model.js';
 import { checkSpecUsage, macAlgorithmsFor, macBytes, macHash, maxSignatureBytes, signatureParameters, signingAlgorithmsFor } from './key-policy.js';
 import type { KeyStore } from './key-store.js';
+import type { SweepReport } from './sweep-report.js';
 
 /** How many appliances, in how many zones, must hold a key version before it is usable. */
 export interface DurabilityPolicy {
@@ -200,19 +201,21 @@ export class KeyRegistry {
     });
   }
 
-  /** Rotates every enabled key whose automatic rotation is due. Returns their ids. */
-  async rotateDueKeys(): Promise<string[]> {
-    const rotated: string[] = [];
+  /** Rotates every enabled key whose automatic rotation is due; `done` lists them, `failures` what is left for the next sweep. */
+  async rotateDueKeys(): Promise<SweepReport> {
+    const report: SweepReport = { done: [], failures: [] };
     for (const key of this.#store.keysDueForRotation(this.#clock())) {
       try {
         await this.rotateKey(key.keyId);
-        rotated.push(key.keyId);
+        report.done.push(key.keyId);
         this.#log('info', 'key rotated automatically', { keyId: key.keyId });
       } catch (error: unknown) {
-        this.#log('warn', 'automatic rotation failed; will try again', { keyId: key.keyId, error: BrokerError.from(error).message });
+        const message = BrokerError.from(error).message;
+        report.failures.push(`${key.keyId}: ${message}`);
+        this.#log('warn', 'automatic rotation failed; will try again', { keyId: key.keyId, error: message });
       }
     }
-    return rotated;
+    return report;
   }
 
   describeKey(keyId: string): KeyRecord {
@@ -275,10 +278,11 @@ export class KeyRegistry {
   /**
    * Destroys keys whose deletion window has ended, on every appliance that
    * holds them. A key stays (unusable) while some holder is unreachable, and
-   * the next sweep finishes the job.
+   * the next sweep finishes the job. `done` lists the keys destroyed
+   * everywhere, `failures` every copy that could not be destroyed yet.
    */
-  async destroyDueKeys(): Promise<string[]> {
-    const destroyed: string[] = [];
+  async destroyDueKeys(): Promise<SweepReport> {
+    const report: SweepReport = { done: [], failures: [] };
     for (const key of this.#store.keysDueForDeletion(this.#clock())) {
       await this.#exclusive(key.keyId, async () => {
         let remaining = 0;
@@ -289,23 +293,25 @@ export class KeyRegistry {
               this.#store.setReplica(key.keyId, version.version, applianceId, false, this.#clock());
             } catch (error: unknown) {
               remaining++;
+              const message = BrokerError.from(error).message;
+              report.failures.push(`${key.keyId} version ${String(version.version)} on ${applianceId}: ${message}`);
               this.#log('warn', 'key destruction postponed: appliance unreachable', {
                 keyId: key.keyId,
                 version: version.version,
                 appliance: applianceId,
-                error: BrokerError.from(error).message,
+                error: message,
               });
             }
           }
         }
         if (remaining === 0) {
           this.#store.deleteKey(key.keyId);
-          destroyed.push(key.keyId);
+          report.done.push(key.keyId);
           this.#log('info', 'key destroyed at the end of its deletion window', { keyId: key.keyId });
         }
       });
     }
-    return destroyed;
+    return report;
   }
 
   #require(keyId: string): KeyRecord {

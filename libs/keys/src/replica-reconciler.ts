@@ -24,6 +24,17 @@ export interface ReconcileReport {
   enrolled: string[];
 }
 
+/**
+ * Why a reconciliation ran: at start-up, on its interval, when an appliance
+ * returned from an outage, answered that a key object is missing, or came
+ * back with a new token, when background runs held back by {@link
+ * ReplicaReconciler.pause} were released, or because someone asked (ResyncKeys).
+ */
+export type ReconcileTrigger = 'start-up' | 'interval' | 'recovery' | 'key-missing' | 'token-replaced' | 'resumed' | 'request';
+
+/** Called after each reconciliation run with what triggered it and what it did. */
+export type ReconciledListener = (trigger: ReconcileTrigger, report: ReconcileReport) => void;
+
 /** What the reconciler needs. */
 export interface ReconcilerOptions {
   fleet: Fleet;
@@ -48,10 +59,51 @@ export class ReplicaReconciler {
   readonly #clock: () => number;
   readonly #inventory = new Map<string, ApplianceInventory>();
   #running: Promise<ReconcileReport> | undefined;
+  #paused = false;
+  #deferred = false;
+  readonly #listeners: ReconciledListener[] = [];
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
     this.#clock = options.clock ?? Date.now;
+  }
+
+  /** Called after every run, with its trigger and report. Listeners must not throw. */
+  onReconciled(listener: ReconciledListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /**
+   * Holds back background runs (every trigger except `request`) until
+   * {@link resume}; replicas reported missing are still taken out of
+   * routing at once. For maintenance windows and for tests that change
+   * tokens behind the broker's back and must not race the repair.
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Releases background runs; one full run catches up on what was held back. */
+  resume(): void {
+    this.#paused = false;
+    if (this.#deferred) {
+      this.#deferred = false;
+      this.runInBackground('resumed');
+    }
+  }
+
+  /**
+   * Starts a background run (not awaited); failures are in its report.
+   * While paused the run is held back.
+   */
+  runInBackground(trigger: Exclude<ReconcileTrigger, 'request'>, only?: readonly string[]): void {
+    if (this.#paused) {
+      this.#deferred = true;
+      return;
+    }
+    this.reconcile(only, trigger).catch((error: unknown) =>
+      this.#options.log('error', 'reconciliation failed', { trigger, error: BrokerError.from(error).message }),
+    );
   }
 
   /** Last known inventory of an appliance. */
@@ -67,7 +119,7 @@ export class ReplicaReconciler {
     const parsed = parseObjectLabel(label);
     if (!parsed) return;
     this.#options.store.setReplica(parsed.keyId, parsed.version, applianceId, false, this.#clock());
-    void this.reconcile([applianceId]);
+    this.runInBackground('key-missing', [applianceId]);
   }
 
   /** An appliance whose token was replaced: nothing it held can be trusted to be there. */
@@ -79,23 +131,28 @@ export class ReplicaReconciler {
       }
     }
     this.#options.log('warn', 'appliance token replaced; re-enrolling and refilling it', { appliance: applianceId });
-    void this.reconcile([applianceId]);
+    this.runInBackground('token-replaced', [applianceId]);
   }
 
   /**
    * Reconciles the given appliances (all when omitted). Runs one at a time;
    * a request made while one runs starts when it ends.
    */
-  reconcile(only?: readonly string[]): Promise<ReconcileReport> {
+  reconcile(only?: readonly string[], trigger: ReconcileTrigger = 'request'): Promise<ReconcileReport> {
     if (this.#running) {
       return this.#running.then(
-        () => this.reconcile(only),
-        () => this.reconcile(only),
+        () => this.reconcile(only, trigger),
+        () => this.reconcile(only, trigger),
       );
     }
-    this.#running = this.#run(only).finally(() => {
-      this.#running = undefined;
-    });
+    this.#running = this.#run(only)
+      .then((report) => {
+        for (const listener of this.#listeners) listener(trigger, report);
+        return report;
+      })
+      .finally(() => {
+        this.#running = undefined;
+      });
     return this.#running;
   }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey, createVerify, randomBytes, verify as cryptoVerify, constants } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import pkcs11js from 'pkcs11js';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import { FleetKek } from './fleet-kek.js';
 import { KeyOperations } from './key-operations.js';
@@ -111,8 +112,82 @@ describe('KeyOperations on SoftHSM', () => {
     assert.equal(opsB.verifyMac('k/mac@1', 'sha256', Buffer.from('n'), mac), false);
   });
 
-  it('keeps key material sensitive: wrapping under a key that is not trusted is refused', () => {
-    assert.throws(() => opsA.wrapKey('AES_256', 'k/aes@1', 'no-such-kek'), (error: unknown) => error instanceof BrokerError && error.reason === 'KEY_OBJECT_MISSING');
+  it('keeps key material sensitive: wrapping under a real key that is not trusted is refused', () => {
+    opsA.generateKey('AES_256', 'k/wrap-me@1');
+    opsA.generateKey('ECC_NIST_P256', 'k/wrap-me-ec@1');
+    // A real AES wrapping key, made by the user (so never CKA_TRUSTED), able to wrap.
+    a.run((session, module) =>
+      module.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+        { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+        { type: pkcs11js.CKA_LABEL, value: 'untrusted-kek' },
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+        { type: pkcs11js.CKA_WRAP, value: true },
+        { type: pkcs11js.CKA_UNWRAP, value: true },
+      ]),
+    );
+    const trusted = a.run((session, module) => {
+      const handle = a.findByLabel(pkcs11js.CKO_SECRET_KEY, 'untrusted-kek');
+      assert.ok(handle);
+      return module.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_TRUSTED }, { type: pkcs11js.CKA_WRAP }]);
+    });
+    assert.deepEqual(trusted.map((attribute) => Buffer.from(attribute.value)[0]), [0, 1], 'a wrapping key that is not trusted');
+    for (const [spec, label] of [
+      ['AES_256', 'k/wrap-me@1'],
+      ['ECC_NIST_P256', 'k/wrap-me-ec@1'],
+    ] as const) {
+      assert.throws(() => opsA.wrapKey(spec, label, 'untrusted-kek'), (error: unknown) => {
+        assert.ok(error instanceof BrokerError, String(error));
+        assert.notEqual(error.reason, 'KEY_OBJECT_MISSING', 'both keys exist: the refusal is the token’s');
+        assert.match(error.message, /C_WrapKey.*CKR_(KEY_NOT_WRAPPABLE|WRAPPING_KEY_HANDLE_INVALID|KEY_FUNCTION_NOT_PERMITTED)/);
+        return true;
+      }, `${spec} leaves only under the trusted KEK`);
+    }
+    // The same key under the trusted KEK: the refusal was about trust, not about the key.
+    assert.ok(opsA.wrapKey('AES_256', 'k/wrap-me@1', kekLabel).wrapped.length > 32);
+  });
+
+  it('marks every key object, original and replica, sensitive, not extractable in the clear and wrap-with-trusted', () => {
+    const specs = [
+      ['AES_256', 'k/attrs-aes@1', pkcs11js.CKO_SECRET_KEY],
+      ['HMAC_256', 'k/attrs-mac@1', pkcs11js.CKO_SECRET_KEY],
+      ['ECC_NIST_P256', 'k/attrs-ec@1', pkcs11js.CKO_PRIVATE_KEY],
+      ['RSA_2048', 'k/attrs-rsa@1', pkcs11js.CKO_PRIVATE_KEY],
+    ] as const;
+    for (const [spec, label] of specs) {
+      opsA.generateKey(spec, label);
+      opsB.unwrapKey(spec, label, kekLabel, opsA.wrapKey(spec, label, kekLabel));
+    }
+    for (const [name, token] of [
+      ['appliance-a (original)', a],
+      ['appliance-b (replica)', b],
+    ] as const) {
+      for (const [spec, label, objectClass] of specs) {
+        const values = token.run((session, module) => {
+          const handle = token.findByLabel(objectClass, label);
+          assert.ok(handle, `${label} on ${name}`);
+          return module
+            .C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_SENSITIVE }, { type: pkcs11js.CKA_EXTRACTABLE }, { type: pkcs11js.CKA_WRAP_WITH_TRUSTED }])
+            .map((attribute) => Buffer.from(attribute.value)[0]);
+        });
+        // Extractable only by wrapping (C_WrapKey), and then only under a trusted key;
+        // sensitive, so CKA_VALUE never leaves in the clear.
+        assert.deepEqual(values, [1, 1, 1], `${spec} on ${name}: CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED`);
+        const value = token.run((session, module) => {
+          const handle = token.findByLabel(objectClass, label);
+          assert.ok(handle);
+          try {
+            const secret = spec.startsWith('RSA_') ? pkcs11js.CKA_PRIVATE_EXPONENT : pkcs11js.CKA_VALUE;
+            return module.C_GetAttributeValue(session, handle, [{ type: secret }])[0]?.value;
+          } catch (error: unknown) {
+            return error instanceof Error ? error.message : String(error);
+          }
+        });
+        assert.match(String(value), /CKR_ATTRIBUTE_SENSITIVE/, `${spec} on ${name}: the value cannot be read`);
+      }
+    }
   });
 
   it('lists and destroys key objects by label prefix', () => {

@@ -5,9 +5,10 @@ import { credentials } from '@grpc/grpc-js';
 import type { ChannelCredentials, Client, ServiceError } from '@grpc/grpc-js';
 import { CryptoServiceClient, FleetServiceClient, KeyServiceClient } from '@hsm-broker/proto';
 import { startBroker } from '../broker.js';
-import type { RunningBroker } from '../broker.js';
+import type { BrokerOverrides, RunningBroker } from '../broker.js';
 import { defaultBackupHsmDir, loadConfig } from '../broker-config.js';
 import { createLogger } from '../logger.js';
+import type { Logger } from '../logger.js';
 
 type Callback<Res> = (error: ServiceError | null, response: Res) => void;
 type UnaryMethods<C> = {
@@ -69,6 +70,10 @@ export interface TestBrokerOptions {
   config?: Record<string, unknown>;
   /** Receives every log line the broker writes (at HSMB_LOG_LEVEL, or `env`'s), instead of stderr. */
   logSink?: (line: string) => void;
+  /** Where the broker logs (default: stderr at HSMB_TEST_LOG_LEVEL, or error). */
+  log?: Logger;
+  /** Passed to the broker: see BrokerOverrides.beforeReconcile. */
+  beforeReconcile?: BrokerOverrides['beforeReconcile'];
 }
 
 /** A broker on a fresh local SoftHSM fleet in a temporary directory. */
@@ -102,8 +107,9 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     ...options.env,
   });
   const broker = await startBroker(config, {
-    log: options.logSink ? createLogger(config.logLevel, options.logSink) : createLogger(config.logLevel),
+    log: options.log ?? (options.logSink ? createLogger(config.logLevel, options.logSink) : createLogger(config.logLevel)),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.beforeReconcile ? { beforeReconcile: options.beforeReconcile } : {}),
   });
   const clients = connect(broker.address);
   let stopped = false;

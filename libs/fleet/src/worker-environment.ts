@@ -1,0 +1,22 @@
+/**
+ * Variables a worker process inherits from the broker. Everything else in
+ * the broker's environment stays there: with `pin: {env: NAME}` the broker's
+ * environment holds every appliance's PIN, and a worker must not see even
+ * its own (it receives that over its IPC channel).
+ */
+const inherited = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'NODE_V8_COVERAGE'];
+/** Locale settings (LC_ALL, LC_CTYPE, …) are harmless and affect how modules format messages. */
+const inheritedPattern = /^LC_[A-Z]+$/;
+
+/**
+ * The environment of one appliance's worker: the allow-listed harmless
+ * variables of `parent`, plus that appliance's own module environment
+ * (SOFTHSM2_CONF, P11_KIT_SERVER_ADDRESS, vendor configuration paths).
+ */
+export function workerEnvironment(parent: NodeJS.ProcessEnv, moduleEnv: Readonly<Record<string, string>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parent)) {
+    if (value !== undefined && (inherited.includes(name) || inheritedPattern.test(name))) env[name] = value;
+  }
+  return { ...env, ...moduleEnv };
+}
