@@ -50,6 +50,8 @@ const depConstraints = [
     onlyDependOnLibsWithTags: ['scope:proto', 'scope:shared', 'scope:pkcs11', 'scope:fleet', 'scope:keys'],
     bannedExternalImports: pkcs11Only,
   },
+  // The appliance node's entrypoint owns its token: PKCS#11 only through libs/pkcs11.
+  { sourceTag: 'scope:node', onlyDependOnLibsWithTags: ['scope:pkcs11', 'scope:shared'], bannedExternalImports: pkcs11Only },
   { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:client', 'scope:shared'], bannedExternalImports: serverOnly },
   // End-to-end tests drive the real broker and CLI from outside, as callers do.
   {

@@ -3,7 +3,10 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parsePkcs11Uri } from '@hsm-broker/pkcs11';
 import type { TokenSelector } from '@hsm-broker/pkcs11';
+import { ConfigError } from './config-error.js';
 import type { LogLevel } from './logger.js';
+import { parseCloneTls, parseCloneUrl } from './remote-appliance-config.js';
+import type { CloneTlsFiles } from './remote-appliance-config.js';
 
 /** Where a PIN comes from. PINs are never written in the configuration itself. */
 export type PinSource = { file: string } | { env: string };
@@ -18,6 +21,8 @@ export interface ConfiguredAppliance {
   soPin: PinSource | undefined;
   env: Record<string, string>;
   workers: number;
+  /** https://host:port of the node's clone endpoint (remote appliances). */
+  clone: string | undefined;
 }
 
 /** The broker's validated configuration. */
@@ -43,6 +48,8 @@ export interface BrokerConfig {
   backupHsm: { kind: 'local'; dir: string; modulePath: string } | { kind: 'configured'; appliance: ConfiguredAppliance } | undefined;
   faultInjection: boolean;
   logLevel: LogLevel;
+  /** Mutual TLS towards the appliance nodes' clone endpoints. */
+  cloneTls: CloneTlsFiles | undefined;
 }
 
 /** Routing and failure-handling settings (the `routing:` section). */
@@ -64,10 +71,7 @@ export interface RoutingSettings {
   hedgeDelayMs: number;
 }
 
-/** A configuration value that is not acceptable. The message names the field, the value and what is allowed. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 const defaultSoftHsmModule = '/usr/lib/softhsm/libsofthsm2.so';
 
@@ -139,6 +143,7 @@ function parseAppliances(value: unknown, workersDefault: number): ConfiguredAppl
       soPin: entry['soPin'] === undefined ? undefined : pinSource(`${at}.soPin`, entry['soPin']),
       env,
       workers: entry['workers'] === undefined ? workersDefault : integer(`${at}.workers`, entry['workers'], 1, 64),
+      clone: parseCloneUrl(`${at}.clone`, entry['clone']),
     };
   });
 }
@@ -161,7 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'faultInjection', 'logLevel', 'softhsmModule']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'faultInjection', 'logLevel', 'softhsmModule', 'cloneTls']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -277,5 +282,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     backupHsm,
     faultInjection: bool('faultInjection (HSMB_FAULT_INJECTION)', pick('HSMB_FAULT_INJECTION', 'faultInjection') ?? false),
     logLevel,
+    cloneTls: parseCloneTls(file['cloneTls'], fleet.kind === 'configured' && fleet.appliances.some((appliance) => appliance.clone !== undefined)),
   };
 }

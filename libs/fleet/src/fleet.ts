@@ -1,4 +1,5 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
+import type { CloneOperation } from '@hsm-broker/pkcs11';
 import { Appliance } from './appliance.js';
 import type { ApplianceConfig, ApplianceHealth, ApplianceTimeouts, CallOptions } from './appliance.js';
 import type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
@@ -195,6 +196,12 @@ export class Fleet {
       });
     }
     return appliance;
+  }
+
+  /** Whether security-officer steps (KEK enrollment) can run on the appliance: an SO PIN or a clone endpoint. */
+  hasOfficer(applianceId: string): boolean {
+    const appliance = this.appliance(applianceId);
+    return appliance.clone !== undefined || appliance.config.soPin !== undefined;
   }
 
   /** Whether the appliance takes new work: running, not drained, zone not fenced. */
@@ -475,6 +482,10 @@ export class Fleet {
    */
   async withOfficer<T>(applianceId: string, body: (session: OfficerSession) => Promise<T>): Promise<T> {
     const appliance = this.appliance(applianceId);
+    const clone = appliance.clone;
+    if (clone) {
+      return clone.officer((session) => body({ call: (op, args) => session.call(op as CloneOperation, args as never) as never }), this.config.timeouts.slowCallMs);
+    }
     if (appliance.config.soPin === undefined) {
       throw new BrokerError(Code.FAILED_PRECONDITION, `appliance ${applianceId} has no security-officer PIN configured`, {
         reason: 'SO_PIN_MISSING',
