@@ -46,7 +46,7 @@ export function buildImages({ log = (line) => console.log(line), compile = true 
       log(`images: ${tag} is up to date`);
     } else {
       log(`images: building ${tag}`);
-      run('docker', ['build', '--quiet', '--label', `${projectLabel}=hsm-broker`, '-t', tag, '-t', `${image.name}:dev`, '-f', join(workspaceRoot, image.dockerfile), contextDir], workspaceRoot);
+      runQuiet('docker', ['build', '--quiet', '--label', `${projectLabel}=hsm-broker`, '-t', tag, '-t', `${image.name}:dev`, '-f', join(workspaceRoot, image.dockerfile), contextDir], workspaceRoot);
     }
     run('docker', ['tag', tag, `${image.name}:dev`], workspaceRoot);
   }
@@ -105,6 +105,15 @@ function contextDigest() {
   };
   walk(contextDir);
   return hash.digest('hex').slice(0, 12);
+}
+
+/** Like run(), but output is shown only when the command fails (docker build is chatty). */
+function runQuiet(command, args, cwd) {
+  const result = spawnSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  if (result.status !== 0) {
+    process.stderr.write(result.stdout + result.stderr);
+    throw new Error(`${command} ${args.slice(0, 3).join(' ')} … exited with ${result.status ?? result.signal}`);
+  }
 }
 
 function run(command, args, cwd) {

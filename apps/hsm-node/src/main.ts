@@ -17,6 +17,7 @@ import { initializeNodeToken, readTokenSerial, tokenDirEmpty, wipeTokenDir, writ
 const runDir = process.env['HSM_NODE_RUN_DIR'] || '/run/hsm-node';
 const pidFile = join(runDir, 'hsm-node.pid');
 const serialFile = join(runDir, 'serial');
+const linkDelayFile = join(runDir, 'link-delay-ms');
 
 function readSerial(): string {
   return existsSync(serialFile) ? readFileSync(serialFile, 'utf8').trim() : '';
@@ -40,6 +41,12 @@ async function serve(config: NodeConfig): Promise<void> {
   writeFileSync(pidFile, String(process.pid));
   writeFileSync(serialFile, clone.serial);
   events.emit('info', 'NODE_READY', `appliance ${config.id} ready`, { label: config.label, serial: clone.serial });
+
+  process.on('SIGUSR1', () => {
+    const ms = existsSync(linkDelayFile) ? Number(readFileSync(linkDelayFile, 'utf8')) : 0;
+    pkcs11.linkDelayMs = Number.isInteger(ms) && ms >= 0 ? ms : 0;
+    events.emit('warning', 'LINK_DELAY', `PKCS#11 link delay set to ${String(pkcs11.linkDelayMs)} ms`, { delayMs: String(pkcs11.linkDelayMs) });
+  });
 
   let zeroizing = false;
   process.on('SIGUSR2', () => {
@@ -113,6 +120,14 @@ async function zeroize(): Promise<void> {
   throw new Error('the node did not report a new token within 60 s');
 }
 
+/** `hsm-node link-delay MS`: sets the relay's delay (needs HSM_NODE_LINK_RELAY=1 on the node). */
+function linkDelay(value: string | undefined): void {
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 0 || ms > 60_000) throw new Error(`link-delay: expected milliseconds from 0 to 60000, got ${String(value)}`);
+  writeFileSync(linkDelayFile, String(ms));
+  process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGUSR1');
+}
+
 function health(): void {
   const pid = Number(readFileSync(pidFile, 'utf8'));
   process.kill(pid, 0);
@@ -124,8 +139,9 @@ try {
   if (command === 'serve') await serve(loadNodeConfig());
   else if (command === 'zeroize') await zeroize();
   else if (command === 'health') health();
+  else if (command === 'link-delay') linkDelay(process.argv[3]);
   else {
-    console.error(`usage: hsm-node [serve|zeroize|health]; got ${command}`);
+    console.error(`usage: hsm-node [serve|zeroize|health|link-delay MS]; got ${command}`);
     process.exitCode = 2;
   }
 } catch (error: unknown) {

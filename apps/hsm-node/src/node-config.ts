@@ -26,6 +26,8 @@ export interface NodeConfig {
   clonePort: number;
   cloneTls: { caFile: string; certFile: string; keyFile: string };
   syslog: SyslogTarget | undefined;
+  /** Serve PKCS#11 through the in-process relay (whose delay tests can set) instead of socat. */
+  linkRelay: boolean;
 }
 
 /** A configuration value that is not acceptable; the message names the variable and the allowed values. */
@@ -92,5 +94,6 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
       keyFile: env['HSM_NODE_TLS_KEY'] || `${tlsDir}/${id}.key`,
     },
     syslog: syslogTarget(env['HSM_NODE_SYSLOG']),
+    linkRelay: env['HSM_NODE_LINK_RELAY'] === '1',
   };
 }

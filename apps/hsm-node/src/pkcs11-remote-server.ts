@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeConfig } from './node-config.js';
 import type { NodeEvents } from './syslog-sender.js';
+import { LinkRelay } from './link-relay.js';
 import { moduleEnvironment } from './token-store.js';
 
 /**
@@ -17,7 +18,19 @@ export class Pkcs11RemoteServer {
   readonly #config: NodeConfig;
   readonly #events: NodeEvents;
   #children: ChildProcess[] = [];
+  #relay: LinkRelay | undefined;
   #stopping = false;
+  #linkDelayMs = 0;
+
+  /** The delay the link relay adds in each direction (tests: a slow link). */
+  get linkDelayMs(): number {
+    return this.#linkDelayMs;
+  }
+
+  set linkDelayMs(ms: number) {
+    this.#linkDelayMs = ms;
+    if (this.#relay) this.#relay.delayMs = ms;
+  }
 
   constructor(config: NodeConfig, events: NodeEvents) {
     this.#config = config;
@@ -31,8 +44,17 @@ export class Pkcs11RemoteServer {
     rmSync(socket, { force: true });
     const env = moduleEnvironment(this.#config);
     const server = this.#spawn('p11-kit', ['server', '-f', '-n', socket, '--provider', this.#config.modulePath, `pkcs11:token=${this.#config.label}`], env);
-    const relay = this.#spawn('socat', [`TCP-LISTEN:${String(this.#config.pkcs11Port)},fork,reuseaddr,nodelay`, `UNIX-CONNECT:${socket}`], { PATH: env.PATH });
-    this.#children = [server, relay];
+    this.#children = [server];
+    if (this.#config.linkRelay) {
+      const relay = new LinkRelay(socket);
+      relay.delayMs = this.linkDelayMs;
+      this.#relay = relay;
+      relay.listen(this.#config.pkcs11Port).catch((error: unknown) => {
+        this.#events.emit('crit', 'PKCS11_RELAY_FAILED', `link relay could not listen: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    } else {
+      this.#children.push(this.#spawn('socat', [`TCP-LISTEN:${String(this.#config.pkcs11Port)},fork,reuseaddr,nodelay`, `UNIX-CONNECT:${socket}`], { PATH: env.PATH }));
+    }
     this.#events.emit('info', 'PKCS11_SERVING', `PKCS#11 token ${this.#config.label} served on TCP port ${String(this.#config.pkcs11Port)}`, {
       port: String(this.#config.pkcs11Port),
     });
@@ -62,5 +84,7 @@ export class Pkcs11RemoteServer {
       }
     }
     this.#children = [];
+    this.#relay?.close();
+    this.#relay = undefined;
   }
 }
