@@ -52,6 +52,8 @@ const depConstraints = [
   },
   // The appliance node's entrypoint owns its token: PKCS#11 only through libs/pkcs11.
   { sourceTag: 'scope:node', onlyDependOnLibsWithTags: ['scope:pkcs11', 'scope:shared'], bannedExternalImports: pkcs11Only },
+  // The container fleet harness drives the broker from outside, as callers do.
+  { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['scope:client', 'scope:proto', 'scope:shared'], bannedExternalImports: serverOnly },
   { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:client', 'scope:shared'], bannedExternalImports: serverOnly },
   // End-to-end tests drive the real broker and CLI from outside, as callers do.
   {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type Dockerode from 'dockerode';
+import type { DockerClient } from './docker-client.js';
 import { createBrokerClient } from '@hsm-broker/client';
 import type { BrokerClient, BrokerClientOptions } from '@hsm-broker/client';
 import { fleetLabel, fleetLabels, ownerGone } from './container-labels.js';
@@ -42,7 +42,7 @@ export class ContainerFleet implements AsyncDisposable {
   readonly appliances: readonly FleetAppliance[];
   readonly zones: readonly string[];
   readonly runId: string;
-  readonly #docker: Dockerode;
+  readonly #docker: DockerClient;
   readonly #brokerId: string;
   readonly #secretsDir: string;
   readonly #log: (line: string) => void;
@@ -51,7 +51,7 @@ export class ContainerFleet implements AsyncDisposable {
   /** @internal */
   constructor(parts: {
     runId: string;
-    docker: Dockerode;
+    docker: DockerClient;
     brokerId: string;
     brokerAddress: string;
     networks: Map<string, string>;
@@ -135,7 +135,7 @@ export class ContainerFleet implements AsyncDisposable {
 }
 
 /** Removes containers (and their anonymous volumes) and networks whose labels match. */
-async function removeFleet(docker: Dockerode, matches: (labels: Record<string, string> | undefined) => boolean): Promise<number> {
+async function removeFleet(docker: DockerClient, matches: (labels: Record<string, string> | undefined) => boolean): Promise<number> {
   const containers = (await docker.listContainers({ all: true, filters: { label: [fleetLabel] } })).filter((info) => matches(info.Labels));
   await Promise.all(containers.map((info) => docker.getContainer(info.Id).remove({ force: true, v: true }).catch(() => undefined)));
   const networks = (await docker.listNetworks({ filters: { label: [fleetLabel] } })).filter((info) => matches(info.Labels));
@@ -143,7 +143,7 @@ async function removeFleet(docker: Dockerode, matches: (labels: Record<string, s
   return containers.length + networks.length;
 }
 
-async function waitHealthy(docker: Dockerode, containerId: string): Promise<void> {
+async function waitHealthy(docker: DockerClient, containerId: string): Promise<void> {
   const deadline = Date.now() + healthyWithinMs;
   for (;;) {
     const state = (await docker.getContainer(containerId).inspect()).State;

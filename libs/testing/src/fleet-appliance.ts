@@ -1,8 +1,8 @@
-import type Dockerode from 'dockerode';
+import type { DockerClient, DockerContainer } from './docker-client.js';
 
 /** What an appliance needs from its fleet to act on Docker. */
 export interface ApplianceDocker {
-  docker: Dockerode;
+  docker: DockerClient;
   /** The zone network the appliance sits on. */
   network: string;
   /** Waits until the container's health check passes. */
@@ -30,7 +30,7 @@ export class FleetAppliance {
     this.#docker = docker;
   }
 
-  get #container(): Dockerode.Container {
+  get #container(): DockerContainer {
     return this.#docker.docker.getContainer(this.containerId);
   }
 
