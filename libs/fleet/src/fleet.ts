@@ -106,7 +106,12 @@ export interface FaultRequest {
   durationMs: number;
 }
 
-const hedgeableOperations = new Set<WorkerOperation>(['sign']);
+/**
+ * Crypto operations safe to send twice (the first answer wins; a second
+ * ciphertext or signature is just as valid). Across a network a hung peer
+ * otherwise costs the whole hang timeout before the retry starts.
+ */
+const hedgeableOperations = new Set<WorkerOperation>(['sign', 'verify', 'encrypt', 'decrypt', 'generateMac', 'verifyMac', 'generateRandom']);
 /** A week; also keeps expiry timers below Node's 2^31 ms limit. */
 const maxFaultDurationMs = 7 * 24 * 60 * 60 * 1000;
 

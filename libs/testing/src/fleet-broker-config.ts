@@ -35,7 +35,7 @@ export function fleetBrokerConfig(members: FleetMember[], settings: Record<strin
     faultInjection: true,
     durability: { minAppliances: 2, minZones: Math.min(2, new Set(members.map((m) => m.zone)).size) },
     timeouts: { callMs: 1500, startMs: 30000 },
-    routing: { healthIntervalMs: 1000, probeTimeoutMs: 1000, consecutiveFailures: 3, hedgeDelayMs: 150 },
+    routing: { healthIntervalMs: 1000, probeTimeoutMs: 1000, consecutiveFailures: 3, hedgeDelayMs: 400 },
     reconcileIntervalSeconds: 5,
     cloneTls: { ca: `${secrets}/fleet-ca.pem`, cert: `${secrets}/broker.pem`, key: `${secrets}/broker.key` },
     ...settings,
