@@ -35,7 +35,9 @@ export function fleetBrokerConfig(members: FleetMember[], settings: Record<strin
     faultInjection: true,
     durability: { minAppliances: 2, minZones: Math.min(2, new Set(members.map((m) => m.zone)).size) },
     timeouts: { callMs: 1500, startMs: 30000 },
-    routing: { healthIntervalMs: 1000, probeTimeoutMs: 1000, consecutiveFailures: 3, hedgeDelayMs: 400 },
+    // Hedges and retries are how a hung appliance costs nothing; the budget's floor
+    // must cover every call that was on the way to a partitioned zone.
+    routing: { healthIntervalMs: 1000, probeTimeoutMs: 1000, consecutiveFailures: 2, hedgeDelayMs: 400, retryBudgetMinPerSecond: 100 },
     reconcileIntervalSeconds: 5,
     cloneTls: { ca: `${secrets}/fleet-ca.pem`, cert: `${secrets}/broker.pem`, key: `${secrets}/broker.key` },
     ...settings,
