@@ -52,6 +52,10 @@ const depConstraints = [
     onlyDependOnLibsWithTags: ['scope:proto', 'scope:shared', 'scope:audit', 'scope:pkcs11', 'scope:fleet', 'scope:keys'],
     bannedExternalImports: pkcs11Only,
   },
+  // The appliance node's entrypoint owns its token: PKCS#11 only through libs/pkcs11.
+  { sourceTag: 'scope:node', onlyDependOnLibsWithTags: ['scope:pkcs11', 'scope:shared'], bannedExternalImports: pkcs11Only },
+  // The container fleet harness drives the broker from outside, as callers do.
+  { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['scope:client', 'scope:proto', 'scope:shared'], bannedExternalImports: serverOnly },
   { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:client', 'scope:audit', 'scope:shared'], bannedExternalImports: serverOnly },
   // End-to-end tests drive the real broker and CLI from outside, as callers do.
   {

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // `npm test`: everything CI checks, in order, continuing past failures so one
 // run shows every problem. Stages: prerequisites, generated code, buf lint,
-// build, lint, unit tests, integration tests.
+// build, lint, unit tests, integration tests, then the containers (Docker
+// engine, base image, appliance and broker images) and the failover suites on
+// a containerised fleet. When Docker cannot be made to run, that stage fails
+// and says why: the fleet suites are never skipped silently.
 //
 // Test results are counted from the TAP files that run-node-tests.mjs writes to
 // reports/. A stage that fails outside the tests (stale generated code, build,
@@ -11,6 +14,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrerequisites, workspaceRoot } from '../setup/prerequisites.mjs';
+import { ensureContainerPrerequisites } from '../images/container-prerequisites.mjs';
+import { buildImages } from '../images/build-images.mjs';
 
 const reportsDir = join(workspaceRoot, 'reports');
 const bin = (name) => join(workspaceRoot, 'node_modules', '.bin', name);
@@ -38,6 +43,14 @@ if (prerequisitesOk) {
   await stage('lint', () => command(...nx('lint')));
   await stage('unit tests', () => testStage('test', 'unit'));
   await stage('integration tests', () => testStage('integration', 'integration'));
+  const containersOk = await stage('containers', async () => {
+    await ensureContainerPrerequisites({ log: (line) => console.log(line), compose: false });
+    // Built already by the build stage; images are built once here and reused by every fleet suite.
+    buildImages({ log: (line) => console.log(line), compile: false });
+    return { ok: true };
+  });
+  if (containersOk) await stage('fleet tests', () => testStage('fleet', 'fleet'));
+  else console.error('fleet tests: not run because the containers stage failed (see its message above); counted as failed');
 }
 
 finish();

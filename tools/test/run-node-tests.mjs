@@ -17,7 +17,7 @@ const workspaceRoot = fileURLToPath(new URL('../../', import.meta.url));
 /** Per-kind settings. A timeout is per test; on Node 20 it also caps each file. */
 const kinds = {
   unit: {
-    matches: (name) => name.endsWith('.spec.js') && !name.endsWith('.int.spec.js'),
+    matches: (name) => name.endsWith('.spec.js') && !name.endsWith('.int.spec.js') && !name.endsWith('.fleet.spec.js'),
     timeoutMs: 60_000,
     concurrency: [],
   },
@@ -27,12 +27,18 @@ const kinds = {
     // Integration suites share SoftHSM tokens and ports: one file at a time.
     concurrency: ['--test-concurrency=1'],
   },
+  // Failover suites on a containerised fleet (Docker): one file at a time.
+  fleet: {
+    matches: (name) => name.endsWith('.fleet.spec.js'),
+    timeoutMs: 20 * 60_000,
+    concurrency: ['--test-concurrency=1'],
+  },
 };
 
 const [kindName, distDir, ...forwarded] = process.argv.slice(2);
 const kind = kinds[kindName];
 if (!kind || !distDir) {
-  console.error('usage: run-node-tests.mjs <unit|integration> <distDir> [node --test options...]');
+  console.error('usage: run-node-tests.mjs <unit|integration|fleet> <distDir> [node --test options...]');
   process.exit(2);
 }
 
@@ -51,7 +57,7 @@ if (!existsSync(root)) {
 
 const files = findFiles(root, kind.matches).sort();
 if (files.length === 0) {
-  console.log(`${label}: no ${kindName === 'unit' ? '*.spec.js' : '*.int.spec.js'} files under ${relative(process.cwd(), root)}; nothing to run.`);
+  console.log(`${label}: no ${kindName === 'unit' ? '*.spec.js' : `*.${kindName === 'fleet' ? 'fleet' : 'int'}.spec.js`} files under ${relative(process.cwd(), root)}; nothing to run.`);
   process.exit(0);
 }
 

@@ -5,7 +5,10 @@ import { parsePkcs11Uri } from '@hsm-broker/pkcs11';
 import type { TokenSelector } from '@hsm-broker/pkcs11';
 import { parseAuditSettings } from './audit-config.js';
 import type { AuditSettings } from './audit-config.js';
+import { ConfigError } from './config-error.js';
 import type { LogLevel } from './logger.js';
+import { parseCloneTls, parseCloneUrl } from './remote-appliance-config.js';
+import type { CloneTlsFiles } from './remote-appliance-config.js';
 import { defaultReceiveLimits } from './request-limits.js';
 import type { ReceiveLimits } from './request-limits.js';
 
@@ -22,6 +25,8 @@ export interface ConfiguredAppliance {
   soPin: PinSource | undefined;
   env: Record<string, string>;
   workers: number;
+  /** https://host:port of the node's clone endpoint (remote appliances). */
+  clone: string | undefined;
 }
 
 /**
@@ -71,6 +76,8 @@ export interface BrokerConfig {
   limits: ReceiveLimits;
   /** The audit trail: its file, checkpoints and syslog collectors. */
   audit: AuditSettings;
+  /** Mutual TLS towards the appliance nodes' clone endpoints. */
+  cloneTls: CloneTlsFiles | undefined;
 }
 
 /** Routing and failure-handling settings (the `routing:` section). */
@@ -92,10 +99,7 @@ export interface RoutingSettings {
   hedgeDelayMs: number;
 }
 
-/** A configuration value that is not acceptable. The message names the field, the value and what is allowed. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError };
 
 const defaultSoftHsmModule = '/usr/lib/softhsm/libsofthsm2.so';
 
@@ -167,6 +171,7 @@ function parseAppliances(value: unknown, workersDefault: number): ConfiguredAppl
       soPin: entry['soPin'] === undefined ? undefined : pinSource(`${at}.soPin`, entry['soPin']),
       env,
       workers: entry['workers'] === undefined ? workersDefault : integer(`${at}.workers`, entry['workers'], 1, 64),
+      clone: parseCloneUrl(`${at}.clone`, entry['clone']),
     };
   });
 }
@@ -189,7 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -335,5 +340,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logLevel,
     limits,
     audit: parseAuditSettings(file['audit'], env, dataDir, cwd, fail),
+    cloneTls: parseCloneTls(file['cloneTls'], fleet.kind === 'configured' && fleet.appliances.some((appliance) => appliance.clone !== undefined)),
   };
 }

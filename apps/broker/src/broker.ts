@@ -6,7 +6,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { Fleet } from '@hsm-broker/fleet';
-import type { ApplianceConfig } from '@hsm-broker/fleet';
+import type { ApplianceConfig, CloneEndpoint } from '@hsm-broker/fleet';
 import { BackupHsm, KeyBackup, KeyRegistry, ReplicaReconciler, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
 import type { SweepReport } from '@hsm-broker/keys';
 import { AuditServiceService, BackupServiceService, CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
@@ -95,11 +95,23 @@ async function appliancesOf(config: BrokerConfig, log: Logger): Promise<Applianc
       log,
     );
   }
-  return config.fleet.appliances.map((appliance) => resolveAppliance(appliance, `appliances.${appliance.id}`));
+  const cloneTls = config.cloneTls
+    ? { ca: readTlsFile(config.cloneTls.caFile, 'cloneTls.ca'), cert: readTlsFile(config.cloneTls.certFile, 'cloneTls.cert'), key: readTlsFile(config.cloneTls.keyFile, 'cloneTls.key') }
+    : undefined;
+  return config.fleet.appliances.map((appliance) => resolveAppliance(appliance, `appliances.${appliance.id}`, cloneTls));
 }
 
-function resolveAppliance(appliance: ConfiguredAppliance, field: string): ApplianceConfig {
+function readTlsFile(path: string, field: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error: unknown) {
+    throw new ConfigError(`${field}: cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function resolveAppliance(appliance: ConfiguredAppliance, field: string, cloneTls?: Omit<CloneEndpoint, 'url'>): ApplianceConfig {
   return {
+    ...(appliance.clone && cloneTls ? { clone: { url: appliance.clone, ...cloneTls } } : {}),
     id: appliance.id,
     zone: appliance.zone,
     modulePath: appliance.modulePath,

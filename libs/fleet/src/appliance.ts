@@ -1,8 +1,11 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
-import type { TokenDescription, TokenSelector } from '@hsm-broker/pkcs11';
+import { cloneUserOperations } from '@hsm-broker/pkcs11';
+import type { CloneOperation, TokenDescription, TokenSelector } from '@hsm-broker/pkcs11';
 import { ApplianceBreaker } from './appliance-breaker.js';
 import type { BreakerPolicy } from './appliance-breaker.js';
 import { ApplianceWorker } from './appliance-worker.js';
+import { CloneClient } from './clone-client.js';
+import type { CloneEndpoint } from './clone-client.js';
 import type { ActiveFault } from './fault-injection.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
 import { setStallTolerantTimeout } from './stall-tolerant-timer.js';
@@ -22,6 +25,12 @@ export interface ApplianceConfig {
   env: Record<string, string>;
   /** Worker processes (sessions) for this appliance: its concurrency. */
   workers: number;
+  /**
+   * The node's clone endpoint, for appliances reached over the network: key
+   * wrapping and the officer steps of KEK transfer run there, inside the
+   * node, because the PKCS#11 link cannot carry AES key wrap.
+   */
+  clone?: CloneEndpoint;
 }
 
 /** Time limits for appliance calls. */
@@ -135,8 +144,12 @@ export class Appliance {
   #faults: ActiveFault[] = [];
   readonly #faultTimers = new Set<NodeJS.Timeout>();
 
+  /** The node's clone endpoint, when the appliance has one. */
+  readonly clone: CloneClient | undefined;
+
   constructor(config: ApplianceConfig, timeouts: ApplianceTimeouts, recovery: RecoveryPolicy) {
     this.config = config;
+    this.clone = config.clone ? new CloneClient(config.id, config.clone) : undefined;
     this.#timeouts = timeouts;
     this.#slowStartMs = recovery.slowStartMs;
     this.breaker = new ApplianceBreaker(config.id, recovery.breaker);
@@ -419,15 +432,21 @@ export class Appliance {
     if (!options.background) this.stats.requestsTotal++;
     const started = performance.now();
     try {
-      const worker = await this.#acquire(options.deadline);
       const hangTimeout = options.slow || slowOperations.has(op) ? this.#timeouts.slowCallMs : this.#timeouts.callMs;
-      const running = worker.call(op, args, hangTimeout);
-      running.then(
-        () => this.#release(worker),
-        () => this.#release(worker),
-      );
-      const result = await this.#withinDeadline(running, options.deadline, op).catch((error: unknown) => {
-        if (options.onAbandoned && BrokerError.from(error).failureClass === 'deadline') options.onAbandoned(this.id, running);
+      let running: Promise<WorkerResult<K>>;
+      if (this.clone && cloneUserOperations.has(op)) {
+        running = this.clone.call(op as CloneOperation, args as never, hangTimeout) as Promise<WorkerResult<K>>;
+      } else {
+        const worker = await this.#acquire(options.deadline);
+        running = worker.call(op, args, hangTimeout);
+        running.then(
+          () => this.#release(worker),
+          () => this.#release(worker),
+        );
+      }
+      const pending = running;
+      const result = await this.#withinDeadline(pending, options.deadline, op).catch((error: unknown) => {
+        if (options.onAbandoned && BrokerError.from(error).failureClass === 'deadline') options.onAbandoned(this.id, pending);
         throw error;
       });
       this.#recordSuccess(performance.now() - started);
@@ -487,6 +506,7 @@ export class Appliance {
       waiter.reject(this.#unavailable('is stopping'));
     }
     await Promise.all([...this.#workers].map((worker) => worker.stop()));
+    this.clone?.close();
     this.#workers.clear();
     this.#idle.length = 0;
   }

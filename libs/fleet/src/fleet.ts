@@ -1,4 +1,5 @@
 import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
+import type { CloneOperation } from '@hsm-broker/pkcs11';
 import { Appliance } from './appliance.js';
 import type { ApplianceConfig, ApplianceHealth, ApplianceTimeouts, CallOptions } from './appliance.js';
 import type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
@@ -108,7 +109,12 @@ export interface FaultRequest {
   durationMs: number;
 }
 
-const hedgeableOperations = new Set<WorkerOperation>(['sign']);
+/**
+ * Crypto operations safe to send twice (the first answer wins; a second
+ * ciphertext or signature is just as valid). Across a network a hung peer
+ * otherwise costs the whole hang timeout before the retry starts.
+ */
+const hedgeableOperations = new Set<WorkerOperation>(['sign', 'verify', 'encrypt', 'decrypt', 'generateMac', 'verifyMac', 'generateRandom']);
 /** A week; also keeps expiry timers below Node's 2^31 ms limit. */
 const maxFaultDurationMs = 7 * 24 * 60 * 60 * 1000;
 
@@ -207,6 +213,12 @@ export class Fleet {
       });
     }
     return appliance;
+  }
+
+  /** Whether security-officer steps (KEK enrollment) can run on the appliance: an SO PIN or a clone endpoint. */
+  hasOfficer(applianceId: string): boolean {
+    const appliance = this.appliance(applianceId);
+    return appliance.clone !== undefined || appliance.config.soPin !== undefined;
   }
 
   /** Whether the appliance takes new work: running, not drained, zone not fenced. */
@@ -544,6 +556,10 @@ export class Fleet {
    */
   async withOfficer<T>(applianceId: string, body: (session: OfficerSession) => Promise<T>): Promise<T> {
     const appliance = this.appliance(applianceId);
+    const clone = appliance.clone;
+    if (clone) {
+      return clone.officer((session) => body({ call: (op, args) => session.call(op as CloneOperation, args as never) as never }), this.config.timeouts.slowCallMs);
+    }
     if (appliance.config.soPin === undefined) {
       throw new BrokerError(Code.FAILED_PRECONDITION, `appliance ${applianceId} has no security-officer PIN configured`, {
         reason: 'SO_PIN_MISSING',

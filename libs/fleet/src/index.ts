@@ -3,6 +3,8 @@ export type { ApplianceConfig, ApplianceHealth, ApplianceStats, ApplianceTimeout
 export { ApplianceBreaker } from './appliance-breaker.js';
 export type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
 export { ApplianceWorker } from './appliance-worker.js';
+export { CloneClient } from './clone-client.js';
+export type { CloneArgs, CloneEndpoint, CloneOfficerSession, CloneResult } from './clone-client.js';
 export type { WorkerExit, WorkerSpec } from './appliance-worker.js';
 export type { ActiveFault, FaultKind } from './fault-injection.js';
 export { Fleet } from './fleet.js';

@@ -28,7 +28,7 @@ export async function enrollFleetKek(fleet: Fleet, store: KeyStore, only?: reado
   // Every reachable appliance is asked, even when only some are to be
   // enrolled: a source that holds the KEK is needed, and a KEK must never be
   // generated twice under one id.
-  const candidates = fleet.appliances.filter((appliance) => appliance.available && appliance.config.soPin !== undefined);
+  const candidates = fleet.appliances.filter((appliance) => appliance.available && fleet.hasOfficer(appliance.id));
   const found = new Map<string, string | null>();
   const failed: KekEnrollment['failed'] = [];
   await Promise.all(
@@ -53,7 +53,10 @@ export async function enrollFleetKek(fleet: Fleet, store: KeyStore, only?: reado
     }
     kekId = existing[0] ?? randomUUID();
     generate = existing.length === 0;
-    store.setMeta(kekIdMeta, kekId);
+    // A new id is recorded only once an HSM holds the KEK: recorded earlier, a
+    // first start with every appliance unreachable would leave an id that no
+    // HSM holds and that no later start may generate.
+    if (!generate) store.setMeta(kekIdMeta, kekId);
   }
 
   const holders = [...found].filter(([, id]) => id === kekId).map(([applianceId]) => applianceId);
@@ -73,6 +76,7 @@ export async function enrollFleetKek(fleet: Fleet, store: KeyStore, only?: reado
     const [first] = missing.splice(0, 1) as [string];
     const id = kekId;
     await fleet.withOfficer(first, (so) => so.call('generateKek', { label: fleetKekLabel, kekId: id }));
+    store.setMeta(kekIdMeta, kekId);
     holders.push(first);
   }
   const source = holders[0];

@@ -9,6 +9,8 @@ export {
 } from './asn1-encoding.js';
 export type { CurveName, HashName, PublicKeyComponents } from './asn1-encoding.js';
 export { lookupCkr, translateCkr } from './ckr-table.js';
+export { cloneBodyLimitBytes, cloneOfficerOperations, cloneUserOperations, decodeCloneJson, encodeCloneJson } from './clone-protocol.js';
+export type { CloneOperation, CloneOperations } from './clone-protocol.js';
 export type { CkrEntry } from './ckr-table.js';
 export { FleetKek } from './fleet-kek.js';
 export type { EnrollmentKey } from './fleet-kek.js';

@@ -1,0 +1,55 @@
+/** One appliance of a harness fleet, as the broker's configuration names it. */
+export interface FleetMember {
+  id: string;
+  zone: string;
+}
+
+/** Zone names of a harness fleet: az-a, az-b, … (as the embedded fleet and compose). */
+export function zoneName(index: number): string {
+  return `az-${String.fromCharCode(97 + index)}`;
+}
+
+/** Appliance ids: hsm-a1, hsm-a2, hsm-b1, … */
+export function fleetMembers(zones: number, perZone: number): FleetMember[] {
+  const members: FleetMember[] = [];
+  for (let z = 0; z < zones; z++) {
+    for (let n = 1; n <= perZone; n++) members.push({ id: `hsm-${String.fromCharCode(97 + z)}${String(n)}`, zone: zoneName(z) });
+  }
+  return members;
+}
+
+/**
+ * The broker's HSMB_CONFIG for a harness fleet: every appliance reached with
+ * p11-kit's client over its zone network, its clone endpoint over mutual TLS.
+ * JSON is YAML, so no YAML writer is needed. `settings` are merged over the
+ * defaults at the top level (routing, timeouts, durability, …).
+ */
+export function fleetBrokerConfig(members: FleetMember[], settings: Record<string, unknown> = {}): string {
+  const secrets = '/run/hsm-broker/secrets';
+  const config: Record<string, unknown> = {
+    listen: '0.0.0.0:50051',
+    // The harness publishes the port for the test process only; mutual TLS is the clone endpoints' business.
+    insecure: true,
+    dataDir: '/var/lib/hsm-broker',
+    localZone: members[0]?.zone ?? 'az-a',
+    faultInjection: true,
+    durability: { minAppliances: 2, minZones: Math.min(2, new Set(members.map((m) => m.zone)).size) },
+    timeouts: { callMs: 1500, startMs: 30000 },
+    // Hedges and retries are how a hung appliance costs nothing; the budget's floor
+    // must cover every call that was on the way to a partitioned zone.
+    routing: { healthIntervalMs: 1000, probeTimeoutMs: 1000, consecutiveFailures: 2, hedgeDelayMs: 400, retryBudgetMinPerSecond: 100 },
+    reconcileIntervalSeconds: 5,
+    cloneTls: { ca: `${secrets}/fleet-ca.pem`, cert: `${secrets}/broker.pem`, key: `${secrets}/broker.key` },
+    ...settings,
+    appliances: members.map((member) => ({
+      id: member.id,
+      zone: member.zone,
+      module: '/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so',
+      env: { P11_KIT_SERVER_ADDRESS: `|socat - TCP:${member.id}:5696,nodelay,connect-timeout=1` },
+      uri: `pkcs11:token=${member.id}`,
+      pin: `file:${secrets}/user.pin`,
+      clone: `https://${member.id}:5697`,
+    })),
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
