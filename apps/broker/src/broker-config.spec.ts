@@ -110,8 +110,9 @@ describe('loadConfig', () => {
         { kind: 'local', dir: '/env/backup', modulePath: '/env/softhsm.so' },
         0,
       ]);
-      // Beyond loopback: HSMB_INSECURE overrides `insecure: false`.
-      assert.equal(loadConfig({ HSMB_CONFIG: file, HSMB_LISTEN: '0.0.0.0:7003', HSMB_INSECURE: '1' }, '/srv').listen, '0.0.0.0:7003');
+      // Beyond loopback: HSMB_INSECURE overrides `insecure: false` (plaintext there also needs the development flag).
+      assert.throws(() => loadConfig({ HSMB_CONFIG: file, HSMB_LISTEN: '0.0.0.0:7003', HSMB_DEVELOPMENT: '1' }, '/srv'), /serving beyond loopback needs mutual TLS/);
+      assert.equal(loadConfig({ HSMB_CONFIG: file, HSMB_LISTEN: '0.0.0.0:7003', HSMB_INSECURE: '1', HSMB_DEVELOPMENT: '1' }, '/srv').listen, '0.0.0.0:7003');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
