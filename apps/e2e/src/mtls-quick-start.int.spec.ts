@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { KeySpec, KeyUsage, createBrokerClient, tlsCredentials, type BrokerClient } from '@hsm-broker/client';
+import { BrokerError, Code } from '@hsm-broker/errors';
 import { startBrokerUnderTest, type BrokerUnderTest } from './broker-under-test.js';
 import { runHsmctl } from './hsmctl-run.js';
 import { runProcess, workspaceRoot, type ProcessResult } from './process-run.js';
@@ -61,5 +64,42 @@ describe('mTLS quick start: hsmctl pki, the sample policy, calls under two ident
     const anonymous = await runHsmctl(target.address, ['--tls-ca', dir.file('ca.pem'), 'keys', 'list']);
     assert.notEqual(anonymous.status, 0);
     assert.match(anonymous.stderr, /UNAVAILABLE/);
+  });
+
+  it('serves the client library over mutual TLS, and refuses it without a client certificate or with another CA', async () => {
+    const pem = (name: string): Buffer => readFileSync(dir.file(name));
+    const clientOf = (material: Parameters<typeof tlsCredentials>[0]): BrokerClient =>
+      createBrokerClient({ address: target.address, credentials: tlsCredentials(material), deadlineMs: 10_000 });
+    const failure = async (call: Promise<unknown>): Promise<BrokerError> => {
+      try {
+        await call;
+      } catch (error: unknown) {
+        return BrokerError.from(error);
+      }
+      assert.fail('the call succeeded');
+    };
+
+    const officer = clientOf({ caCert: pem('ca.pem'), clientCert: pem('officer.pem'), clientKey: pem('officer.key') });
+    const payments = clientOf({ caCert: pem('ca.pem'), clientCert: pem('payments.pem'), clientKey: pem('payments.key') });
+    const anonymous = clientOf({ caCert: pem('ca.pem') });
+    // A second development CA: the broker's certificate does not chain to it.
+    const other = temporaryDirectory();
+    succeeded(await hsmctlOffline(['pki', 'init', '--dir', other.path]), 'pki init (other CA)');
+    const untrusting = clientOf({ caCert: readFileSync(other.file('ca.pem')), clientCert: pem('payments.pem'), clientKey: pem('payments.key') });
+    try {
+      await officer.createKey({ keyId: 'vpc-a/library', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT });
+      const context = { tenant: 'a' };
+      const sealed = await payments.encrypt({ keyId: 'vpc-a/library', plaintext: Buffer.from('over mutual TLS'), encryptionContext: context });
+      const opened = await payments.decrypt({ ciphertext: sealed.ciphertext, encryptionContext: context });
+      assert.equal(Buffer.from(opened.plaintext).toString('utf8'), 'over mutual TLS');
+
+      const noCertificate = await failure(anonymous.listKeys({}));
+      assert.equal(noCertificate.code, Code.UNAVAILABLE, 'no client certificate: refused at the handshake');
+      const wrongCa = await failure(untrusting.listKeys({}));
+      assert.equal(wrongCa.code, Code.UNAVAILABLE, 'a server certificate from another CA is not trusted');
+    } finally {
+      for (const client of [officer, payments, anonymous, untrusting]) client.close();
+      await other[Symbol.asyncDispose]();
+    }
   });
 });
