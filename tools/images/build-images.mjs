@@ -22,7 +22,36 @@ export const images = {
 };
 
 const contextDir = join(workspaceRoot, 'tmp', 'images', 'context');
-const workspaces = ['apps/broker', 'apps/hsm-node', 'apps/hsmctl', 'libs/errors', 'libs/pkcs11', 'libs/fleet', 'libs/keys', 'libs/proto', 'libs/client'];
+/** The apps the images run; the libraries they need are found from their package.json files. */
+const imageApps = ['apps/broker', 'apps/hsm-node', 'apps/hsmctl'];
+const workspaces = workspaceClosure(imageApps);
+/**
+ * The folders of `apps` and of every workspace library they depend on,
+ * directly or not (production dependencies only), so that a new library
+ * dependency can never be left out of the images.
+ *
+ * @param {string[]} apps
+ * @returns {string[]}
+ */
+function workspaceClosure(apps) {
+  const folderOf = new Map();
+  for (const group of ['apps', 'libs']) {
+    for (const entry of readdirSync(join(workspaceRoot, group))) {
+      const manifest = join(workspaceRoot, group, entry, 'package.json');
+      if (existsSync(manifest)) folderOf.set(JSON.parse(readFileSync(manifest, 'utf8')).name, `${group}/${entry}`);
+    }
+  }
+  const found = new Set();
+  const visit = (folder) => {
+    if (found.has(folder)) return;
+    found.add(folder);
+    const { dependencies = {} } = JSON.parse(readFileSync(join(workspaceRoot, folder, 'package.json'), 'utf8'));
+    for (const name of Object.keys(dependencies)) if (folderOf.has(name)) visit(folderOf.get(name));
+  };
+  for (const app of apps) visit(app);
+  return [...found];
+}
+
 /** The label every container, network and volume the project creates carries. */
 export const projectLabel = 'io.github.hsm-broker.project';
 

@@ -7,7 +7,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { Metadata, credentials, status } from '@grpc/grpc-js';
 import type { ChannelCredentials, ServiceError } from '@grpc/grpc-js';
-import { retryAfterTrailer } from '@hsm-broker/errors';
+import { retryAfterSecondsTrailer, retryAfterTrailer } from '@hsm-broker/errors';
 import { encodeHeader } from '@hsm-broker/keys';
 import { BackupServiceClient, KeySpec, KeyUsage } from '@hsm-broker/proto';
 import { connect, startTestBroker, statusOf } from './testing/broker-harness.js';
@@ -99,7 +99,8 @@ describe('access control: mutual TLS identities, default-deny policy, quotas', {
   before(async () => {
     t = await startTestBroker({
       env: {
-        HSMB_LOCAL_FLEET: '1x1',
+        // Two appliances, so that the fleet operator can drain one (the last serving one may not be drained).
+        HSMB_LOCAL_FLEET: '2x1',
         HSMB_WORKERS_PER_APPLIANCE: '1',
         HSMB_MIN_ZONES: '1',
         HSMB_MIN_REPLICAS: '1',
@@ -179,6 +180,18 @@ describe('access control: mutual TLS identities, default-deny policy, quotas', {
     assert.deepEqual(listed.keys.map((key) => key.keyId), ['vpc-a/data']);
     const all = await officer.keys.listKeys({ pageSize: 100, pageToken: '' });
     assert.ok(all.keys.length >= 5);
+    // Paging, even from a token the caller made up, shows and names only keys the caller may see.
+    const decoded = (token: string): string => Buffer.from(token, 'base64url').toString('utf8');
+    const first = await vpcA.keys.listKeys({ pageSize: 1, pageToken: '' });
+    assert.deepEqual(first.keys.map((key) => key.keyId), ['vpc-a/data']);
+    assert.ok(first.nextPageToken === '' || decoded(first.nextPageToken) === 'vpc-a/data');
+    const forged = await vpcA.keys.listKeys({ pageSize: 1, pageToken: Buffer.from('a', 'utf8').toString('base64url') });
+    assert.deepEqual(forged.keys.map((key) => key.keyId), ['vpc-a/data']);
+    for (const token of [first.nextPageToken, forged.nextPageToken].filter((value) => value !== '')) {
+      const after = await vpcA.keys.listKeys({ pageSize: 1, pageToken: token });
+      assert.deepEqual(after.keys, []);
+      assert.equal(after.nextPageToken, '');
+    }
     assert.equal((await statusOf(vpcA.keys.describeKey({ keyId: 'vpc-b/data' }))).code, status.PERMISSION_DENIED);
     assert.equal((await statusOf(vpcA.keys.scheduleKeyDeletion({ keyId: 'vpc-a/data', pendingWindowDays: 7 }))).code, status.PERMISSION_DENIED);
   });
@@ -252,9 +265,9 @@ describe('access control: mutual TLS identities, default-deny policy, quotas', {
 
   it('refuses an exhausted quota with RESOURCE_EXHAUSTED and a retry-after trailer, before any appliance, and leaves other identities untouched', async (context) => {
     const noisy = as('spiffe://corp/vpc-q/batch');
-    const appliance = t.broker.fleet.appliances[0];
-    assert.ok(appliance);
-    const requestsBefore = t.broker.fleet.applianceSnapshot(appliance).requestsTotal;
+    // Requests that reached any appliance, background probes aside.
+    const fleetRequests = (): number => t.broker.fleet.appliances.reduce((sum, appliance) => sum + t.broker.fleet.applianceSnapshot(appliance).requestsTotal, 0);
+    const requestsBefore = fleetRequests();
     const latencies: number[] = [];
     const quiet = async (): Promise<number> => {
       let ok = 0;
@@ -277,10 +290,11 @@ describe('access control: mutual TLS identities, default-deny policy, quotas', {
     assert.ok(first);
     assert.equal(first.metadata['hsmb-reason'], 'QUOTA_EXHAUSTED');
     assert.ok(Number(first.metadata[retryAfterTrailer]) > 0);
+    assert.ok(Number(first.metadata[retryAfterSecondsTrailer]) >= 1, 'retry-after in whole seconds');
     assert.match(first.message, /spiffe:\/\/corp\/vpc-q\/batch.*symmetric/);
     assert.equal(quietOk, 40, 'the other VPC was never refused');
     // Refusals never reach an appliance: only admitted calls (20 + 40) did.
-    assert.equal(t.broker.fleet.applianceSnapshot(appliance).requestsTotal - requestsBefore, 60);
+    assert.equal(fleetRequests() - requestsBefore, 60);
     latencies.sort((x, y) => x - y);
     context.diagnostic(`vpc-a p99 during vpc-q's flood: ${(latencies[Math.floor(latencies.length * 0.99)] ?? 0).toFixed(1)} ms`);
   });

@@ -55,9 +55,12 @@ export class AuditFile {
     const bytes = Buffer.from(`${line}\n`, 'utf8');
     let rotated = false;
     if (this.#size > 0 && this.#size + bytes.length > this.#rotateBytes) {
-      closeSync(this.#fd);
+      // Rename first, then open the new file, then close the old descriptor: if any step fails the
+      // old descriptor is still ours and still open, so a later close can never hit a reused number.
       renameSync(this.path, `${this.path}.${String(this.#firstSeq ?? seq).padStart(12, '0')}`);
-      this.#fd = openSync(this.path, 'a', 0o600);
+      const next = openSync(this.path, 'a', 0o600);
+      closeSync(this.#fd);
+      this.#fd = next;
       this.#size = 0;
       this.#firstSeq = undefined;
       rotated = true;

@@ -1,6 +1,6 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
-import { BrokerError, Code, reasonTrailer, retryAfterTrailer, retryableTrailer } from '@hsm-broker/errors';
+import { BrokerError, Code, reasonTrailer, retryAfterSecondsTrailer, retryAfterTrailer, retryableTrailer } from '@hsm-broker/errors';
 
 /**
  * Turns any failure into a gRPC error. The status and message come from the
@@ -14,7 +14,10 @@ export function toServiceError(error: unknown): Partial<ServiceError> {
   metadata.set(reasonTrailer, failure.reason);
   metadata.set(retryableTrailer, String(failure.retryable));
   const retryAfterMs = failure.details['retryAfterMs'];
-  if (typeof retryAfterMs === 'number') metadata.set(retryAfterTrailer, String(Math.ceil(retryAfterMs)));
+  if (typeof retryAfterMs === 'number') {
+    metadata.set(retryAfterTrailer, String(Math.ceil(retryAfterMs)));
+    metadata.set(retryAfterSecondsTrailer, String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+  }
   const message = failure.code === Code.INTERNAL && !(error instanceof BrokerError) ? 'internal error' : failure.message;
   // Code numbers are gRPC's own, so the conversion is the identity.
   const code: status = failure.code as number;

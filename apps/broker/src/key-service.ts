@@ -69,9 +69,25 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: Readon
       if (request.pageSize < 0 || request.pageSize > 1000) {
         throw BrokerError.invalidArgument('page_size', `must be 0 to 1000, got ${String(request.pageSize)}`, 'INVALID_PAGE_SIZE');
       }
-      const page = registry.listKeys(request.pageSize === 0 ? 100 : request.pageSize, request.pageToken);
-      // A page may come back short: keys the caller may not see are left out, never counted.
-      return { keys: page.keys.filter((key) => access.visible(context, key.keyId)).map(keyMetadataOf), nextPageToken: page.nextPageToken };
+      // Pages hold only keys the caller may see, and the token names the last of them: a token never
+      // carries, and paging never reveals, the id of a key the caller has no grant on.
+      const size = request.pageSize === 0 ? 100 : request.pageSize;
+      const shown: KeyRecord[] = [];
+      let token = request.pageToken;
+      let more = true;
+      while (more && shown.length < size) {
+        const page = registry.listKeys(size, token);
+        for (const key of page.keys) {
+          if (shown.length === size) break;
+          if (access.visible(context, key.keyId)) shown.push(key);
+        }
+        token = page.nextPageToken;
+        more = token !== '';
+        if (shown.length === size) more = more || page.keys[page.keys.length - 1]?.keyId !== shown[shown.length - 1]?.keyId;
+      }
+      const last = shown[shown.length - 1];
+      const nextPageToken = more && last ? Buffer.from(last.keyId, 'utf8').toString('base64url') : '';
+      return { keys: shown.map(keyMetadataOf), nextPageToken };
     }),
     rotateKey: unary('RotateKey', pipeline, async (request, context) => {
       const keyId = allowedKey(request.keyId, context);

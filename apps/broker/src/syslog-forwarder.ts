@@ -140,17 +140,15 @@ export class SyslogForwarder {
   #connect(): void {
     if (this.#stopped) return;
     const { host, port, tls } = this.#settings;
-    const socket = tls
-      ? connectTls({
-          host,
-          port,
-          minVersion: 'TLSv1.2',
-          ...(tls.serverName === undefined ? {} : { servername: tls.serverName }),
-          ...(tls.caFile === undefined ? {} : { ca: readFileSync(tls.caFile) }),
-          ...(tls.certFile === undefined ? {} : { cert: readFileSync(tls.certFile) }),
-          ...(tls.keyFile === undefined ? {} : { key: readFileSync(tls.keyFile) }),
-        })
-      : connectTcp({ host, port });
+    let socket: Socket;
+    try {
+      socket = this.#open(host, port, tls);
+    } catch (error: unknown) {
+      // A TLS file that is missing or half-rotated must never take the broker down: retry later.
+      this.#lastError = `cannot connect: ${error instanceof Error ? error.message : String(error)}`;
+      this.#retryLater();
+      return;
+    }
     this.#socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
@@ -172,10 +170,31 @@ export class SyslogForwarder {
       this.#socket = undefined;
       if (this.#stopped) return;
       if (wasConnected) this.#log.warn('syslog collector unreachable; buffering audit records on disk', { collector: this.#settings.address, error: this.#lastError });
-      this.#timer = setTimeout(() => this.#connect(), this.#delayMs * (0.5 + Math.random() / 2));
-      this.#timer.unref();
-      this.#delayMs = Math.min(this.#delayMs * 2, reconnectMaxMs);
+      this.#retryLater();
     });
+  }
+
+  /** Opens the connection to the collector (TLS files are read here, so they may rotate). */
+  #open(host: string, port: number, tls: SyslogCollectorSettings['tls']): Socket {
+    return tls
+      ? connectTls({
+          host,
+          port,
+          minVersion: 'TLSv1.2',
+          ...(tls.serverName === undefined ? {} : { servername: tls.serverName }),
+          ...(tls.caFile === undefined ? {} : { ca: readFileSync(tls.caFile) }),
+          ...(tls.certFile === undefined ? {} : { cert: readFileSync(tls.certFile) }),
+          ...(tls.keyFile === undefined ? {} : { key: readFileSync(tls.keyFile) }),
+        })
+      : connectTcp({ host, port });
+  }
+
+  /** Schedules the next connection attempt, with jittered exponential back-off. */
+  #retryLater(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => this.#connect(), this.#delayMs * (0.5 + Math.random() / 2));
+    this.#timer.unref();
+    this.#delayMs = Math.min(this.#delayMs * 2, reconnectMaxMs);
   }
 
   /** Sends the disk buffer, oldest first, then lets live frames through again. */

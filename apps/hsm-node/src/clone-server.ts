@@ -65,6 +65,7 @@ function send(response: ServerResponse, status: number, value: unknown): void {
 }
 
 function httpStatus(error: BrokerError): number {
+  if (error.code === Code.PERMISSION_DENIED) return 403;
   if (error.failureClass === 'caller') return error.code === Code.NOT_FOUND ? 404 : 400;
   return 503;
 }
@@ -143,6 +144,10 @@ export class CloneServer {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     const parts = path.split('/').filter(Boolean);
     const peer = peerName(request);
+    if (!this.#config.cloneClients.has(peer)) {
+      this.#events.emit('warning', 'CLONE_REFUSED', `clone endpoint refused ${peer}: not an allowed clone client`, { peer });
+      throw new BrokerError(Code.PERMISSION_DENIED, `${peer} may not use the clone endpoint of ${this.#config.id}`, { reason: 'CLONE_CLIENT_REFUSED' });
+    }
     if (request.method === 'GET' && path === '/v1/status') {
       send(response, 200, { appliance: this.#config.id, label: this.#config.label, serial: this.serial });
       return;

@@ -28,6 +28,13 @@ export interface NodeConfig {
   syslog: SyslogTarget | undefined;
   /** Serve PKCS#11 through the in-process relay (whose delay tests can set) instead of socat. */
   linkRelay: boolean;
+  /**
+   * Certificate CNs (under the fleet CA) that may use the clone endpoint
+   * (`HSM_NODE_CLONE_CLIENTS`, comma-separated; default `broker`). Other
+   * fleet members, appliances included, are refused: one compromised node's
+   * certificate must not export keys from, or enroll keys into, another.
+   */
+  cloneClients: ReadonlySet<string>;
 }
 
 /** A configuration value that is not acceptable; the message names the variable and the allowed values. */
@@ -72,6 +79,13 @@ function syslogTarget(value: string | undefined): SyslogTarget | undefined {
   return { host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port: port('HSM_NODE_SYSLOG', match[2], 514) };
 }
 
+/** Parses HSM_NODE_CLONE_CLIENTS: comma-separated certificate CNs, `broker` when unset. */
+function cloneClientsOf(value: string | undefined): ReadonlySet<string> {
+  const names = (value ?? 'broker').split(',').map((name) => name.trim()).filter((name) => name !== '');
+  if (names.length === 0) throw new NodeConfigError('HSM_NODE_CLONE_CLIENTS: "" is not valid; expected comma-separated certificate CNs, e.g. broker');
+  return new Set(names);
+}
+
 /** Reads and checks the node's configuration from its environment, once. */
 export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const id = env['HSM_NODE_ID'] || hostname();
@@ -95,5 +109,6 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
     },
     syslog: syslogTarget(env['HSM_NODE_SYSLOG']),
     linkRelay: env['HSM_NODE_LINK_RELAY'] === '1',
+    cloneClients: cloneClientsOf(env['HSM_NODE_CLONE_CLIENTS']),
   };
 }

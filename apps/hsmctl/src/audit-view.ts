@@ -47,8 +47,11 @@ export function renderVerification(result: AuditVerification): string {
   const range = result.lastSeq === 0 ? 'no entries' : `seq ${String(result.firstSeq)} to ${String(result.lastSeq)}`;
   lines.push(
     `${result.ok ? 'OK' : 'FAILED'}: ${String(result.records)} records and ${String(result.checkpoints)} checkpoints (${range}) in ${String(result.files.length)} ${result.files.length === 1 ? 'file' : 'files'}`,
-    result.keyFingerprint === undefined ? 'No valid checkpoint: the records are chained but not signed.' : `Signing key: ${result.keyFingerprint}`,
+    result.keyFingerprint === undefined ? 'No valid checkpoint: the records are chained but not signed.' : `Signing key: ${result.keyFingerprint}${result.keyPinned ? ' (pinned)' : ''}`,
   );
+  if (result.keyFingerprint !== undefined && !result.keyPinned) {
+    lines.push('WARNING: the signing key was taken from the file itself; pin it with --key-fingerprint (from `hsmctl audit status`) to rule out a rewritten trail.');
+  }
   if (result.unsignedEntries > 0) lines.push(`${String(result.unsignedEntries)} entries after the last checkpoint are covered by the chain only.`);
   return `${lines.join('\n')}\n`;
 }

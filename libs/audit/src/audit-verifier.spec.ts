@@ -113,7 +113,24 @@ describe('audit trail verification', () => {
     const pinned = verifyAuditTrail([file(lines)], { keyFingerprint: keyFingerprint(key.spki) });
     assert.equal(pinned.ok, true);
     const other = verifyAuditTrail([file(lines)], { keyFingerprint: keyFingerprint(signer().spki) });
-    assert.deepEqual(other.problems.map((problem) => [problem.kind, problem.line]), [['wrong-key', 6], ['wrong-key', 12]]);
+    assert.deepEqual(other.problems.map((problem) => [problem.kind, problem.line]), [['wrong-key', 6], ['wrong-key', 12], ['unsigned', 12]]);
+  });
+
+  test('a chain rebuilt without its checkpoints fails against the pinned key, and a forged huge seq is just a gap', () => {
+    const key = signer();
+    const lines = trail(10, 5, key);
+    const chain = new AuditChain();
+    const stripped = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry['type'] !== 'checkpoint')
+      .map(({ seq: _seq, prev: _prev, ...entry }) => chain.link(entry as Parameters<AuditChain['link']>[0]).line);
+    const unpinned = verifyAuditTrail([file(stripped)]);
+    assert.equal(unpinned.ok, true);
+    assert.equal(unpinned.keyFingerprint, undefined, 'no key is reported when nothing was signed');
+    const pinned = verifyAuditTrail([file(stripped)], { keyFingerprint: keyFingerprint(key.spki) });
+    assert.deepEqual(pinned.problems.map((problem) => problem.kind), ['unsigned']);
+    const huge = [...lines, (lines[lines.length - 1] ?? '').replace(/"seq":\d+/, '"seq":9007199254740990')];
+    assert.ok(verifyAuditTrail([file(huge)]).problems.some((problem) => problem.kind === 'removed'));
   });
 
   test('a rewritten chain still fails on the signed checkpoint', () => {

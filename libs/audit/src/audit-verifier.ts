@@ -20,6 +20,8 @@ export const AuditProblemKind = {
   badSignature: 'bad-signature',
   /** A checkpoint was signed by a key other than the pinned one. */
   wrongKey: 'wrong-key',
+  /** A key was pinned but no checkpoint signed by it covers the trail. */
+  unsigned: 'unsigned',
 } as const;
 /** One of {@link AuditProblemKind}. */
 export type AuditProblemKind = (typeof AuditProblemKind)[keyof typeof AuditProblemKind];
@@ -47,8 +49,13 @@ export interface AuditVerification {
   lastCheckpointSeq: number;
   /** Entries after the last valid checkpoint: their integrity rests on the chain alone. */
   unsignedEntries: number;
-  /** The signing key the checkpoints were checked against. */
+  /** The signing key a valid checkpoint was checked against; undefined when none verified. */
   keyFingerprint: string | undefined;
+  /**
+   * Whether the caller pinned the key. Unpinned, the first checkpoint's key is
+   * trusted, and whoever rewrote the whole file could have signed it anew.
+   */
+  keyPinned: boolean;
   problems: AuditProblem[];
 }
 
@@ -132,18 +139,21 @@ export function verifyAuditTrail(files: AuditFileInput[], options: VerifyOptions
   }
 
   // Gaps in the sequence: removed records (unless a malformed line sits there).
-  for (let seq = firstSeq + 1; seq <= lastSeq; seq++) {
-    if (bySeq.has(seq)) continue;
-    let end = seq;
-    while (end + 1 <= lastSeq && !bySeq.has(end + 1)) end++;
-    const before = genuine.get(seq - 1);
-    const after = genuine.get(end + 1);
+  // Walks the distinct sequence numbers, so a forged huge `seq` costs nothing.
+  const seqs = [...bySeq.keys()].sort((a, b) => a - b);
+  for (let index = 1; index < seqs.length; index++) {
+    const previous = seqs[index - 1] ?? 0;
+    const next = seqs[index] ?? 0;
+    if (next === previous + 1) continue;
+    const seq = previous + 1;
+    const end = next - 1;
+    const before = genuine.get(previous);
+    const after = genuine.get(next);
     const malformedBetween = before && after && rows.slice(Math.min(before.index, after.index) + 1, Math.max(before.index, after.index)).some((row) => !row.entry);
     if (!malformedBetween && after) {
       const range = seq === end ? `seq ${String(seq)} is` : `seq ${String(seq)} to ${String(end)} are`;
       problems.push({ kind: AuditProblemKind.removed, file: after.file, line: after.line, seq, message: `${range} missing before ${at(after)} (removed)` });
     }
-    seq = end;
   }
 
   // Physical order: a record after one with a higher sequence number.
@@ -203,6 +213,12 @@ export function verifyAuditTrail(files: AuditFileInput[], options: VerifyOptions
     }
     if (covered) lastCheckpointSeq = Math.max(lastCheckpointSeq, checkpoint.covers.seq);
   }
+  // A pinned key must have signed something: stripping every checkpoint and
+  // rebuilding the chain would otherwise pass.
+  if (options.keyFingerprint !== undefined && lastCheckpointSeq === 0 && entries.length > 0) {
+    const last = entries[entries.length - 1];
+    if (last) problems.push({ kind: AuditProblemKind.unsigned, file: last.file, line: last.line, message: `no checkpoint signed by the pinned key ${pinned ?? ''} covers any record (unsigned)` });
+  }
   problems.sort((a, b) => order.indexOf(a.file) - order.indexOf(b.file) || a.line - b.line);
   return {
     ok: problems.length === 0,
@@ -213,7 +229,8 @@ export function verifyAuditTrail(files: AuditFileInput[], options: VerifyOptions
     lastSeq,
     lastCheckpointSeq,
     unsignedEntries: entries.filter((row) => row.entry.seq > lastCheckpointSeq).length,
-    keyFingerprint: pinned,
+    keyFingerprint: lastCheckpointSeq > 0 ? pinned : undefined,
+    keyPinned: options.keyFingerprint !== undefined,
     problems,
   };
 }

@@ -9,3 +9,5 @@ export const reasonTrailer = 'hsmb-reason';
 export const retryableTrailer = 'hsmb-retryable';
 /** Whole milliseconds the caller should wait before trying again (quota refusals). */
 export const retryAfterTrailer = 'hsmb-retry-after-ms';
+/** The same wait in whole seconds, rounded up, under HTTP's own name (RFC 9110 `Retry-After`). */
+export const retryAfterSecondsTrailer = 'retry-after';

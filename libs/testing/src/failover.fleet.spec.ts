@@ -76,6 +76,7 @@ describe('failover suite on a containerised fleet (3 zones x 2 appliances)', { t
     let repairMs: number | undefined;
     let faultAt = 0;
     let repairAt = 0;
+    let stopped = false;
     try {
       await new Promise((resolve) => setTimeout(resolve, warmMs));
       faultAt = Date.now();
@@ -86,9 +87,15 @@ describe('failover suite on a containerised fleet (3 zones x 2 appliances)', { t
       await waitAllHealthy(client, faulty, 120_000);
       repairMs = Date.now() - repairAt;
       await new Promise((resolve) => setTimeout(resolve, settleMs));
+    } catch (error: unknown) {
+      // A failed step must not leave the load processes running: they would keep the test file alive.
+      stopped = true;
+      await load.stop().catch(() => undefined);
+      throw error;
     } finally {
       sampler.stop();
     }
+    assert.ok(!stopped);
     const calls = await load.stop();
     const summary = summarise(calls);
     const trafficLeftMs = sampler.trafficLeftMs(faultAt, faulty, repairAt);

@@ -28,8 +28,10 @@ export function fleetBrokerConfig(members: FleetMember[], settings: Record<strin
   const secrets = '/run/hsm-broker/secrets';
   const config: Record<string, unknown> = {
     listen: '0.0.0.0:50051',
-    // The harness publishes the port for the test process only; mutual TLS is the clone endpoints' business.
+    // The harness publishes the port on loopback for the test process only; mutual TLS is the clone
+    // endpoints' business. Plaintext beyond the container's loopback is a development setting.
     insecure: true,
+    development: true,
     dataDir: '/var/lib/hsm-broker',
     localZone: members[0]?.zone ?? 'az-a',
     faultInjection: true,

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { PolicyError, parsePolicy } from './access-policy.js';
 import type { AccessPolicy, Grant } from './access-policy.js';
 import { keyScopedMethods } from './method-catalog.js';
+import { unidentifiedIdentity } from './peer-identity.js';
 import { RequestQuotas } from './request-quotas.js';
 
 /** A short, printable prefix of caller input for messages. */
@@ -129,6 +130,11 @@ export class AccessControl implements KeyAccess {
    * then the identity's quota must have room.
    */
   admit(context: CallContext): void {
+    if (context.identity === unidentifiedIdentity) {
+      throw new BrokerError(Code.UNAUTHENTICATED, 'the client certificate names no single identity (one SPIFFE URI SAN, or a plain subject CN)', {
+        reason: 'AMBIGUOUS_IDENTITY',
+      });
+    }
     const allowed = this.#policy.grants.some((grant) => grant.methods.has(context.method) && grant.matchesIdentity(context.identity));
     if (!allowed) throw denied(context);
     this.#quotas.charge(context.identity, context.method);

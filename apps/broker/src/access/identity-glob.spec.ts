@@ -14,4 +14,13 @@ describe('compileGlob', () => {
     assert.ok(compileGlob('*')('anything at all'));
     assert.ok(!compileGlob('exact')('exact\n'));
   });
+
+  it('matches stars in the middle and at both ends, and fails without backtracking blow-up', () => {
+    assert.ok(compileGlob('vpc-*/cards/*')('vpc-a/cards/visa'));
+    assert.ok(!compileGlob('vpc-*/cards/*')('vpc-a/tokens/visa'));
+    assert.ok(compileGlob('*a*b*c')('xxaxxbxxc') && !compileGlob('*a*b*c')('xxaxxbxx'));
+    assert.ok(compileGlob('')('') && !compileGlob('')('a'));
+    // Exponential for a backtracking regular expression (a.*a.*a.*a.*b on 128 "a"s); a bounded walk here.
+    assert.ok(!compileGlob('*a*a*a*a*a*a*b')('a'.repeat(128)));
+  });
 });
