@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { credentials } from '@grpc/grpc-js';
 import { BackupServiceClient, FaultKind, KeySpec, KeyUsage, MessageType, SigningAlgorithm } from '@hsm-broker/proto';
+import { defaultBackupHsmDir } from './broker-config.js';
 import { initializeLocalToken } from './local-fleet.js';
 import { createLogger } from './logger.js';
 import { startTestBroker } from './testing/broker-harness.js';
@@ -69,7 +70,7 @@ describe('PIN hygiene', { timeout: 600_000 }, () => {
       t = await startTestBroker({ env: { HSMB_WORKERS_PER_APPLIANCE: '1', HSMB_FAULT_INJECTION: '1' }, log });
       await exercise(t, 'hsm-b1');
       sampler.stop();
-      const secretDirs = [join(t.dataDir, 'secrets'), join(t.dataDir, 'backup-hsm', 'secrets')];
+      const secretDirs = [join(t.dataDir, 'secrets'), join(defaultBackupHsmDir(t.dataDir), 'secrets')];
       const pins: string[] = [];
       for (const dir of secretDirs) {
         assert.equal(statSync(dir).mode & 0o777, 0o700, `${dir} is owner-only`);
