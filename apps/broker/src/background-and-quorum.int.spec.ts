@@ -158,5 +158,10 @@ describe('background work and durability rules on a 3x1 fleet', { timeout: 900_0
     const rotated = await t.clients.keys.describeKey({ keyId: 'bg/rotating' });
     assert.equal(rotated.keyMetadata?.primaryVersion, 2);
     assert.equal(rotated.keyMetadata?.nextRotationTime?.getTime(), now + 90 * day);
+    // Nobody called an RPC for these changes; the audit trail still has them.
+    const { records } = await t.broker.audit.search({ identity: 'system', result: 'any' }, 100);
+    const changes = records.map(({ entry }) => (entry.type === 'call' ? [entry.operation, entry.keyId, JSON.stringify(entry.after)] : []));
+    assert.ok(changes.some(([operation, keyId, after]) => operation === 'ScheduledKeyDestruction' && keyId === 'bg/doomed' && after === '{"keyState":"DESTROYED"}'), JSON.stringify(changes));
+    assert.ok(changes.some(([operation, keyId, after]) => operation === 'ScheduledKeyRotation' && keyId === 'bg/rotating' && (after ?? '').includes('"primaryVersion":2')), JSON.stringify(changes));
   });
 });

@@ -14,6 +14,7 @@ import { auditedPipeline } from './audit-pipeline.js';
 import { auditService } from './audit-service.js';
 import { AuditSigningKey } from './audit-signing-key.js';
 import { AuditTrail } from './audit-trail.js';
+import { auditSweep } from './audit-sweep.js';
 import { backupService } from './backup-service.js';
 import type { BrokerConfig, ConfiguredAppliance, PinSource } from './broker-config.js';
 import { ConfigError } from './broker-config.js';
@@ -321,6 +322,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
       log.error(`${kind} sweep failed`, { error: message });
       return { done: [], failures: [`${kind} sweep failed: ${message}`] };
     });
+    auditSweep(audit, registry, kind, report);
     for (const listener of sweepListeners) listener(kind, report);
     return report;
   };
