@@ -6,9 +6,10 @@
 //
 // Only Node built-ins here: this runs before node_modules may exist.
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { isRoot, onPath } from '../setup/host-commands.mjs';
 
 /** The image every Dockerfile of this repository starts from. */
 export const baseImage = 'debian:trixie-slim';
@@ -197,21 +198,4 @@ function run(command, args, env = process.env) {
   const result = spawnSync(command, args, { env, stdio: 'inherit' });
   if (result.error) throw new ContainerPrerequisiteError(`could not run ${command}: ${result.error.message}`);
   if (result.status !== 0) throw new ContainerPrerequisiteError(`${command} ${args.join(' ')} exited with ${result.status}`);
-}
-
-function isRoot() {
-  return process.platform === 'linux' && typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
-function onPath(command) {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      // not in this folder
-    }
-  }
-  return false;
 }

@@ -4,9 +4,10 @@
 //
 // Only Node built-ins here: this runs before node_modules exists.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isRoot, onPath } from './host-commands.mjs';
 
 /** The repository root (this file lives in tools/setup/). */
 export const workspaceRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -62,7 +63,7 @@ export function ensurePrerequisites({ log = (line) => console.log(line) } = {}) 
 
 function installDebianPackages(packages, log) {
   const command = `apt-get install -y ${packages.join(' ')}`;
-  if (process.platform !== 'linux' || typeof process.getuid !== 'function' || process.getuid() !== 0) {
+  if (!isRoot()) {
     throw new PrerequisiteError(
       `missing Debian package(s): ${packages.join(', ')}.\n` +
         `Install them, then run this again:\n` +
@@ -138,17 +139,4 @@ function run(command, args, { cwd = workspaceRoot, env = process.env } = {}) {
     const how = result.signal ? `was killed by ${result.signal}` : `exited with ${result.status}`;
     throw new PrerequisiteError(`${command} ${args.join(' ')} ${how}`);
   }
-}
-
-function onPath(command) {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      accessSync(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      // not in this folder
-    }
-  }
-  return false;
 }
