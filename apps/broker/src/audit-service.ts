@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { AuditEntry } from '@hsm-broker/audit';
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, reasonTrailer } from '@hsm-broker/errors';
 import { AuditResult } from '@hsm-broker/proto';
 import type { AuditFilter, AuditRecord, AuditServiceServer, TailAuditRequest, TailAuditResponse } from '@hsm-broker/proto';
 import { matchesQuery } from './audit-query.js';
@@ -92,7 +92,7 @@ function tail(trail: AuditTrail, pipeline: CallPipeline): (call: ServerWritableS
     const fail = (error: unknown): void => {
       const serviceError = toServiceError(error);
       call.emit('error', serviceError);
-      const [reason] = serviceError.metadata?.get('hsmb-reason') ?? [];
+      const [reason] = serviceError.metadata?.get(reasonTrailer) ?? [];
       finish(serviceError.code ?? status.UNKNOWN, typeof reason === 'string' ? reason : undefined);
     };
     call.on('cancelled', () => finish(status.CANCELLED, 'CANCELLED'));

@@ -1,6 +1,6 @@
 import { Metadata, ServerInterceptingCall, ServerListenerBuilder, status } from '@grpc/grpc-js';
 import type { ServerInterceptor, ServiceDefinition } from '@grpc/grpc-js';
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, reasonTrailer } from '@hsm-broker/errors';
 import type { CallPipeline } from './call-pipeline.js';
 import { checkRequestLimits, fallbackLimits, fieldTooLarge, methodLimits } from './request-limits.js';
 import type { MethodLimits, ReceiveLimits } from './request-limits.js';
@@ -175,7 +175,7 @@ export class ReceiveGuard {
                 refusal = this.#metadataRefusal(metadata);
                 if (refusal && !viaPipeline) {
                   const trailers = new Metadata();
-                  trailers.set('hsmb-reason', refusal.reason);
+                  trailers.set(reasonTrailer, refusal.reason);
                   call.sendStatus({ code: status.INVALID_ARGUMENT, details: refusal.message, metadata: trailers });
                   return;
                 }

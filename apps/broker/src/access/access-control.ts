@@ -1,5 +1,5 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
 import { recordKey } from '../call-pipeline.js';
 import type { CallContext, KeyAccess } from '../call-pipeline.js';
 import type { Logger } from '../logger.js';
@@ -9,16 +9,10 @@ import { keyScopedMethods } from './method-catalog.js';
 import { unidentifiedIdentity } from './peer-identity.js';
 import { RequestQuotas } from './request-quotas.js';
 
-/** A short, printable prefix of caller input for messages. */
-function shown(value: string): string {
-  const printable = value.replace(/[^\x20-\x7e]/g, '?');
-  return printable.length > 80 ? `${printable.slice(0, 80)}…` : printable;
-}
-
 function denied(context: CallContext, onKey?: string): BrokerError {
-  return new BrokerError(Code.PERMISSION_DENIED, `${shown(context.identity)} may not call ${context.method}${onKey === undefined ? '' : ` on key "${shown(onKey)}"`}`, {
+  return new BrokerError(Code.PERMISSION_DENIED, `${quoteInput(context.identity)} may not call ${context.method}${onKey === undefined ? '' : ` on key ${quoteInput(onKey)}`}`, {
     reason: 'ACCESS_DENIED',
-    details: { identity: shown(context.identity), operation: context.method },
+    details: { identity: quoteInput(context.identity), operation: context.method },
   });
 }
 

@@ -1,4 +1,4 @@
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
 import type { QuotaRule } from './access-policy.js';
 import { operationClassOf } from './method-catalog.js';
 import { TokenBucket } from './token-bucket.js';
@@ -46,7 +46,7 @@ export class RequestQuotas {
     }
     const waitMs = bucket.take();
     if (waitMs > 0) {
-      throw new BrokerError(Code.RESOURCE_EXHAUSTED, `request quota exhausted for ${identity}: ${operationClass} calls are limited to ${String(limit.ratePerSecond)}/s (burst ${String(limit.burst)}); retry after ${String(waitMs)} ms`, {
+      throw new BrokerError(Code.RESOURCE_EXHAUSTED, `request quota exhausted for ${quoteInput(identity)}: ${operationClass} calls are limited to ${String(limit.ratePerSecond)}/s (burst ${String(limit.burst)}); retry after ${String(waitMs)} ms`, {
         reason: 'QUOTA_EXHAUSTED',
         retryable: true,
         failureClass: 'caller',

@@ -1,5 +1,6 @@
 import { Client, Metadata, credentials } from '@grpc/grpc-js';
 import type { ServiceError } from '@grpc/grpc-js';
+import { reasonTrailer } from '@hsm-broker/errors';
 
 /** How a raw call ended. */
 export interface RawOutcome {
@@ -40,7 +41,7 @@ export class RawClient {
         { deadline: Date.now() + (options.deadlineMs ?? 30_000) },
         (error: ServiceError | null, response?: Buffer) => {
           if (error) {
-            const [reason] = error.metadata?.get('hsmb-reason') ?? [];
+            const [reason] = error.metadata?.get(reasonTrailer) ?? [];
             resolve({ code: error.code, message: error.details, reason: typeof reason === 'string' ? reason : undefined, response: undefined });
           } else {
             resolve({ code: 0, message: '', reason: undefined, response });
@@ -56,7 +57,7 @@ export class RawClient {
       const stream = this.#client.makeServerStreamRequest(path, identity, identity, body, new Metadata(), { deadline: Date.now() + (options.deadlineMs ?? 30_000) });
       stream.on('data', () => undefined);
       stream.on('error', (error: ServiceError) => {
-        const [reason] = error.metadata?.get('hsmb-reason') ?? [];
+        const [reason] = error.metadata?.get(reasonTrailer) ?? [];
         resolve({ code: error.code, message: error.details, reason: typeof reason === 'string' ? reason : undefined, response: undefined });
       });
       stream.on('status', (status: { code: number }) => {
