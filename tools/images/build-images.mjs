@@ -8,7 +8,7 @@
 // Only Node built-ins here.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -117,18 +117,22 @@ function stageContext() {
   cpSync(join(workspaceRoot, 'apps/broker/docker-entrypoint.sh'), join(contextDir, 'bin', 'broker-entrypoint.sh'));
 }
 
-/** A digest of the staged files (names, sizes, contents of small files). */
+/**
+ * A digest of the staged files: every path, symlink target and file content,
+ * node_modules included (a dependency rebuilt or patched in place keeps its
+ * size, and an image built from the old bytes must not be reused).
+ */
 function contextDigest() {
   const hash = createHash('sha256');
   const walk = (dir) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       const path = join(dir, entry.name);
-      hash.update(relative(contextDir, path));
+      hash.update(`${relative(contextDir, path)}\0`);
       if (entry.isDirectory()) walk(path);
+      else if (entry.isSymbolicLink()) hash.update(`-> ${readlinkSync(path)}\0`);
       else if (entry.isFile()) {
-        const size = statSync(path).size;
-        hash.update(String(size));
-        if (size < 1_000_000 && !path.includes('/node_modules/')) hash.update(readFileSync(path));
+        hash.update(`${String(statSync(path).size)}\0`);
+        hash.update(readFileSync(path));
       }
     }
   };

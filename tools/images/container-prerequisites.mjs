@@ -14,6 +14,9 @@ import { isRoot, onPath } from '../setup/host-commands.mjs';
 /** The image every Dockerfile of this repository starts from. */
 export const baseImage = 'debian:trixie-slim';
 
+/** How long a `docker pull` of the base image may take before debootstrap is used instead. */
+const pullTimeoutMs = 120_000;
+
 /** Debian's mirror when the machine's apt sources name none. */
 const defaultMirror = 'http://deb.debian.org/debian';
 
@@ -92,9 +95,10 @@ export function ensureBaseImage({ log = (line) => console.log(line) } = {}) {
     log(`containers: base image ${baseImage} present`);
     return;
   }
-  log(`containers: pulling ${baseImage}`);
-  if (docker(['pull', '--quiet', baseImage]).status === 0) return;
-  log(`containers: no registry answered; building ${baseImage} with debootstrap`);
+  log(`containers: pulling ${baseImage} (giving up after ${String(pullTimeoutMs / 1000)} s)`);
+  const pulled = docker(['pull', '--quiet', baseImage], pullTimeoutMs);
+  if (pulled.status === 0) return;
+  log(`containers: ${pulled.timedOut ? 'the pull did not finish in time' : 'no registry answered'}; building ${baseImage} with debootstrap`);
   if (!isRoot()) {
     throw new ContainerPrerequisiteError(
       `${baseImage} is missing and no registry answers. As root, run:\n` +
@@ -179,9 +183,15 @@ function engineVersion() {
   return result.status === 0 ? result.stdout.trim() : undefined;
 }
 
-function docker(args) {
-  const result = spawnSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  return { status: result.error ? -1 : result.status, stdout: result.stdout ?? '' };
+/**
+ * Runs `docker ARGS`. With `timeoutMs` the command is killed when it runs
+ * longer (a registry that accepts connections but never answers would hang a
+ * pull, and with it every test run).
+ */
+function docker(args, timeoutMs = 0) {
+  const result = spawnSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+  const timedOut = result.error?.code === 'ETIMEDOUT';
+  return { status: result.error ? -1 : result.status, stdout: result.stdout ?? '', timedOut };
 }
 
 function installDebianPackages(packages, log) {
