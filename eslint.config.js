@@ -53,7 +53,8 @@ const depConstraints = [
     bannedExternalImports: pkcs11Only,
   },
   // The appliance node's entrypoint owns its token: PKCS#11 only through libs/pkcs11.
-  { sourceTag: 'scope:node', onlyDependOnLibsWithTags: ['scope:pkcs11', 'scope:shared'], bannedExternalImports: pkcs11Only },
+  // It formats its RFC 5424 events with the audit lib's formatter, the project's only one.
+  { sourceTag: 'scope:node', onlyDependOnLibsWithTags: ['scope:pkcs11', 'scope:shared', 'scope:audit'], bannedExternalImports: pkcs11Only },
   // The container fleet harness drives the broker from outside, as callers do.
   { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['scope:client', 'scope:proto', 'scope:shared'], bannedExternalImports: serverOnly },
   { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:client', 'scope:audit', 'scope:shared'], bannedExternalImports: serverOnly },

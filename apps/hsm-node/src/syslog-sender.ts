@@ -1,6 +1,7 @@
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { hostname } from 'node:os';
+import { rfc5424Message } from '@hsm-broker/audit';
 import type { SyslogTarget } from './node-config.js';
 
 /** RFC 5424 severities the node uses. */
@@ -12,21 +13,21 @@ const facility = 4;
 /** Private enterprise number 32473 is the one RFC 5612 reserves for documentation. */
 const sdId = 'hsmnode@32473';
 
-/** Escapes an SD-PARAM value (RFC 5424 §6.3.3). */
-function paramValue(value: string): string {
-  return value.replace(/[\\"\]]/g, (c) => `\\${c}`);
-}
-
 /**
- * Formats one RFC 5424 message: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG`.
- * Fields must never hold secrets; the node passes ids, labels and serials only.
+ * Formats one RFC 5424 message (`<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG`)
+ * with the project's one formatter (libs/audit). Fields must never hold
+ * secrets; the node passes ids, labels and serials only.
  */
 export function formatSyslog(severity: Severity, msgId: string, message: string, fields: Record<string, string>, now = new Date()): string {
-  const params = Object.entries(fields)
-    .map(([name, value]) => ` ${name}="${paramValue(value)}"`)
-    .join('');
-  const sd = params ? `[${sdId}${params}]` : '-';
-  return `<${String(facility * 8 + severityNumber[severity])}>1 ${now.toISOString()} ${hostname()} hsm-node ${String(process.pid)} ${msgId} ${sd} ${message}`;
+  return rfc5424Message({
+    facility,
+    severity: severityNumber[severity],
+    timestamp: now.toISOString(),
+    origin: { hostname: hostname(), appName: 'hsm-node', procId: String(process.pid) },
+    msgId,
+    structuredData: { sdId, params: Object.entries(fields) },
+    msg: message,
+  });
 }
 
 /** The node's event log: a line on stdout and, when configured, a syslog datagram. */

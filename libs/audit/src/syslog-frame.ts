@@ -28,13 +28,41 @@ function paramValue(value: string): string {
   return value.replace(/[\\"\]]/g, (char) => `\\${char}`);
 }
 
+/** The parts of one RFC 5424 message; the one formatter every sender of this project uses. */
+export interface Rfc5424Fields {
+  facility: number;
+  /** 0 (emergency) to 7 (debug). */
+  severity: number;
+  /** RFC 3339 time, e.g. `Date.toISOString()`. */
+  timestamp: string;
+  origin: SyslogOrigin;
+  msgId: string;
+  /** One SD element: its SD-ID and parameters; none gives the nil value `-`. */
+  structuredData?: { sdId: string; params: readonly (readonly [string, string])[] } | undefined;
+  msg: string;
+  /** Mark MSG as UTF-8 with a BOM (RFC 5424 6.4). */
+  utf8Bom?: boolean;
+}
+
+/**
+ * Formats `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG`: header
+ * fields cut to printable ASCII and their maximum lengths, SD-PARAM values
+ * escaped (RFC 5424 6.3.3).
+ */
+export function rfc5424Message(fields: Rfc5424Fields): string {
+  const pri = fields.facility * 8 + fields.severity;
+  const sd = fields.structuredData;
+  const data = sd && sd.params.length > 0 ? `[${sd.sdId} ${sd.params.map(([name, value]) => `${name}="${paramValue(value)}"`).join(' ')}]` : '-';
+  const { origin } = fields;
+  return `<${String(pri)}>1 ${fields.timestamp} ${headerField(origin.hostname, 255)} ${headerField(origin.appName, 48)} ${headerField(origin.procId, 128)} ${headerField(fields.msgId, 32)} ${data} ${fields.utf8Bom ? bom : ''}${fields.msg}`;
+}
+
 /**
  * One audit entry as an RFC 5424 message: the SD element carries the fields
  * collectors index on, and MSG is the entry's line exactly as the file holds
  * it, so a collector's copy can be verified like the file.
  */
 export function syslogMessage(entry: AuditEntry, line: string, origin: SyslogOrigin): string {
-  const pri = auditFacility * 8 + severityOf(entry);
   const params: [string, string][] =
     entry.type === 'call'
       ? [
@@ -49,9 +77,16 @@ export function syslogMessage(entry: AuditEntry, line: string, origin: SyslogOri
           ['seq', String(entry.seq)],
           ['covers', String(entry.covers.seq)],
         ];
-  const data = `[${syslogSdId} ${params.map(([name, value]) => `${name}="${paramValue(value)}"`).join(' ')}]`;
-  const msgId = entry.type === 'call' ? 'call' : 'checkpoint';
-  return `<${String(pri)}>1 ${entry.time} ${headerField(origin.hostname, 255)} ${headerField(origin.appName, 48)} ${headerField(origin.procId, 128)} ${msgId} ${data} ${bom}${line}`;
+  return rfc5424Message({
+    facility: auditFacility,
+    severity: severityOf(entry),
+    timestamp: entry.time,
+    origin,
+    msgId: entry.type === 'call' ? 'call' : 'checkpoint',
+    structuredData: { sdId: syslogSdId, params },
+    msg: line,
+    utf8Bom: true,
+  });
 }
 
 /** RFC 6587 octet-counting framing: `MSG-LEN SP SYSLOG-MSG`, the length in bytes. */
