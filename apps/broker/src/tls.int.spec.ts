@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Metadata, credentials, status } from '@grpc/grpc-js';
 import type { ChannelCredentials, ServiceError } from '@grpc/grpc-js';
@@ -82,5 +83,21 @@ describe('mutual TLS (certificates made by the openssl CLI)', { timeout: 300_000
       status.UNAVAILABLE,
     );
     assert.equal(await fleetStatus(t.broker.address, credentials.createInsecure()), status.UNAVAILABLE);
+  });
+
+  it('the container health probe passes over mutual TLS and fails in plaintext or without a client certificate', () => {
+    const probe = (env: Record<string, string>): { status: number | null; stderr: string } => {
+      const { HSMB_HEALTH_TLS_CA: _ca, HSMB_HEALTH_TLS_CERT: _cert, HSMB_HEALTH_TLS_KEY: _key, ...rest } = process.env;
+      const result = spawnSync(process.execPath, [fileURLToPath(new URL('./health-probe.js', import.meta.url)), t.broker.address], { env: { ...rest, ...env }, encoding: 'utf8', timeout: 20_000 });
+      return { status: result.status, stderr: result.stderr };
+    };
+    const mutual = probe({ HSMB_HEALTH_TLS_CA: pki.ca, HSMB_HEALTH_TLS_CERT: pki.clientCert, HSMB_HEALTH_TLS_KEY: pki.clientKey });
+    assert.equal(mutual.status, 0, `the probe failed over mutual TLS: ${mutual.stderr}`);
+    const plaintext = probe({});
+    assert.equal(plaintext.status, 1, 'a plaintext probe passed against a mutual-TLS broker');
+    const anonymous = probe({ HSMB_HEALTH_TLS_CA: pki.ca });
+    assert.equal(anonymous.status, 1, 'a probe without a client certificate passed');
+    const half = probe({ HSMB_HEALTH_TLS_CA: pki.ca, HSMB_HEALTH_TLS_CERT: pki.clientCert });
+    assert.match(half.stderr, /HSMB_HEALTH_TLS_CERT and HSMB_HEALTH_TLS_KEY go together/);
   });
 });
