@@ -45,7 +45,8 @@ client.makeUnaryRequest(
   () => Buffer.alloc(0),
   (bytes: Buffer) => (bytes.length >= 2 && bytes[0] === 0x08 ? (bytes[1] ?? 0) : 0),
   {},
-  { deadline: Date.now() + 1500 },
+  // Under the HEALTHCHECK timeout (5 s); a TLS handshake on a busy host takes a while.
+  { deadline: Date.now() + 4000 },
   (error: ServiceError | null, status?: number) => {
     client.close();
     if (error || status !== servingStatus) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,19 +85,24 @@ describe('mutual TLS (certificates made by the openssl CLI)', { timeout: 300_000
     assert.equal(await fleetStatus(t.broker.address, credentials.createInsecure()), status.UNAVAILABLE);
   });
 
-  it('the container health probe passes over mutual TLS and fails in plaintext or without a client certificate', () => {
-    const probe = (env: Record<string, string>): { status: number | null; stderr: string } => {
+  it('the container health probe passes over mutual TLS and fails in plaintext or without a client certificate', async () => {
+    // Asynchronously: the broker answers from this very process.
+    const probe = (env: Record<string, string>): Promise<{ status: number | null; stderr: string }> => {
       const { HSMB_HEALTH_TLS_CA: _ca, HSMB_HEALTH_TLS_CERT: _cert, HSMB_HEALTH_TLS_KEY: _key, ...rest } = process.env;
-      const result = spawnSync(process.execPath, [fileURLToPath(new URL('./health-probe.js', import.meta.url)), t.broker.address], { env: { ...rest, ...env }, encoding: 'utf8', timeout: 20_000 });
-      return { status: result.status, stderr: result.stderr };
+      const child = spawn(process.execPath, [fileURLToPath(new URL('./health-probe.js', import.meta.url)), t.broker.address], { env: { ...rest, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+      });
+      return new Promise((resolve) => child.on('close', (status) => resolve({ status, stderr })));
     };
-    const mutual = probe({ HSMB_HEALTH_TLS_CA: pki.ca, HSMB_HEALTH_TLS_CERT: pki.clientCert, HSMB_HEALTH_TLS_KEY: pki.clientKey });
+    const mutual = await probe({ HSMB_HEALTH_TLS_CA: pki.ca, HSMB_HEALTH_TLS_CERT: pki.clientCert, HSMB_HEALTH_TLS_KEY: pki.clientKey });
     assert.equal(mutual.status, 0, `the probe failed over mutual TLS: ${mutual.stderr}`);
-    const plaintext = probe({});
+    const plaintext = await probe({});
     assert.equal(plaintext.status, 1, 'a plaintext probe passed against a mutual-TLS broker');
-    const anonymous = probe({ HSMB_HEALTH_TLS_CA: pki.ca });
+    const anonymous = await probe({ HSMB_HEALTH_TLS_CA: pki.ca });
     assert.equal(anonymous.status, 1, 'a probe without a client certificate passed');
-    const half = probe({ HSMB_HEALTH_TLS_CA: pki.ca, HSMB_HEALTH_TLS_CERT: pki.clientCert });
+    const half = await probe({ HSMB_HEALTH_TLS_CA: pki.ca, HSMB_HEALTH_TLS_CERT: pki.clientCert });
     assert.match(half.stderr, /HSMB_HEALTH_TLS_CERT and HSMB_HEALTH_TLS_KEY go together/);
   });
 });
