@@ -35,7 +35,7 @@ async function serve(config: NodeConfig): Promise<void> {
   dropPrivileges(config);
   const clone = new CloneServer(config, events);
   clone.serial = await readTokenSerial(config);
-  const pkcs11 = new Pkcs11RemoteServer(config, events);
+  const pkcs11 = new Pkcs11RemoteServer(config, events, tls);
   pkcs11.start();
   await clone.listen(tls);
   writeFileSync(pidFile, String(process.pid));
@@ -43,6 +43,8 @@ async function serve(config: NodeConfig): Promise<void> {
   events.emit('info', 'NODE_READY', `appliance ${config.id} ready`, { label: config.label, serial: clone.serial });
 
   process.on('SIGUSR1', () => {
+    // A slow link is a test fault: production nodes refuse to delay their own link.
+    if (!config.linkRelay) return;
     const ms = existsSync(linkDelayFile) ? Number(readFileSync(linkDelayFile, 'utf8')) : 0;
     pkcs11.linkDelayMs = Number.isInteger(ms) && ms >= 0 ? ms : 0;
     events.emit('warning', 'LINK_DELAY', `PKCS#11 link delay set to ${String(pkcs11.linkDelayMs)} ms`, { delayMs: String(pkcs11.linkDelayMs) });
@@ -100,8 +102,12 @@ function dropPrivileges(config: NodeConfig): void {
   };
   chownTree(config.tokenDir);
   chownTree(config.runDir);
+  // Root's supplementary groups (root, and whatever the image gave it) would
+  // survive setgid/setuid: clear them first, so the node keeps only its own group.
+  process.setgroups?.([]);
   process.setgid?.(uid);
   process.setuid?.(uid);
+  if (process.getgroups?.().some((gid) => gid !== uid)) throw new Error(`supplementary groups remain after dropping privileges: ${String(process.getgroups?.())}`);
 }
 
 async function zeroize(): Promise<void> {
@@ -122,6 +128,7 @@ async function zeroize(): Promise<void> {
 
 /** `hsm-node link-delay MS`: sets the relay's delay (needs HSM_NODE_LINK_RELAY=1 on the node). */
 function linkDelay(value: string | undefined): void {
+  if (process.env['HSM_NODE_LINK_RELAY'] !== '1') throw new Error('link-delay: this node was not started with HSM_NODE_LINK_RELAY=1 (a test fault)');
   const ms = Number(value);
   if (!Number.isInteger(ms) || ms < 0 || ms > 60_000) throw new Error(`link-delay: expected milliseconds from 0 to 60000, got ${String(value)}`);
   writeFileSync(linkDelayFile, String(ms));

@@ -26,11 +26,11 @@ export interface NodeConfig {
   clonePort: number;
   cloneTls: { caFile: string; certFile: string; keyFile: string };
   syslog: SyslogTarget | undefined;
-  /** Serve PKCS#11 through the in-process relay (whose delay tests can set) instead of socat. */
+  /** Whether `hsm-node link-delay` may slow the PKCS#11 link (HSM_NODE_LINK_RELAY=1; a test fault, off by default). */
   linkRelay: boolean;
   /**
-   * Certificate CNs (under the fleet CA) that may use the clone endpoint
-   * (`HSM_NODE_CLONE_CLIENTS`, comma-separated; default `broker`). Other
+   * Certificate CNs (under the fleet CA) that may use the clone endpoint and
+   * the PKCS#11 link (`HSM_NODE_CLONE_CLIENTS`, comma-separated; default `broker`). Other
    * fleet members, appliances included, are refused: one compromised node's
    * certificate must not export keys from, or enroll keys into, another.
    */
