@@ -3,12 +3,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execIn } from './container-exec.js';
+import type { ExecResult } from './container-exec.js';
 import type { DockerClient } from './docker-client.js';
 import { createBrokerClient } from '@hsm-broker/client';
 import type { BrokerClient, BrokerClientOptions } from '@hsm-broker/client';
-import { fleetLabel, fleetLabels, ownerGone } from './container-labels.js';
+import { composeLabels, composeProjectOf, fleetLabel, fleetLabels, ownerGone } from './container-labels.js';
 import { fleetBrokerConfig, fleetMembers, zoneName } from './fleet-broker-config.js';
 import { FleetAppliance } from './fleet-appliance.js';
+import { assertLoopbackOnly, loopbackContainerClass } from './loopback-container.js';
 import { fleetImages, writeFleetSecrets } from './fleet-tooling.js';
 
 // No Ryuk: its image cannot be pulled here, and this harness removes what it
@@ -33,7 +36,7 @@ const healthyWithinMs = 240_000;
 /**
  * A broker container and SoftHSM appliance containers on one Docker network
  * per zone (the broker on all of them), the broker's gRPC port published on
- * 127.0.0.1. Everything is removed by `dispose()` (or `await using`), also
+ * 127.0.0.1 only. Everything is removed by `dispose()` (or `await using`), also
  * when a test fails.
  */
 export class ContainerFleet implements AsyncDisposable {
@@ -42,6 +45,13 @@ export class ContainerFleet implements AsyncDisposable {
   readonly appliances: readonly FleetAppliance[];
   readonly zones: readonly string[];
   readonly runId: string;
+  /**
+   * The compose project name the fleet's containers and networks are labelled
+   * with (`com.docker.compose.project`; services are the appliance ids and
+   * `broker`), so `hsmctl chaos|gameday --target docker --compose-project`
+   * can break this fleet as it breaks a compose one.
+   */
+  readonly composeProject: string;
   readonly #docker: DockerClient;
   readonly #brokerId: string;
   readonly #secretsDir: string;
@@ -60,6 +70,7 @@ export class ContainerFleet implements AsyncDisposable {
     log: (line: string) => void;
   }) {
     this.runId = parts.runId;
+    this.composeProject = composeProjectOf(parts.runId);
     this.#docker = parts.docker;
     this.#brokerId = parts.brokerId;
     this.brokerAddress = parts.brokerAddress;
@@ -103,11 +114,32 @@ export class ContainerFleet implements AsyncDisposable {
     await Promise.all(this.zoneAppliances(zone).map((appliance) => appliance.start()));
   }
 
+  /** SIGKILLs every appliance of the fleet. */
+  async killAll(): Promise<void> {
+    await Promise.all(this.appliances.map((appliance) => appliance.kill()));
+  }
+
+  /** Starts every appliance of the fleet and waits until they serve. */
+  async startAll(): Promise<void> {
+    await Promise.all(this.appliances.map((appliance) => appliance.start()));
+  }
+
+  /** When the broker container's current process started, and how often Docker restarted it. */
+  async brokerProcess(): Promise<{ startedAt: string; restartCount: number }> {
+    const inspected = await this.#docker.getContainer(this.#brokerId).inspect();
+    return { startedAt: inspected.State.StartedAt, restartCount: inspected.RestartCount };
+  }
+
   /** Restarts the broker container (SIGTERM, then start) and waits until it reports SERVING. */
   async restartBroker(): Promise<void> {
     this.#log('fault: restart broker');
     await this.#docker.getContainer(this.#brokerId).restart({ t: 10 });
     await waitHealthy(this.#docker, this.#brokerId);
+  }
+
+  /** Runs `command` (argv) inside the broker container, whatever its exit status. */
+  execInBroker(command: readonly string[]): Promise<ExecResult> {
+    return execIn(this.#docker.getContainer(this.#brokerId), command);
   }
 
   /** A client of the broker; close it when done. */
@@ -194,7 +226,7 @@ export async function startContainerFleet(options: ContainerFleetOptions = {}): 
   if (removed > 0) log(`harness: removed ${String(removed)} containers and networks left by earlier runs`);
 
   const runId = randomBytes(4).toString('hex');
-  const labels = fleetLabels(runId);
+  const labels = { ...fleetLabels(runId), [composeLabels.project]: composeProjectOf(runId) };
   const members = fleetMembers(zones, perZone);
   const secretsDir = mkdtempSync(join(tmpdir(), `hsmb-fleet-${runId}-`));
   const networks = new Map<string, string>();
@@ -216,7 +248,7 @@ export async function startContainerFleet(options: ContainerFleetOptions = {}): 
           .withHostname(member.id)
           .withNetworkMode(`hsmb-${runId}-${member.zone}`)
           .withNetworkAliases(member.id)
-          .withLabels(labels)
+          .withLabels({ ...labels, [composeLabels.service]: member.id })
           .withEnvironment({
             HSM_NODE_ID: member.id,
             HSM_NODE_SO_PIN_FILE: '/run/secrets/so.pin',
@@ -249,12 +281,13 @@ export async function startContainerFleet(options: ContainerFleetOptions = {}): 
     const port = await freePort();
     // The broker waits for a go file: its zone networks are connected first,
     // so that no appliance looks unreachable at start-up.
-    const broker = await new GenericContainer(images.broker)
+    const LoopbackContainer = loopbackContainerClass(GenericContainer);
+    const broker = await new LoopbackContainer(images.broker)
+      .withLoopbackPort(brokerPort, port)
       .withName(`hsmb-${runId}-broker`)
       .withNetworkMode(`hsmb-${runId}-front`)
       .withNetworkAliases('broker')
-      .withLabels(labels)
-      .withExposedPorts({ container: brokerPort, host: port })
+      .withLabels({ ...labels, [composeLabels.service]: 'broker' })
       .withEnvironment({ HSMB_CONFIG: '/etc/hsm-broker/broker.yaml' })
       .withCopyFilesToContainer([
         { source: configFile, target: '/etc/hsm-broker/broker.yaml', mode: 0o444 },
@@ -266,6 +299,7 @@ export async function startContainerFleet(options: ContainerFleetOptions = {}): 
       .withEntrypoint(['/bin/sh', '-c', 'echo waiting for zone networks; while [ ! -e /etc/hsm-broker/go ]; do sleep 0.2; done; exec /usr/local/bin/broker-entrypoint'])
       .withWaitStrategy(Wait.forLogMessage('waiting for zone networks'))
       .start();
+    assertLoopbackOnly((await docker.getContainer(broker.getId()).inspect()).NetworkSettings.Ports, brokerPort);
     for (const [zone, id] of networks) {
       await docker.getNetwork(id).connect({ Container: broker.getId(), EndpointConfig: { Aliases: ['broker'] } });
       log(`harness: broker connected to ${zone}`);

@@ -7,6 +7,14 @@ export const ownerPidLabel = 'io.github.hsm-broker.fleet.owner-pid';
 /** The machine the owner runs on (pids mean nothing elsewhere). */
 export const ownerHostLabel = 'io.github.hsm-broker.fleet.owner-host';
 
+/** The labels compose (v2 and 1.29 alike) puts on what it creates; the docker fault driver finds a fleet by them. */
+export const composeLabels = { project: 'com.docker.compose.project', service: 'com.docker.compose.service' } as const;
+
+/** The compose project name a harness fleet's containers and networks carry. */
+export function composeProjectOf(runId: string): string {
+  return `hsmb-${runId}`;
+}
+
 /** The labels of one fleet run. */
 export function fleetLabels(runId: string): Record<string, string> {
   return { [fleetLabel]: runId, [ownerPidLabel]: String(process.pid), [ownerHostLabel]: hostname() };

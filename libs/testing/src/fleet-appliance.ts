@@ -1,3 +1,5 @@
+import { execIn } from './container-exec.js';
+import type { ExecResult } from './container-exec.js';
 import type { DockerClient, DockerContainer } from './docker-client.js';
 
 /** What an appliance needs from its fleet to act on Docker. */
@@ -100,30 +102,14 @@ export class FleetAppliance {
     return buffer.toString('utf8');
   }
 
+  /** Runs `command` (argv) inside the appliance container, whatever its exit status. */
+  run(command: readonly string[]): Promise<ExecResult> {
+    return execIn(this.#container, command);
+  }
+
   async #exec(command: string[]): Promise<string> {
-    const exec = await this.#container.exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
-    const stream = await exec.start({ hijack: true, stdin: false });
-    const chunks: Buffer[] = [];
-    await new Promise<void>((resolve, reject) => {
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => resolve());
-      stream.on('error', reject);
-    });
-    const inspected = await exec.inspect();
-    // Docker multiplexes stdout and stderr with 8-byte frame headers.
-    const output = demultiplex(Buffer.concat(chunks));
-    if (inspected.ExitCode !== 0) throw new Error(`${command.join(' ')} on ${this.id} exited with ${String(inspected.ExitCode)}: ${output}`);
+    const { exitCode, output } = await execIn(this.#container, command);
+    if (exitCode !== 0) throw new Error(`${command.join(' ')} on ${this.id} exited with ${String(exitCode)}: ${output}`);
     return output;
   }
-}
-
-function demultiplex(raw: Buffer): string {
-  const parts: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= raw.length) {
-    const size = raw.readUInt32BE(offset + 4);
-    parts.push(raw.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
-  }
-  return Buffer.concat(parts).toString('utf8').trim();
 }
