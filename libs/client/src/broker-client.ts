@@ -95,6 +95,13 @@ import { toBrokerError } from './status-error.js';
 
 /** How long a call may take when neither the client nor the call says otherwise. */
 export const defaultDeadlineMs = 10_000;
+/**
+ * grpc-js waits up to 120 s between reconnect attempts by default, failing
+ * every call fast meanwhile: a broker restarted in a few seconds would stay
+ * unreachable to its callers for minutes. Reconnecting to one address every
+ * 2 s at most costs nothing.
+ */
+const reconnectBackoff: Partial<ChannelOptions> = { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 2000 };
 
 /**
  * How long CreateBackup and RestoreBackup may take when neither the client
@@ -135,7 +142,10 @@ export interface BrokerClientOptions {
    * absent. `deadlineMs` does not apply to them.
    */
   backupDeadlineMs?: number;
-  /** grpc-js channel options (keepalive, message size limits, ...). */
+  /**
+   * grpc-js channel options (keepalive, message size limits, ...), over the
+   * client's reconnect back-off of 250 ms doubling to at most 2 s.
+   */
   channelOptions?: Partial<ChannelOptions>;
 }
 
@@ -370,11 +380,10 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   // One generic grpc-js Client serves every service: the generated service
   // descriptors carry the method paths and (de)serialisers, so the four
   // generated client classes (and four channels) are not needed.
-  const channel = new Client(
-    options.address,
-    options.credentials ?? grpcCredentials.createInsecure(),
-    options.channelOptions ?? {},
-  );
+  const channel = new Client(options.address, options.credentials ?? grpcCredentials.createInsecure(), {
+    ...reconnectBackoff,
+    ...options.channelOptions,
+  });
 
   function unary<Request, Response>(
     method: MethodDescriptor<Request, Response>,

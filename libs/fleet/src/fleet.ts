@@ -132,6 +132,8 @@ export class Fleet {
   readonly #zoneOrder: string[];
   readonly #budget: RetryBudget;
   readonly #probing = new Set<string>();
+  /** Appliances whose last health probe failed: panic mode skips them. */
+  readonly #probeFailed = new Set<string>();
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #recoveryListeners: ((applianceId: string) => void)[] = [];
   readonly #replacedListeners: ((applianceId: string) => void)[] = [];
@@ -242,6 +244,7 @@ export class Fleet {
         weight: appliance.weight,
         healthy: appliance.breaker.state === 'closed',
         inRotation: this.inRotation(appliance),
+        answersProbes: !this.#probeFailed.has(appliance.id),
       }));
   }
 
@@ -430,11 +433,14 @@ export class Fleet {
     appliance.breaker
       .fire(() => this.#probeCall(appliance))
       .then((result) => {
+        this.#probeFailed.delete(appliance.id);
         if (appliance.noteTokenSerial(result.serial)) {
           for (const listener of this.#replacedListeners) listener(appliance.id);
         }
       })
-      .catch(() => undefined)
+      .catch(() => {
+        this.#probeFailed.add(appliance.id);
+      })
       .finally(() => this.#probing.delete(appliance.id));
   }
 

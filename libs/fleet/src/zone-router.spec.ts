@@ -41,6 +41,16 @@ describe('chooseAppliance', () => {
     assert.equal(choice?.panic, true);
   });
 
+  it('panics only onto appliances that still answer probes; with none, there is no choice (fast UNAVAILABLE)', () => {
+    const options = { zoneOrder: order, exclude: none, avoidZones: none };
+    const answering = chooseAppliance([candidate('a1', 'az-a', { healthy: false, answersProbes: false }), candidate('b1', 'az-b', { healthy: false, inFlight: 5 })], options);
+    assert.equal(answering?.appliance.id, 'b1');
+    assert.equal(answering?.panic, true);
+    assert.equal(chooseAppliance([candidate('a1', 'az-a', { healthy: false, answersProbes: false }), candidate('b1', 'az-b', { healthy: false, answersProbes: false })], options), undefined);
+    // A closed breaker wins whatever the last probe said.
+    assert.equal(chooseAppliance([candidate('a1', 'az-a', { answersProbes: false })], options)?.panic, false);
+  });
+
   it('never routes to drained, fenced or excluded appliances', () => {
     assert.equal(chooseAppliance([candidate('a1', 'az-a', { inRotation: false })], { zoneOrder: order, exclude: none, avoidZones: none }), undefined);
     assert.deepEqual([...counts([candidate('a1', 'az-a'), candidate('a2', 'az-a')], 500, { exclude: new Set(['a1']) })], [['a2', 500]]);

@@ -13,6 +13,13 @@ export interface RouteCandidate {
   healthy: boolean;
   /** Has a running worker, is not drained and its zone is not fenced. */
   inRotation: boolean;
+  /**
+   * False when its last health probe failed: in panic mode (every breaker
+   * open) only appliances that still answer probes are tried, so a fleet
+   * that is down altogether refuses at once instead of every call waiting
+   * out a hang. Undefined counts as answering.
+   */
+  answersProbes?: boolean;
 }
 
 /** The choice and whether it was made in panic mode (every breaker open). */
@@ -54,7 +61,8 @@ function powerOfTwo<T extends RouteCandidate>(pool: T[], random: () => number): 
  * level above is saturated or has no healthy appliance. Within a level,
  * power-of-two-choices on outstanding requests weighted by latency. When no
  * breaker is closed the router panics and uses every appliance in rotation
- * rather than none.
+ * that still answers health probes rather than none; when none does, there
+ * is no choice (the caller gets UNAVAILABLE at once).
  */
 export function chooseAppliance<T extends RouteCandidate>(candidates: readonly T[], options: RouteOptions): RouteChoice<T> | undefined {
   const random = options.random ?? Math.random;
@@ -62,8 +70,9 @@ export function chooseAppliance<T extends RouteCandidate>(candidates: readonly T
   if (pool.length === 0) return undefined;
   let healthy = pool.filter((candidate) => candidate.healthy);
   if (healthy.length === 0) {
-    const leastBusy = [...pool].sort((a, b) => a.inFlight - b.inFlight)[0];
-    return { appliance: leastBusy, panic: true };
+    const answering = pool.filter((candidate) => candidate.answersProbes !== false);
+    const leastBusy = [...answering].sort((a, b) => a.inFlight - b.inFlight)[0];
+    return leastBusy === undefined ? undefined : { appliance: leastBusy, panic: true };
   }
   const elsewhere = healthy.filter((candidate) => !options.avoidZones.has(candidate.zone));
   if (elsewhere.length > 0) healthy = elsewhere;

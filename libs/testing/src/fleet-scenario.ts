@@ -51,7 +51,7 @@ export interface ScenarioPlan {
    * Why a failed call is not acceptable, or undefined when it is. Default:
    * no idempotent call may fail (CreateKey may, it is never retried blindly).
    */
-  unacceptable?: (call: LoadCall, times: ScenarioTimes) => string | undefined;
+  unacceptable?: (call: LoadCall, times: ScenarioTimes, calls: readonly LoadCall[]) => string | undefined;
 }
 
 const warmMs = 4000;
@@ -98,6 +98,36 @@ export function failuresOnlyWithin(code: string, from: (times: ScenarioTimes) =>
     if (call.at + call.ms < from(times) || call.at > until(times)) return `failed outside the fault (${code} is allowed only while it lasts)`;
     return undefined;
   };
+}
+
+/**
+ * For a broker restart: a failed call is acceptable when it failed with
+ * `code`, ended after the restart began, and its call loop had not yet had a
+ * call succeed that started once the broker was healthy again (each loop has
+ * its own connection, which comes back after the client's reconnect back-off).
+ */
+export function failuresUntilReconnected(code: string): (call: LoadCall, times: ScenarioTimes, calls: readonly LoadCall[]) => string | undefined {
+  return (call, times, calls) => {
+    if (call.code !== code) return `failed with ${call.code}, only ${code} is allowed`;
+    if (call.at + call.ms < times.faultAt) return 'failed before the restart';
+    const reconnected = calls.some((other) => other.loop === call.loop && other.ok && other.at >= times.faultDoneAt && other.at + other.ms <= call.at);
+    return reconnected ? 'failed after its connection was back' : undefined;
+  };
+}
+
+/**
+ * For a fleet that is down altogether: idempotent calls may fail only while
+ * it is down (until the repair), and once the broker has refused one call
+ * with UNAVAILABLE (it knows) every later failure must be that fast refusal;
+ * calls already on their way to the vanishing appliances may run out their
+ * deadline. CreateKey is judged as always (it is never retried blindly).
+ */
+export function fastRefusalOnceKnown(call: LoadCall, times: ScenarioTimes, calls: readonly LoadCall[]): string | undefined {
+  if (!idempotentOps.has(call.op)) return undefined;
+  if (call.at + call.ms < times.faultAt || call.at > times.repairedAt) return 'failed while the fleet was up';
+  if (call.code === 'UNAVAILABLE') return undefined;
+  const firstRefusal = Math.min(...calls.filter((other) => other.code === 'UNAVAILABLE' && other.at >= times.faultAt).map((other) => other.at + other.ms));
+  return call.at < firstRefusal ? undefined : `failed with ${call.code} after the broker had refused with UNAVAILABLE (it should refuse fast)`;
 }
 
 function defaultUnacceptable(call: LoadCall): string | undefined {
@@ -149,7 +179,7 @@ export async function runScenario(fleet: ContainerFleet, client: BrokerClient, k
   assert.deepEqual(
     calls.flatMap((call) => {
       if (call.ok) return [];
-      const reason = unacceptable(call, times);
+      const reason = unacceptable(call, times, calls);
       return reason === undefined ? [] : [`${call.op} ${call.code} at +${String(call.at - times.faultAt)} ms: ${reason} (${call.message ?? ''})`];
     }),
     [],

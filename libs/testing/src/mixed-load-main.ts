@@ -21,15 +21,16 @@ async function loop(start: LoadWorkerStart, keys: LoadKeys, index: number): Prom
   let lastSignature: { message: Buffer; signature: Buffer } | undefined;
   let step = 0;
   let nextCreate = Date.now() + 1000;
+  const loop = `${String(start.processIndex)}/${String(index)}`;
   const record = async (op: string, key: string, body: () => Promise<Partial<LoadCall>>): Promise<void> => {
     const startedAt = Date.now();
     const t0 = performance.now();
     try {
       const extra = await body();
-      pending.push({ op, key, ok: true, code: 'OK', ms: performance.now() - t0, at: startedAt, ...extra });
+      pending.push({ op, key, ok: true, code: 'OK', ms: performance.now() - t0, at: startedAt, loop, ...extra });
     } catch (error: unknown) {
       const failure = BrokerError.from(error);
-      pending.push({ op, key, ok: false, code: codeName(failure.code), ms: performance.now() - t0, at: startedAt, message: failure.message });
+      pending.push({ op, key, ok: false, code: codeName(failure.code), ms: performance.now() - t0, at: startedAt, loop, message: failure.message });
     }
   };
   try {

@@ -18,6 +18,8 @@ export interface LoadCall {
   ms: number;
   /** When the call started (ms since the epoch). */
   at: number;
+  /** Which call loop made it (`process/loop`); each loop has its own connection. */
+  loop: string;
   message?: string;
   /** Encrypt and GenerateDataKey: the ciphertext (base64) and the SHA-256 of the plaintext. */
   ciphertext?: string;
@@ -37,6 +39,8 @@ export interface LoadWorkerStart {
   deadlineMs: number;
   pauseMs: number;
   createKeys: boolean;
+  /** This process's index among the load processes. */
+  processIndex: number;
 }
 
 /** How much load, from how many client processes. */
@@ -89,6 +93,7 @@ export function startMixedLoad(options: MixedLoadOptions): MixedLoad {
       deadlineMs: options.deadlineMs ?? 2000,
       pauseMs: options.pauseMs ?? 20,
       createKeys: (options.createKeys ?? true) && index === 0,
+      processIndex: index,
     };
     child.send(start);
   }
