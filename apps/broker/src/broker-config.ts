@@ -6,6 +6,8 @@ import type { TokenSelector } from '@hsm-broker/pkcs11';
 import { parseAuditSettings } from './audit-config.js';
 import type { AuditSettings } from './audit-config.js';
 import { ConfigError } from './config-error.js';
+import { parseKmsSettings } from './kms/kms-config.js';
+import type { KmsSettings } from './kms/kms-config.js';
 import type { LogLevel } from './logger.js';
 import { parseCloneTls, parseCloneUrl } from './remote-appliance-config.js';
 import type { CloneTlsFiles } from './remote-appliance-config.js';
@@ -78,6 +80,8 @@ export interface BrokerConfig {
   audit: AuditSettings;
   /** Mutual TLS towards the appliance nodes' clone endpoints. */
   cloneTls: CloneTlsFiles | undefined;
+  /** The AWS KMS-compatible endpoint (the `kms:` section); undefined when off. */
+  kms: KmsSettings | undefined;
 }
 
 /** Routing and failure-handling settings (the `routing:` section). */
@@ -194,7 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls', 'kms']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -341,5 +345,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     limits,
     audit: parseAuditSettings(file['audit'], env, dataDir, cwd, fail),
     cloneTls: parseCloneTls(file['cloneTls'], fleet.kind === 'configured' && fleet.appliances.some((appliance) => appliance.clone !== undefined)),
+    kms: parseKmsSettings(file['kms'], env, cwd, tls !== undefined, fail),
   };
 }

@@ -25,6 +25,8 @@ import { openPipeline } from './call-pipeline.js';
 import { cryptoService } from './crypto-service.js';
 import { fleetService } from './fleet-service.js';
 import { keyService } from './key-service.js';
+import { startKmsEndpoint } from './kms/kms-endpoint.js';
+import type { RunningKmsEndpoint } from './kms/kms-endpoint.js';
 import { provisionLocalBackupHsm, provisionLocalFleet } from './local-fleet.js';
 import { ReceiveGuard } from './receive-guard.js';
 import { createLogger } from './logger.js';
@@ -44,6 +46,8 @@ export interface RunningBroker {
   tlsCredentials: ReloadingServerCredentials | undefined;
   /** The audit trail every call is written to. */
   audit: AuditTrail;
+  /** The AWS KMS-compatible endpoint, when `kms:` configures one. */
+  kms: RunningKmsEndpoint | undefined;
   /** Runs the deletion sweep now (normally periodic): keys destroyed, and what is left and why. */
   sweepDeletions(): Promise<SweepReport>;
   /** Runs the automatic-rotation sweep now (normally periodic): keys rotated, and which failed. */
@@ -312,6 +316,9 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   announceMode(config, access, log);
   access?.watch(config.reloadIntervalMs);
   reloading?.watch(config.reloadIntervalMs);
+  const kms = config.kms
+    ? await startKmsEndpoint({ settings: config.kms, tls: config.tls, registry, fleet, enrolled, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) })
+    : undefined;
   for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');
 
   const sweepListeners: ((kind: 'deletion' | 'rotation', report: SweepReport) => void)[] = [];
@@ -343,6 +350,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     access,
     tlsCredentials: reloading,
     audit,
+    kms,
     sweepDeletions: sweep,
     sweepRotations: rotate,
     onSweep(listener) {
@@ -355,6 +363,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
         access?.close();
         reloading?.close();
         for (const name of ['', ...serviceNames]) health.setStatus(name, 'NOT_SERVING');
+        await kms?.close();
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {
             server.forceShutdown();

@@ -19,3 +19,6 @@ export { KeyBackup } from './key-backup.js';
 export type { BackupProgressEvent, BackupResult, KeyBackupOptions } from './key-backup.js';
 export { transferTrustedKey } from './fleet-kek-enrollment.js';
 export type { OfficerAccess } from './fleet-kek-enrollment.js';
+export { aliasNamePattern, isReservedAlias } from './alias-store.js';
+export type { AliasStore, KeyAlias } from './alias-store.js';
+export { SqliteAliasStore } from './sqlite-alias-store.js';

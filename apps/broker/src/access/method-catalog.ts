@@ -35,6 +35,9 @@ export const keyMethods = [
   'UpdateKeySettings',
 ] as const;
 
+/** Alias methods, served by the KMS-compatible endpoint (`alias/...` names for keys). */
+export const aliasMethods = ['CreateAlias', 'UpdateAlias', 'DeleteAlias', 'ListAliases'] as const;
+
 /** The FleetService controls (GetFleetStatus is a read, listed apart). */
 export const fleetControlMethods = [
   'DrainAppliance',
@@ -56,6 +59,7 @@ export const auditMethods = ['SearchAudit', 'TailAudit', 'GetAuditStatus'] as co
 export const allMethods: ReadonlySet<string> = new Set<string>([
   ...cryptoMethods,
   ...keyMethods,
+  ...aliasMethods,
   'GetFleetStatus',
   ...fleetControlMethods,
   ...backupMethods,
@@ -69,11 +73,13 @@ export const allMethods: ReadonlySet<string> = new Set<string>([
 export const keyScopedMethods: ReadonlySet<string> = new Set<string>([
   ...cryptoMethods.filter((method) => method !== 'GenerateRandom'),
   ...keyMethods,
+  // ListAliases is filtered alias by alias, like ListKeys.
+  ...aliasMethods,
 ]);
 
 const asymmetric = new Set<string>(['Sign', 'Verify', 'GetPublicKey']);
 const symmetric = new Set<string>(cryptoMethods.filter((method) => !asymmetric.has(method)));
-const keyAdmin = new Set<string>(keyMethods);
+const keyAdmin = new Set<string>([...keyMethods, ...aliasMethods]);
 
 /** The quota class of a method, or undefined for methods no quota limits (fleet, backup, audit). */
 export function operationClassOf(method: string): OperationClass | undefined {
@@ -86,8 +92,8 @@ export function operationClassOf(method: string): OperationClass | undefined {
 /** The built-in roles, each a fixed set of method names. */
 export const builtInRoles: Readonly<Record<string, readonly string[]>> = {
   'crypto-user': cryptoMethods,
-  'key-admin': keyMethods,
+  'key-admin': [...keyMethods, ...aliasMethods],
   'fleet-operator': ['GetFleetStatus', ...fleetControlMethods],
-  auditor: ['GetFleetStatus', 'DescribeKey', 'ListKeys', ...auditMethods],
+  auditor: ['GetFleetStatus', 'DescribeKey', 'ListKeys', 'ListAliases', ...auditMethods],
   'backup-officer': backupMethods,
 };
