@@ -74,6 +74,8 @@ export interface TestBrokerOptions {
   log?: Logger;
   /** Passed to the broker: see BrokerOverrides.beforeReconcile. */
   beforeReconcile?: BrokerOverrides['beforeReconcile'];
+  /** Passed to the broker: see BrokerOverrides.spanProcessors. */
+  spanProcessors?: BrokerOverrides['spanProcessors'];
 }
 
 /** A broker on a fresh local SoftHSM fleet in a temporary directory. */
@@ -110,6 +112,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     log: options.log ?? (options.logSink ? createLogger(config.logLevel, options.logSink) : createLogger(config.logLevel)),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.beforeReconcile ? { beforeReconcile: options.beforeReconcile } : {}),
+    ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
   });
   const clients = connect(broker.address);
   let stopped = false;
