@@ -50,7 +50,7 @@ function streaming<Req, Res>(
       finish(serviceError.code ?? status.UNKNOWN, typeof reason === 'string' ? reason : undefined);
     };
     let owner = false;
-    span.run(() => Promise.resolve()
+    void span.run(() => Promise.resolve()
       .then(() => pipeline.admit(context, call.request))
       .then(() => {
         if (lock.busy) {
