@@ -21,12 +21,12 @@ try {
   process.exit(1);
 }
 
-// The broker and what it depends on, nothing else: a half-written CLI must not
-// keep the broker from starting. Build output goes to stderr so stdout carries
-// only the broker's own output.
+// The broker and everything the README's quick start uses with it (hsmctl, run
+// as `npx hsmctl`), so the first command a newcomer types works. Build output
+// goes to stderr so stdout carries only the broker's own output.
 const build = spawnSync(
   join(workspaceRoot, 'node_modules', '.bin', 'nx'),
-  ['run-many', '-t', 'build', '-p', '@hsm-broker/broker', '--outputStyle=static'],
+  ['run-many', '-t', 'build', '-p', '@hsm-broker/broker', '@hsm-broker/hsmctl', '--outputStyle=static'],
   {
     cwd: workspaceRoot,
     env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' },

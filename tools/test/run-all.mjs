@@ -43,6 +43,8 @@ if (prerequisitesOk) {
   await stage('lint', () => command(...nx('lint')));
   await stage('unit tests', () => testStage('test', 'unit'));
   await stage('integration tests', () => testStage('integration', 'integration'));
+  // Every test broker's full log, searched for the PINs and plaintexts it was given.
+  await stage('log leak scan', () => command(process.execPath, [join(workspaceRoot, 'tools/test/scan-broker-logs.mjs'), '--require-logs']));
   const containersOk = await stage('containers', async () => {
     await ensureContainerPrerequisites({ log: (line) => console.log(line), compose: false });
     // Built already by the build stage; images are built once here and reused by every fleet suite.
@@ -109,6 +111,8 @@ function command(file, args) {
 
 function clearReports() {
   mkdirSync(reportsDir, { recursive: true });
+  // Broker logs of an earlier run would be scanned as this run's.
+  rmSync(join(reportsDir, 'broker-logs'), { recursive: true, force: true });
   for (const file of readdirSync(reportsDir)) {
     if (file.endsWith('.tap')) rmSync(join(reportsDir, file), { force: true });
   }

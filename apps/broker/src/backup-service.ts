@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import type { CallPipeline } from './call-pipeline.js';
 import { contextOf } from './call-pipeline.js';
+import { beginCallTrace } from './call-trace.js';
 import { toServiceError } from './grpc-errors.js';
 import { deadlineOf } from './unary-handler.js';
 
@@ -30,7 +31,11 @@ function streaming<Req, Res>(
   return (call) => {
     const started = performance.now();
     const context = contextOf(call, method, deadlineOf(call.getDeadline()), pipeline);
+    const span = beginCallTrace(pipeline.tracer, call, context);
+    const headers = span.responseMetadata();
+    if (headers) call.sendMetadata(headers);
     const finish = (code: number, reason?: string): void => {
+      span.end(code, reason);
       try {
         pipeline.finished(context, { code, ...(reason === undefined ? {} : { reason }), latencyMs: performance.now() - started });
       } catch (error: unknown) {
@@ -39,13 +44,13 @@ function streaming<Req, Res>(
     };
     const fail = (error: unknown): void => {
       const serviceError = toServiceError(error);
-      log.warn(`${method} failed`, { code: serviceError.code, message: serviceError.message });
+      log.warn(`${method} failed`, { code: serviceError.code, detail: serviceError.message });
       call.emit('error', serviceError);
       const [reason] = serviceError.metadata?.get(reasonTrailer) ?? [];
       finish(serviceError.code ?? status.UNKNOWN, typeof reason === 'string' ? reason : undefined);
     };
     let owner = false;
-    Promise.resolve()
+    void span.run(() => Promise.resolve()
       .then(() => pipeline.admit(context, call.request))
       .then(() => {
         if (lock.busy) {
@@ -65,7 +70,7 @@ function streaming<Req, Res>(
       }, fail)
       .finally(() => {
         if (owner) lock.busy = false;
-      });
+      }));
   };
 }
 

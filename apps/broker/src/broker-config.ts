@@ -12,6 +12,8 @@ import type { LogLevel } from './logger.js';
 import { parseCloneTls, parseCloneUrl } from './remote-appliance-config.js';
 import type { CloneTlsFiles } from './remote-appliance-config.js';
 import { defaultReceiveLimits } from './request-limits.js';
+import { parseTracingSettings } from './tracing-config.js';
+import type { TracingSettings } from './tracing.js';
 import type { ReceiveLimits } from './request-limits.js';
 
 /** Where a PIN comes from. PINs are never written in the configuration itself. */
@@ -82,6 +84,8 @@ export interface BrokerConfig {
   cloneTls: CloneTlsFiles | undefined;
   /** The AWS KMS-compatible endpoint (the `kms:` section); undefined when off. */
   kms: KmsSettings | undefined;
+  /** OpenTelemetry traces (the `tracing:` section); off unless an OTLP endpoint is named. */
+  tracing: TracingSettings;
 }
 
 /** Routing and failure-handling settings (the `routing:` section). */
@@ -198,7 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls', 'kms']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls', 'kms', 'tracing']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -346,5 +350,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     audit: parseAuditSettings(file['audit'], env, dataDir, cwd, fail),
     cloneTls: parseCloneTls(file['cloneTls'], fleet.kind === 'configured' && fleet.appliances.some((appliance) => appliance.clone !== undefined)),
     kms: parseKmsSettings(file['kms'], env, cwd, tls !== undefined, fail),
+    tracing: parseTracingSettings(file['tracing'], env, fail),
   };
 }

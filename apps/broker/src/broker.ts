@@ -31,6 +31,8 @@ import { provisionLocalBackupHsm, provisionLocalFleet } from './local-fleet.js';
 import { ReceiveGuard } from './receive-guard.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
+import { startTracing } from './tracing.js';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-node';
 
 /** A running broker. */
 export interface RunningBroker {
@@ -68,6 +70,8 @@ export interface BrokerOverrides {
    * watch every run ({@link ReplicaReconciler.onReconciled}) or pause it.
    */
   beforeReconcile?: (reconciler: ReplicaReconciler) => void;
+  /** Also receive every span (tests, embedders); tracing is on when any is given. */
+  spanProcessors?: SpanProcessor[];
 }
 
 const protoRoot = fileURLToPath(new URL('../../../proto', import.meta.url));
@@ -194,7 +198,9 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   chmodSync(config.dataDir, 0o700);
   const appliances = await appliancesOf(config, log);
   const { routing } = config;
+  const tracing = startTracing(config.tracing, overrides.spanProcessors);
   const fleet = new Fleet({
+    ...(tracing.tracer ? { tracer: tracing.tracer } : {}),
     localZone: config.localZone,
     appliances,
     timeouts: config.timeouts,
@@ -295,7 +301,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     return undefined;
   });
   log.info('audit trail ready', { file: config.audit.file, signingKeyFingerprint: fingerprint, collectors: config.audit.syslog.map((collector) => collector.address) });
-  const pipeline = guard.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit));
+  const pipeline = { ...guard.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit)), ...(tracing.tracer ? { tracer: tracing.tracer } : {}) };
   server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline));
   server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline));
   server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline));
@@ -379,6 +385,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
         await audit.close();
         await fleet.stop();
         store.close();
+        await tracing.shutdown().catch((error: unknown) => log.warn('trace export at shutdown failed', { error: error instanceof Error ? error.message : String(error) }));
       })();
       return stopping;
     },

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Metadata, ServerUnaryCall } from '@grpc/grpc-js';
+import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from './logger.js';
 
 /**
@@ -50,6 +51,8 @@ export interface CallOutcome {
  */
 export interface CallPipeline {
   log: Logger;
+  /** Opens one span per call when tracing is on (see call-trace.ts); absent when it is off. */
+  tracer?: Tracer;
   /** Names the caller from its transport (certificate) and metadata. */
   identify(call: SurfaceCall): string;
   /** Runs before the handler; throws a BrokerError to refuse the call. */

@@ -3,6 +3,8 @@ import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { CallContext, CallPipeline } from './call-pipeline.js';
 import { noteResponseKey } from './call-facts.js';
 import { contextOf } from './call-pipeline.js';
+import { beginCallTrace } from './call-trace.js';
+import type { CallTrace } from './call-trace.js';
 import { reasonTrailer } from '@hsm-broker/errors';
 import { toServiceError } from './grpc-errors.js';
 
@@ -32,15 +34,21 @@ export function unary<Req, Res>(
   return (call, callback) => {
     const started = performance.now();
     let context: CallContext | undefined;
+    let span: CallTrace | undefined;
     let result: Promise<Res>;
     try {
       const current = contextOf(call, method, deadlineOf(call.getDeadline()), pipeline);
       context = current;
-      result = Promise.resolve(pipeline.admit(current, call.request)).then(() => handler(call.request, current));
+      const traced = beginCallTrace(pipeline.tracer, call, current);
+      span = traced;
+      const headers = traced.responseMetadata();
+      if (headers) call.sendMetadata(headers);
+      result = traced.run(() => Promise.resolve(pipeline.admit(current, call.request)).then(() => handler(call.request, current)));
     } catch (error: unknown) {
       result = Promise.reject(error);
     }
     const finish = (code: number, reason?: string): void => {
+      span?.end(code, reason);
       if (!context) return;
       try {
         pipeline.finished(context, { code, ...(reason === undefined ? {} : { reason }), latencyMs: performance.now() - started });
@@ -48,7 +56,8 @@ export function unary<Req, Res>(
         log.error('call bookkeeping failed', { method, error: error instanceof Error ? error.message : String(error) });
       }
     };
-    result.then(
+    // Settled inside the call's scope, so the lines it logs carry the request id.
+    const settle = (): Promise<void> => result.then(
       (response) => {
         callback(null, response);
         if (context) noteResponseKey(context, response);
@@ -57,11 +66,12 @@ export function unary<Req, Res>(
       (error: unknown) => {
         const serviceError = toServiceError(error);
         if (serviceError.code === status.INTERNAL) log.error('request failed', { method, error: error instanceof Error ? error.message : String(error) });
-        else log.debug('request refused', { method, code: serviceError.code, message: serviceError.message });
+        else log.debug('request refused', { method, code: serviceError.code, detail: serviceError.message });
         callback(serviceError);
         const [reason] = serviceError.metadata?.get(reasonTrailer) ?? [];
         finish(serviceError.code ?? status.UNKNOWN, typeof reason === 'string' ? reason : undefined);
       },
     );
+    void (span ? span.run(settle) : settle());
   };
 }

@@ -24,6 +24,7 @@ import { envelopeCommands } from './envelope-commands.js';
 import { fleetCommands } from './fleet-commands.js';
 import { gamedayRunCommand } from './gameday/gameday-command.js';
 import { keyCommands } from './key-commands.js';
+import { acceptBothKeyIdForms, normaliseKeyId } from './key-id-argument.js';
 import { pkiCommands } from './pki-commands.js';
 import { encodeText, writeOutput } from './output-format.js';
 
@@ -41,7 +42,7 @@ export const commands: readonly CommandSpec[] = [
   chaosCommand,
   gamedayRunCommand,
   ...auditCommands,
-];
+].map(acceptBothKeyIdForms);
 
 /** Options every command accepts, before or after the command words. */
 export const globalOptions: OptionSpecs = {
@@ -134,7 +135,7 @@ export async function runCli(
       return ExitCode.ok;
     }
 
-    const parsed = parseCommandLine(resolved.rest, { ...globalOptions, ...command.options });
+    const parsed = normaliseKeyId(command, parseCommandLine(resolved.rest, { ...globalOptions, ...command.options }));
     checkPositionals(command, parsed.positionals);
     const clientOptions = await readClientOptions(parsed.options, io.env);
 

@@ -103,6 +103,11 @@ export class ParsedOptions {
     this.#values = values;
   }
 
+  /** These options with one more string value, as if it had been given on the command line. */
+  with(name: string, value: string): ParsedOptions {
+    return new ParsedOptions({ ...this.#values, [name]: value });
+  }
+
   /** Whether the option was given at all. */
   has(name: string): boolean {
     return this.#values[name] !== undefined;

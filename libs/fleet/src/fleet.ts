@@ -1,9 +1,11 @@
+import type { Tracer } from '@opentelemetry/api';
 import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
 import type { CloneOperation } from '@hsm-broker/pkcs11';
 import { Appliance } from './appliance.js';
 import type { ApplianceConfig, ApplianceHealth, ApplianceTimeouts, CallOptions } from './appliance.js';
 import type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
 import { ApplianceWorker } from './appliance-worker.js';
+import { defaultFleetTracer, endAttemptSpan, startAttemptSpan } from './attempt-span.js';
 import type { ActiveFault, FaultKind } from './fault-injection.js';
 import { RetryBudget } from './retry-budget.js';
 import type { CallAttempt, RoutedCallListener } from './routed-call.js';
@@ -40,6 +42,8 @@ export interface FleetConfig {
   appliances: ApplianceConfig[];
   timeouts: ApplianceTimeouts;
   routing: RoutingPolicy;
+  /** Receives one span per appliance attempt (OpenTelemetry API); default: the global tracer. */
+  tracer?: Tracer;
 }
 
 /** Options for {@link Fleet.execute}. */
@@ -267,6 +271,7 @@ export class Fleet {
     options.onAttempt?.(appliance.id);
     const attempt: CallAttempt = { applianceId: appliance.id, zone: appliance.zone, hedge, panic, outcome: 'pending' };
     trace.push(attempt);
+    const span = startAttemptSpan(this.config.tracer ?? defaultFleetTracer, op, attempt, trace.length - 1);
     try {
       const result = panic ? await appliance.call(op, args, options) : await appliance.breaker.fire(() => appliance.call(op, args, options));
       attempt.outcome = 'answered';
@@ -276,6 +281,8 @@ export class Fleet {
       attempt.outcome = 'failed';
       attempt.reason = BrokerError.from(error).reason;
       throw error;
+    } finally {
+      endAttemptSpan(span, attempt);
     }
   }
 

@@ -1,13 +1,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import type { ChannelCredentials, Client, ServiceError } from '@grpc/grpc-js';
 import { CryptoServiceClient, FleetServiceClient, KeyServiceClient } from '@hsm-broker/proto';
 import { startBroker } from '../broker.js';
 import type { BrokerOverrides, RunningBroker } from '../broker.js';
 import { defaultBackupHsmDir, loadConfig } from '../broker-config.js';
-import { createLogger } from '../logger.js';
+import { createLogger, teeLogger } from '../logger.js';
+import { openLogCapture, recordSecretFields } from './log-capture.js';
+import type { LogCapture } from './log-capture.js';
 import type { Logger } from '../logger.js';
 
 type Callback<Res> = (error: ServiceError | null, response: Res) => void;
@@ -16,7 +18,7 @@ type UnaryMethods<C> = {
 };
 
 /** Promise wrappers over the generated grpc-js clients, with a per-call deadline. */
-function promisify<C extends Client>(client: C, deadlineMs: number): UnaryMethods<C> {
+function promisify<C extends Client>(client: C, deadlineMs: number, observe: (payload: unknown) => void): UnaryMethods<C> {
   return new Proxy({} as UnaryMethods<C>, {
     get(_target, name: string) {
       return (request: unknown) =>
@@ -26,9 +28,15 @@ function promisify<C extends Client>(client: C, deadlineMs: number): UnaryMethod
             reject(new Error(`no method ${name}`));
             return;
           }
-          method.call(client, request, { deadline: Date.now() + deadlineMs }, (error: ServiceError | null, response: unknown) =>
-            error ? reject(error) : resolve(response),
-          );
+          observe(request);
+          method.call(client, request, { deadline: Date.now() + deadlineMs }, (error: ServiceError | null, response: unknown) => {
+            if (error) {
+              reject(error);
+              return;
+            }
+            observe(response);
+            resolve(response);
+          });
         });
     },
   });
@@ -42,15 +50,19 @@ export interface TestClients {
   close(): void;
 }
 
-/** Connects the generated clients to `address` (plaintext unless `creds` says otherwise). */
-export function connect(address: string, deadlineMs = 60_000, creds: ChannelCredentials = credentials.createInsecure()): TestClients {
+/**
+ * Connects the generated clients to `address` (plaintext unless `creds` says
+ * otherwise). `observe` sees every request and response (the log-leak scan
+ * records their plaintexts).
+ */
+export function connect(address: string, deadlineMs = 60_000, creds: ChannelCredentials = credentials.createInsecure(), observe: (payload: unknown) => void = () => undefined): TestClients {
   const crypto = new CryptoServiceClient(address, creds);
   const keys = new KeyServiceClient(address, creds);
   const fleet = new FleetServiceClient(address, creds);
   return {
-    crypto: promisify(crypto, deadlineMs),
-    keys: promisify(keys, deadlineMs),
-    fleet: promisify(fleet, deadlineMs),
+    crypto: promisify(crypto, deadlineMs, observe),
+    keys: promisify(keys, deadlineMs, observe),
+    fleet: promisify(fleet, deadlineMs, observe),
     close() {
       crypto.close();
       keys.close();
@@ -74,6 +86,8 @@ export interface TestBrokerOptions {
   log?: Logger;
   /** Passed to the broker: see BrokerOverrides.beforeReconcile. */
   beforeReconcile?: BrokerOverrides['beforeReconcile'];
+  /** Passed to the broker: see BrokerOverrides.spanProcessors. */
+  spanProcessors?: BrokerOverrides['spanProcessors'];
 }
 
 /** A broker on a fresh local SoftHSM fleet in a temporary directory. */
@@ -81,6 +95,8 @@ export interface TestBroker {
   broker: RunningBroker;
   clients: TestClients;
   dataDir: string;
+  /** The full log of this broker and the secrets it was given, scanned for leaks after the suites. */
+  logCapture: LogCapture;
   /** Stops the broker (keeping the data directory). */
   stop(): Promise<void>;
   /** Stops the broker and removes its data. */
@@ -106,12 +122,19 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     HSMB_LOG_LEVEL: process.env['HSMB_TEST_LOG_LEVEL'] ?? 'error',
     ...options.env,
   });
+  // Every broker's log is also kept in full, with the secrets it was given, for the leak scan.
+  const capture = openLogCapture(basename(process.argv[1] ?? 'broker', '.js'));
+  capture.addPinsOf(config);
+  const shown = options.log ?? (options.logSink ? createLogger(config.logLevel, options.logSink) : createLogger(config.logLevel));
   const broker = await startBroker(config, {
-    log: options.log ?? (options.logSink ? createLogger(config.logLevel, options.logSink) : createLogger(config.logLevel)),
+    log: teeLogger(shown, capture.log),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.beforeReconcile ? { beforeReconcile: options.beforeReconcile } : {}),
+    ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
   });
-  const clients = connect(broker.address);
+  // PIN files of an embedded fleet exist once it has started.
+  capture.addPinsOf(config);
+  const clients = connect(broker.address, 60_000, credentials.createInsecure(), (payload) => recordSecretFields(capture, payload));
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -123,6 +146,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     broker,
     clients,
     dataDir,
+    logCapture: capture,
     stop,
     async dispose() {
       await stop();
