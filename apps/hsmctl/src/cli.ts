@@ -25,6 +25,7 @@ import { fleetCommands } from './fleet-commands.js';
 import { gamedayRunCommand } from './gameday/gameday-command.js';
 import { keyCommands } from './key-commands.js';
 import { pkiCommands } from './pki-commands.js';
+import { registryCommands } from './registry-commands.js';
 import { encodeText, writeOutput } from './output-format.js';
 
 /** Where hsmctl connects when neither `--address` nor `HSMB_ADDRESS` says. */
@@ -37,6 +38,7 @@ export const commands: readonly CommandSpec[] = [
   ...envelopeCommands,
   ...fleetCommands,
   ...backupCommands,
+  ...registryCommands,
   ...pkiCommands,
   chaosCommand,
   gamedayRunCommand,

@@ -35,6 +35,7 @@ import {
   KeyServiceService,
   ListKeysRequest,
   ReEncryptRequest,
+  RebuildRegistryRequest,
   RestoreBackupRequest,
   ResyncKeysRequest,
   RotateKeyRequest,
@@ -71,6 +72,7 @@ import {
   type KeyMetadata,
   type ListKeysResponse,
   type ReEncryptResponse,
+  type RebuildRegistryResponse,
   type ResyncKeysResponse,
   type RotateKeyResponse,
   type ScheduleKeyDeletionResponse,
@@ -246,6 +248,17 @@ export interface BrokerClient {
     request: PartialMessage<UpdateKeySettingsRequest>,
     options?: BrokerCallOptions,
   ): Promise<UpdateKeySettingsResponse>;
+  /**
+   * Registers, DISABLED, the keys the appliances hold and the registry does
+   * not (after its store was lost), from the key objects' labels and
+   * attributes; `dryRun` only reports. Not retried by the client. The
+   * deadline defaults to `backupDeadlineMs` (10 minutes): it lists every
+   * appliance's objects.
+   */
+  rebuildRegistry(
+    request?: PartialMessage<RebuildRegistryRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<RebuildRegistryResponse>;
 
   /** Returns the broker's view of its zones and appliances. */
   getFleetStatus(
@@ -543,6 +556,11 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
       unary(KeyServiceService.cancelKeyDeletion, CancelKeyDeletionRequest.fromPartial(request), callOptions),
     updateKeySettings: (request, callOptions) =>
       unary(KeyServiceService.updateKeySettings, UpdateKeySettingsRequest.fromPartial(request), callOptions),
+    rebuildRegistry: (request = {}, callOptions = {}) =>
+      unary(KeyServiceService.rebuildRegistry, RebuildRegistryRequest.fromPartial(request), {
+        ...callOptions,
+        deadlineMs: callOptions.deadlineMs ?? clientBackupDeadlineMs,
+      }),
 
     getFleetStatus: (request = {}, callOptions) =>
       unary(FleetServiceService.getFleetStatus, GetFleetStatusRequest.fromPartial(request), callOptions),

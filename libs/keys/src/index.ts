@@ -19,3 +19,5 @@ export { KeyBackup } from './key-backup.js';
 export type { BackupProgressEvent, BackupResult, KeyBackupOptions } from './key-backup.js';
 export { transferTrustedKey } from './fleet-kek-enrollment.js';
 export type { OfficerAccess } from './fleet-kek-enrollment.js';
+export { RegistryRebuild, assembleRebuiltKey, rebuildNote } from './registry-rebuild.js';
+export type { FoundKeyObject, RebuildReport, RebuiltKey, RegistryRebuildOptions } from './registry-rebuild.js';

@@ -35,6 +35,13 @@ export const keyMethods = [
   'UpdateKeySettings',
 ] as const;
 
+/**
+ * Registry recovery (KeyService.RebuildRegistry): fleet-wide, so both key
+ * administrators and fleet operators may run it; which keys it registers is
+ * still decided key by key by the grants' `keys` globs.
+ */
+export const registryMethods = ['RebuildRegistry'] as const;
+
 /** The FleetService controls (GetFleetStatus is a read, listed apart). */
 export const fleetControlMethods = [
   'DrainAppliance',
@@ -56,6 +63,7 @@ export const auditMethods = ['SearchAudit', 'TailAudit', 'GetAuditStatus'] as co
 export const allMethods: ReadonlySet<string> = new Set<string>([
   ...cryptoMethods,
   ...keyMethods,
+  ...registryMethods,
   'GetFleetStatus',
   ...fleetControlMethods,
   ...backupMethods,
@@ -69,11 +77,12 @@ export const allMethods: ReadonlySet<string> = new Set<string>([
 export const keyScopedMethods: ReadonlySet<string> = new Set<string>([
   ...cryptoMethods.filter((method) => method !== 'GenerateRandom'),
   ...keyMethods,
+  ...registryMethods,
 ]);
 
 const asymmetric = new Set<string>(['Sign', 'Verify', 'GetPublicKey']);
 const symmetric = new Set<string>(cryptoMethods.filter((method) => !asymmetric.has(method)));
-const keyAdmin = new Set<string>(keyMethods);
+const keyAdmin = new Set<string>([...keyMethods, ...registryMethods]);
 
 /** The quota class of a method, or undefined for methods no quota limits (fleet, backup, audit). */
 export function operationClassOf(method: string): OperationClass | undefined {
@@ -86,8 +95,8 @@ export function operationClassOf(method: string): OperationClass | undefined {
 /** The built-in roles, each a fixed set of method names. */
 export const builtInRoles: Readonly<Record<string, readonly string[]>> = {
   'crypto-user': cryptoMethods,
-  'key-admin': keyMethods,
-  'fleet-operator': ['GetFleetStatus', ...fleetControlMethods],
+  'key-admin': [...keyMethods, ...registryMethods],
+  'fleet-operator': ['GetFleetStatus', ...fleetControlMethods, ...registryMethods],
   auditor: ['GetFleetStatus', 'DescribeKey', 'ListKeys', ...auditMethods],
   'backup-officer': backupMethods,
 };
