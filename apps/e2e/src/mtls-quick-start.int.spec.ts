@@ -66,6 +66,15 @@ describe('mTLS quick start: hsmctl pki, the sample policy, calls under two ident
     assert.match(anonymous.stderr, /UNAVAILABLE/);
   });
 
+  it('admits registry rebuild for the key administrator, refuses a crypto user', async () => {
+    const refused = await as('payments', ['registry', 'rebuild', '--dry-run']);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /PERMISSION_DENIED.*spiffe:\/\/corp\/vpc-a\/payments may not call RebuildRegistry/);
+    const officer = succeeded(await as('officer', ['registry', 'rebuild', '--dry-run']), 'registry rebuild as the officer');
+    assert.match(officer, /^Would register 0 keys from 3 appliances/);
+    assert.match(officer, /Already registered, left unchanged: vpc-a\/cards/);
+  });
+
   it('answers the image health probe (grpc.health.v1) over mutual TLS, as the Kubernetes readiness probe runs it', async () => {
     const probe = (args: readonly string[]): Promise<ProcessResult> =>
       runProcess(process.execPath, ['apps/broker/dist/health-probe.js', target.address, ...args]);
