@@ -7,11 +7,12 @@
 // Only Node built-ins and the openssl CLI here.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
- * Writes what is missing under `dir`: `so.pin`, `user.pin`, `ca/fleet-ca.key`,
+ * Writes what is missing under `dir`: `so.pin`, `user.pin`, `postgres.password`,
+ * `postgres.pgpass`, `ca/fleet-ca.key`,
  * `fleet-ca.pem`, and `NAME.pem` + `NAME.key` for every name (certificate
  * for serverAuth and clientAuth, subjectAltName DNS:NAME). Idempotent.
  *
@@ -24,6 +25,14 @@ export function ensureFleetSecrets(dir, names) {
     const path = join(dir, pin);
     // Files readable by the owner only; containers copy or read them as root.
     if (!existsSync(path)) writeFileSync(path, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  }
+  // The compose `replicas` profile's PostgreSQL password, and the same in
+  // libpq password-file form for the broker replicas (PGPASSFILE).
+  const postgresPassword = join(dir, 'postgres.password');
+  if (!existsSync(postgresPassword)) writeFileSync(postgresPassword, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  const pgpass = join(dir, 'postgres.pgpass');
+  if (!existsSync(pgpass)) {
+    writeFileSync(pgpass, `postgres:5432:hsmb:hsmb:${readFileSync(postgresPassword, 'utf8').trim()}\n`, { mode: 0o600 });
   }
   const caKey = join(dir, 'ca', 'fleet-ca.key');
   const caCert = join(dir, 'fleet-ca.pem');

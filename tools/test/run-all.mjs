@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrerequisites, workspaceRoot } from '../setup/prerequisites.mjs';
-import { ensureContainerPrerequisites } from '../images/container-prerequisites.mjs';
+import { ensureCompose, ensureContainerPrerequisites } from '../images/container-prerequisites.mjs';
 import { buildImages } from '../images/build-images.mjs';
 
 const reportsDir = join(workspaceRoot, 'reports');
@@ -33,6 +33,8 @@ clearReports();
 
 const prerequisitesOk = await stage('prerequisites', async () => {
   ensurePrerequisites({ log: (line) => console.log(line) });
+  // The unit stage checks docker-compose.yml with `compose config` (no engine needed).
+  ensureCompose({ log: (line) => console.log(line) });
   return { ok: true };
 });
 

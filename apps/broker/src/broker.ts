@@ -7,7 +7,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { Fleet } from '@hsm-broker/fleet';
 import type { ApplianceConfig, CloneEndpoint } from '@hsm-broker/fleet';
-import { BackupHsm, KeyBackup, KeyRegistry, ReplicaReconciler, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
+import { BackupHsm, KeyBackup, KeyRegistry, RegistryRebuild, ReplicaReconciler, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
 import type { SweepReport } from '@hsm-broker/keys';
 import { AuditServiceService, BackupServiceService, CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
 import { auditedPipeline } from './audit-pipeline.js';
@@ -303,7 +303,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   log.info('audit trail ready', { file: config.audit.file, signingKeyFingerprint: fingerprint, collectors: config.audit.syslog.map((collector) => collector.address) });
   const pipeline = { ...guard.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit)), ...(tracing.tracer ? { tracer: tracing.tracer } : {}) };
   server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline));
-  server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline));
+  const rebuild = new RegistryRebuild({ fleet, store, log: (level, message, fields) => log[level](message, fields), ...(overrides.clock ? { clock: overrides.clock } : {}) });
+  server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline, rebuild));
   server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline));
   server.addService(guard.service(BackupServiceService), backupService(backup, pipeline));
   server.addService(guard.service(AuditServiceService), auditService(audit, pipeline));

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { BrokerError, quoteInput } from '@hsm-broker/errors';
 import type { Fleet } from '@hsm-broker/fleet';
-import type { KeyRecord, KeyRegistry } from '@hsm-broker/keys';
+import type { KeyRecord, KeyRegistry, RegistryRebuild } from '@hsm-broker/keys';
 import type { KeyServiceServer } from '@hsm-broker/proto';
 import { keyMetadataOf as metadataOf, keySpecOf, keyUsageOf, requireKeyId } from './api-mapping.js';
 import { keyStateOf, requestOptionsOf } from './call-facts.js';
 import type { CallContext, CallPipeline } from './call-pipeline.js';
+import { rebuildRegistryHandler } from './registry-rebuild-service.js';
 import { unary } from './unary-handler.js';
 
 const maxLabels = 50;
@@ -34,7 +35,7 @@ async function changing(registry: KeyRegistry, keyId: string, context: CallConte
 }
 
 /** KeyService: key lifecycle. */
-export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: ReadonlySet<string>, pipeline: CallPipeline): KeyServiceServer {
+export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: ReadonlySet<string>, pipeline: CallPipeline, rebuild: RegistryRebuild): KeyServiceServer {
   const { log, access } = pipeline;
   /** The request's key id, checked and authorized for this call. */
   const allowedKey = (keyId: string, context: CallContext): string => {
@@ -127,5 +128,6 @@ export function keyService(registry: KeyRegistry, fleet: Fleet, enrolled: Readon
       log.info('key settings updated', { keyId: key.keyId, minDecryptionVersion: key.minDecryptionVersion, rotationPeriodDays: key.rotationPeriodDays });
       return { keyMetadata: keyMetadataOf(key) };
     }),
+    rebuildRegistry: rebuildRegistryHandler(rebuild, keyMetadataOf, pipeline),
   };
 }

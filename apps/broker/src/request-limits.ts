@@ -102,6 +102,7 @@ export function methodLimits(limits: ReceiveLimits): Readonly<Record<string, Met
     ScheduleKeyDeletion: method([keyId(1)]),
     CancelKeyDeletion: method([keyId(1)]),
     UpdateKeySettings: method([keyId(1)]),
+    RebuildRegistry: method([]),
     GetFleetStatus: method([]),
     DrainAppliance: method([appliance(1)]),
     UndrainAppliance: method([appliance(1)]),

@@ -66,6 +66,29 @@ describe('mTLS quick start: hsmctl pki, the sample policy, calls under two ident
     assert.match(anonymous.stderr, /UNAVAILABLE/);
   });
 
+  it('admits registry rebuild for the key administrator, refuses a crypto user', async () => {
+    const refused = await as('payments', ['registry', 'rebuild', '--dry-run']);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /PERMISSION_DENIED.*spiffe:\/\/corp\/vpc-a\/payments may not call RebuildRegistry/);
+    const officer = succeeded(await as('officer', ['registry', 'rebuild', '--dry-run']), 'registry rebuild as the officer');
+    assert.match(officer, /^Would register 0 keys from 3 appliances/);
+    assert.match(officer, /Already registered, left unchanged: vpc-a\/cards/);
+  });
+
+  it('answers the image health probe (grpc.health.v1) over mutual TLS, as the Kubernetes readiness probe runs it', async () => {
+    const probe = (args: readonly string[]): Promise<ProcessResult> =>
+      runProcess(process.execPath, ['apps/broker/dist/health-probe.js', target.address, ...args]);
+    const tls = ['--tls-ca', dir.file('ca.pem'), '--tls-cert', dir.file('payments.pem'), '--tls-key', dir.file('payments.key')];
+    succeeded(await probe(tls), 'health probe over mTLS');
+    succeeded(await probe([...tls, '--server-name', 'localhost']), 'health probe with --server-name');
+    const plaintext = await probe([]);
+    assert.equal(plaintext.status, 1, 'a plaintext probe gets no answer from an mTLS broker');
+    assert.match(plaintext.stderr, /not serving/);
+    const halfTls = await probe(['--tls-ca', dir.file('ca.pem')]);
+    assert.equal(halfTls.status, 1);
+    assert.match(halfTls.stderr, /--tls-ca, --tls-cert and --tls-key go together/);
+  });
+
   it('serves the client library over mutual TLS, and refuses it without a client certificate or with another CA', async () => {
     const pem = (name: string): Buffer => readFileSync(dir.file(name));
     const clientOf = (material: Parameters<typeof tlsCredentials>[0]): BrokerClient =>

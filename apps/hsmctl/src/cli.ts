@@ -26,6 +26,7 @@ import { gamedayRunCommand } from './gameday/gameday-command.js';
 import { keyCommands } from './key-commands.js';
 import { acceptBothKeyIdForms, normaliseKeyId } from './key-id-argument.js';
 import { pkiCommands } from './pki-commands.js';
+import { registryCommands } from './registry-commands.js';
 import { encodeText, writeOutput } from './output-format.js';
 
 /** Where hsmctl connects when neither `--address` nor `HSMB_ADDRESS` says. */
@@ -38,6 +39,7 @@ export const commands: readonly CommandSpec[] = [
   ...envelopeCommands,
   ...fleetCommands,
   ...backupCommands,
+  ...registryCommands,
   ...pkiCommands,
   chaosCommand,
   gamedayRunCommand,
@@ -48,8 +50,11 @@ export const commands: readonly CommandSpec[] = [
 export const globalOptions: OptionSpecs = {
   address: {
     type: 'string',
+    multiple: true,
     valueName: 'HOST:PORT',
-    description: `Broker address (default: $HSMB_ADDRESS, else ${defaultAddress})`,
+    description:
+      `Broker address; repeat it or separate addresses with commas to balance over several replicas, ` +
+      `or give dns:///NAME:PORT (default: $HSMB_ADDRESS, else ${defaultAddress})`,
   },
   'deadline-ms': {
     type: 'string',
@@ -176,7 +181,10 @@ async function readClientOptions(
   options: ParsedOptions,
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<BrokerClientOptions> {
-  const address = options.string('address') ?? nonEmpty(env['HSMB_ADDRESS']) ?? defaultAddress;
+  // Several --address options are several replicas; one may itself list
+  // several, separated by commas (as $HSMB_ADDRESS may): the client splits them.
+  const given = options.list('address');
+  const address = given.length > 1 ? given : (given[0] ?? nonEmpty(env['HSMB_ADDRESS']) ?? defaultAddress);
   const deadline = options.string('deadline-ms');
   const caFile = options.string('tls-ca') ?? nonEmpty(env['HSMB_TLS_CA']);
   const certFile = options.string('tls-cert') ?? nonEmpty(env['HSMB_TLS_CERT']);

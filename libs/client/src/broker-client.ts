@@ -35,6 +35,7 @@ import {
   KeyServiceService,
   ListKeysRequest,
   ReEncryptRequest,
+  RebuildRegistryRequest,
   RestoreBackupRequest,
   ResyncKeysRequest,
   RotateKeyRequest,
@@ -71,6 +72,7 @@ import {
   type KeyMetadata,
   type ListKeysResponse,
   type ReEncryptResponse,
+  type RebuildRegistryResponse,
   type ResyncKeysResponse,
   type RotateKeyResponse,
   type ScheduleKeyDeletionResponse,
@@ -91,6 +93,9 @@ import {
 } from './call-options.js';
 import { decryptEnvelope, encryptEnvelope } from './envelope-encryption.js';
 import type { EncryptionContext } from './encryption-context.js';
+import { registerReplicaResolver } from './replica-resolver.js';
+import { replicaChannelOptions } from './replica-service-config.js';
+import { parseReplicaTarget } from './replica-target.js';
 import { toBrokerError } from './status-error.js';
 
 /** How long a call may take when neither the client nor the call says otherwise. */
@@ -127,8 +132,15 @@ export type PartialMessage<T> = T extends Date | Uint8Array | string | number | 
 
 /** Settings for {@link createBrokerClient}, checked once when the client is made. */
 export interface BrokerClientOptions {
-  /** `host:port` of the broker, or any grpc-js target such as `dns:///broker:50051`. */
-  address: string;
+  /**
+   * Where the broker replicas are: one `host:port`; several, as an array or
+   * separated by commas (`broker-1:50051,broker-2:50051`); or one grpc-js
+   * target such as `dns:///brokers:50051` whose name resolves to every
+   * replica. Calls are spread over all of them (`round_robin`); idempotent
+   * calls (crypto, reads) that meet UNAVAILABLE, as when a replica stops, are
+   * sent again to another one within the deadline; other calls are not.
+   */
+  address: string | readonly string[];
   /**
    * Channel credentials. Defaults to an insecure (plaintext) channel, which
    * is for local development only: production brokers require mutual TLS,
@@ -246,6 +258,17 @@ export interface BrokerClient {
     request: PartialMessage<UpdateKeySettingsRequest>,
     options?: BrokerCallOptions,
   ): Promise<UpdateKeySettingsResponse>;
+  /**
+   * Registers, DISABLED, the keys the appliances hold and the registry does
+   * not (after its store was lost), from the key objects' labels and
+   * attributes; `dryRun` only reports. Not retried by the client. The
+   * deadline defaults to `backupDeadlineMs` (10 minutes): it lists every
+   * appliance's objects.
+   */
+  rebuildRegistry(
+    request?: PartialMessage<RebuildRegistryRequest>,
+    options?: BrokerCallOptions,
+  ): Promise<RebuildRegistryResponse>;
 
   /** Returns the broker's view of its zones and appliances. */
   getFleetStatus(
@@ -369,9 +392,7 @@ interface MethodDescriptor<Request, Response> {
  * Invalid options throw a `BrokerError` (INVALID_ARGUMENT) naming the field.
  */
 export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
-  if (typeof options.address !== 'string' || options.address.trim() === '') {
-    throw BrokerError.invalidArgument('address', `must be a non-empty host:port, got '${String(options.address)}'`);
-  }
+  const { target } = parseReplicaTarget(options.address);
   const clientDeadlineMs = checkDeadlineMs('deadlineMs', options.deadlineMs ?? defaultDeadlineMs);
   const clientBackupDeadlineMs = checkDeadlineMs(
     'backupDeadlineMs',
@@ -380,10 +401,12 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   // One generic grpc-js Client serves every service: the generated service
   // descriptors carry the method paths and (de)serialisers, so the four
   // generated client classes (and four channels) are not needed.
-  const channel = new Client(options.address, options.credentials ?? grpcCredentials.createInsecure(), {
-    ...reconnectBackoff,
-    ...options.channelOptions,
-  });
+  registerReplicaResolver();
+  const channel = new Client(
+    target,
+    options.credentials ?? grpcCredentials.createInsecure(),
+    replicaChannelOptions({ ...reconnectBackoff, ...options.channelOptions }),
+  );
 
   function unary<Request, Response>(
     method: MethodDescriptor<Request, Response>,
@@ -543,6 +566,11 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
       unary(KeyServiceService.cancelKeyDeletion, CancelKeyDeletionRequest.fromPartial(request), callOptions),
     updateKeySettings: (request, callOptions) =>
       unary(KeyServiceService.updateKeySettings, UpdateKeySettingsRequest.fromPartial(request), callOptions),
+    rebuildRegistry: (request = {}, callOptions = {}) =>
+      unary(KeyServiceService.rebuildRegistry, RebuildRegistryRequest.fromPartial(request), {
+        ...callOptions,
+        deadlineMs: callOptions.deadlineMs ?? clientBackupDeadlineMs,
+      }),
 
     getFleetStatus: (request = {}, callOptions) =>
       unary(FleetServiceService.getFleetStatus, GetFleetStatusRequest.fromPartial(request), callOptions),

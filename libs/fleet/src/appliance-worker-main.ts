@@ -28,6 +28,7 @@ function userHandlers(ops: KeyOperations, token: Pkcs11Token): Handlers {
     },
     destroyKey: ({ label }) => ops.destroyKey(label),
     listKeys: ({ prefix }) => ops.listKeys(prefix),
+    describeKeys: ({ prefix }) => ops.describeKeys(prefix),
     publicKey: ({ spec, label }) => ops.publicKey(spec, label),
     encrypt: ({ label, iv, aad, plaintext }) => ops.encrypt(label, iv, aad, plaintext),
     decrypt: ({ label, iv, aad, ciphertext }) => ops.decrypt(label, iv, aad, ciphertext),

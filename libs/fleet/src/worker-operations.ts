@@ -2,6 +2,7 @@ import type {
   EnrollmentKey,
   HashName,
   KeyMaterialSpec,
+  KeyObjectDescription,
   KeyObjectInfo,
   SignatureScheme,
   TokenDescription,
@@ -23,6 +24,7 @@ export interface WorkerOperations {
   unwrapKey(args: { spec: KeyMaterialSpec; label: string; kekLabel: string; key: WrappedKey }): null;
   destroyKey(args: { label: string }): number;
   listKeys(args: { prefix: string }): KeyObjectInfo[];
+  describeKeys(args: { prefix: string }): KeyObjectDescription[];
   publicKey(args: { spec: KeyMaterialSpec; label: string }): Buffer;
   encrypt(args: { label: string; iv: Buffer; aad: Buffer; plaintext: Buffer }): Buffer;
   decrypt(args: { label: string; iv: Buffer; aad: Buffer; ciphertext: Buffer }): Buffer;
@@ -62,6 +64,7 @@ export const idempotentOperations: ReadonlySet<WorkerOperation> = new Set<Worker
   'hasKey',
   'wrapKey',
   'listKeys',
+  'describeKeys',
   'publicKey',
   'encrypt',
   'decrypt',

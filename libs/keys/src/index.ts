@@ -22,3 +22,5 @@ export type { OfficerAccess } from './fleet-kek-enrollment.js';
 export { aliasNamePattern, isReservedAlias } from './alias-store.js';
 export type { AliasStore, KeyAlias } from './alias-store.js';
 export { SqliteAliasStore } from './sqlite-alias-store.js';
+export { RegistryRebuild, assembleRebuiltKey, rebuildNote } from './registry-rebuild.js';
+export type { FoundKeyObject, RebuildReport, RebuiltKey, RegistryRebuildOptions } from './registry-rebuild.js';

@@ -15,6 +15,7 @@ export type { CkrEntry } from './ckr-table.js';
 export { FleetKek } from './fleet-kek.js';
 export type { EnrollmentKey } from './fleet-kek.js';
 export { KeyOperations } from './key-operations.js';
+export type { KeyObjectDescription } from './key-inventory.js';
 export type { KeyObjectInfo, SignatureScheme, WrappedKey } from './key-operations.js';
 export { isAsymmetric, keyMaterialSpecs } from './key-templates.js';
 export type { KeyMaterialSpec } from './key-templates.js';

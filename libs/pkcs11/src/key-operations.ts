@@ -13,6 +13,8 @@ import {
   spkiToPublicKey,
 } from './asn1-encoding.js';
 import type { HashName } from './asn1-encoding.js';
+import { describeKeyObjects } from './key-inventory.js';
+import type { KeyObjectDescription } from './key-inventory.js';
 import {
   curveOf,
   isAsymmetric,
@@ -247,6 +249,11 @@ export class KeyOperations {
       }
     }
     return result;
+  }
+
+  /** Describes the key objects labelled `prefix`… from their attributes (registry rebuild). */
+  describeKeys(prefix: string): KeyObjectDescription[] {
+    return describeKeyObjects(this.#token, prefix);
   }
 
   /** AES-256-GCM encryption; returns ciphertext || tag. */

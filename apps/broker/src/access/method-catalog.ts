@@ -37,6 +37,12 @@ export const keyMethods = [
 
 /** Alias methods, served by the KMS-compatible endpoint (`alias/...` names for keys). */
 export const aliasMethods = ['CreateAlias', 'UpdateAlias', 'DeleteAlias', 'ListAliases'] as const;
+/**
+ * Registry recovery (KeyService.RebuildRegistry): fleet-wide, so both key
+ * administrators and fleet operators may run it; which keys it registers is
+ * still decided key by key by the grants' `keys` globs.
+ */
+export const registryMethods = ['RebuildRegistry'] as const;
 
 /** The FleetService controls (GetFleetStatus is a read, listed apart). */
 export const fleetControlMethods = [
@@ -60,6 +66,7 @@ export const allMethods: ReadonlySet<string> = new Set<string>([
   ...cryptoMethods,
   ...keyMethods,
   ...aliasMethods,
+  ...registryMethods,
   'GetFleetStatus',
   ...fleetControlMethods,
   ...backupMethods,
@@ -75,11 +82,12 @@ export const keyScopedMethods: ReadonlySet<string> = new Set<string>([
   ...keyMethods,
   // ListAliases is filtered alias by alias, like ListKeys.
   ...aliasMethods,
+  ...registryMethods,
 ]);
 
 const asymmetric = new Set<string>(['Sign', 'Verify', 'GetPublicKey']);
 const symmetric = new Set<string>(cryptoMethods.filter((method) => !asymmetric.has(method)));
-const keyAdmin = new Set<string>([...keyMethods, ...aliasMethods]);
+const keyAdmin = new Set<string>([...keyMethods, ...aliasMethods, ...registryMethods]);
 
 /** The quota class of a method, or undefined for methods no quota limits (fleet, backup, audit). */
 export function operationClassOf(method: string): OperationClass | undefined {
@@ -92,8 +100,8 @@ export function operationClassOf(method: string): OperationClass | undefined {
 /** The built-in roles, each a fixed set of method names. */
 export const builtInRoles: Readonly<Record<string, readonly string[]>> = {
   'crypto-user': cryptoMethods,
-  'key-admin': [...keyMethods, ...aliasMethods],
-  'fleet-operator': ['GetFleetStatus', ...fleetControlMethods],
+  'key-admin': [...keyMethods, ...aliasMethods, ...registryMethods],
+  'fleet-operator': ['GetFleetStatus', ...fleetControlMethods, ...registryMethods],
   auditor: ['GetFleetStatus', 'DescribeKey', 'ListKeys', 'ListAliases', ...auditMethods],
   'backup-officer': backupMethods,
 };

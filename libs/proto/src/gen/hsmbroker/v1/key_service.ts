@@ -128,6 +128,31 @@ export interface UpdateKeySettingsResponse {
   keyMetadata?: KeyMetadata | undefined;
 }
 
+export interface RebuildRegistryRequest {
+  /** Reports what would be registered without writing anything. */
+  dryRun: boolean;
+}
+
+/** One key as rebuilt from the appliances. */
+export interface RebuiltKey {
+  keyMetadata?:
+    | KeyMetadata
+    | undefined;
+  /** What the appliances could not tell or disagreed on, in words. */
+  notes: string[];
+}
+
+export interface RebuildRegistryResponse {
+  appliancesScanned: number;
+  /** Keys registered (in a dry run: that would be), every one DISABLED. */
+  keys: RebuiltKey[];
+  /** Key ids found on the appliances that the registry already holds; left unchanged. */
+  alreadyRegistered: string[];
+  /** Appliances whose inventory could not be read and objects that could not be understood. */
+  failures: string[];
+  dryRun: boolean;
+}
+
 function createBaseCreateKeyRequest(): CreateKeyRequest {
   return { keyId: "", keySpec: 0, keyUsage: 0, description: "", labels: {}, rotationPeriodDays: 0 };
 }
@@ -1761,6 +1786,315 @@ export const UpdateKeySettingsResponse: MessageFns<UpdateKeySettingsResponse> = 
   },
 };
 
+function createBaseRebuildRegistryRequest(): RebuildRegistryRequest {
+  return { dryRun: false };
+}
+
+export const RebuildRegistryRequest: MessageFns<RebuildRegistryRequest> = {
+  encode(message: RebuildRegistryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dryRun !== false) {
+      writer.uint32(8).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RebuildRegistryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRebuildRegistryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RebuildRegistryRequest {
+    return {
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
+  },
+
+  toJSON(message: RebuildRegistryRequest): unknown {
+    const obj: any = {};
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RebuildRegistryRequest>): RebuildRegistryRequest {
+    return RebuildRegistryRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RebuildRegistryRequest>): RebuildRegistryRequest {
+    const message = createBaseRebuildRegistryRequest();
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseRebuiltKey(): RebuiltKey {
+  return { keyMetadata: undefined, notes: [] };
+}
+
+export const RebuiltKey: MessageFns<RebuiltKey> = {
+  encode(message: RebuiltKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyMetadata !== undefined) {
+      KeyMetadata.encode(message.keyMetadata, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.notes) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RebuiltKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRebuiltKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyMetadata = KeyMetadata.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.notes.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RebuiltKey {
+    return {
+      keyMetadata: isSet(object.keyMetadata)
+        ? KeyMetadata.fromJSON(object.keyMetadata)
+        : isSet(object.key_metadata)
+        ? KeyMetadata.fromJSON(object.key_metadata)
+        : undefined,
+      notes: globalThis.Array.isArray(object?.notes) ? object.notes.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: RebuiltKey): unknown {
+    const obj: any = {};
+    if (message.keyMetadata !== undefined) {
+      obj.keyMetadata = KeyMetadata.toJSON(message.keyMetadata);
+    }
+    if (message.notes?.length) {
+      obj.notes = message.notes;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RebuiltKey>): RebuiltKey {
+    return RebuiltKey.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RebuiltKey>): RebuiltKey {
+    const message = createBaseRebuiltKey();
+    message.keyMetadata = (object.keyMetadata !== undefined && object.keyMetadata !== null)
+      ? KeyMetadata.fromPartial(object.keyMetadata)
+      : undefined;
+    message.notes = object.notes?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRebuildRegistryResponse(): RebuildRegistryResponse {
+  return { appliancesScanned: 0, keys: [], alreadyRegistered: [], failures: [], dryRun: false };
+}
+
+export const RebuildRegistryResponse: MessageFns<RebuildRegistryResponse> = {
+  encode(message: RebuildRegistryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appliancesScanned !== 0) {
+      writer.uint32(8).uint32(message.appliancesScanned);
+    }
+    for (const v of message.keys) {
+      RebuiltKey.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.alreadyRegistered) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.failures) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(40).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RebuildRegistryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRebuildRegistryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.appliancesScanned = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keys.push(RebuiltKey.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.alreadyRegistered.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.failures.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RebuildRegistryResponse {
+    return {
+      appliancesScanned: isSet(object.appliancesScanned)
+        ? globalThis.Number(object.appliancesScanned)
+        : isSet(object.appliances_scanned)
+        ? globalThis.Number(object.appliances_scanned)
+        : 0,
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => RebuiltKey.fromJSON(e)) : [],
+      alreadyRegistered: globalThis.Array.isArray(object?.alreadyRegistered)
+        ? object.alreadyRegistered.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.already_registered)
+        ? object.already_registered.map((e: any) => globalThis.String(e))
+        : [],
+      failures: globalThis.Array.isArray(object?.failures) ? object.failures.map((e: any) => globalThis.String(e)) : [],
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
+  },
+
+  toJSON(message: RebuildRegistryResponse): unknown {
+    const obj: any = {};
+    if (message.appliancesScanned !== 0) {
+      obj.appliancesScanned = Math.round(message.appliancesScanned);
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => RebuiltKey.toJSON(e));
+    }
+    if (message.alreadyRegistered?.length) {
+      obj.alreadyRegistered = message.alreadyRegistered;
+    }
+    if (message.failures?.length) {
+      obj.failures = message.failures;
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RebuildRegistryResponse>): RebuildRegistryResponse {
+    return RebuildRegistryResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RebuildRegistryResponse>): RebuildRegistryResponse {
+    const message = createBaseRebuildRegistryResponse();
+    message.appliancesScanned = object.appliancesScanned ?? 0;
+    message.keys = object.keys?.map((e) => RebuiltKey.fromPartial(e)) || [];
+    message.alreadyRegistered = object.alreadyRegistered?.map((e) => e) || [];
+    message.failures = object.failures?.map((e) => e) || [];
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
 /** Key lifecycle: creation, rotation, state changes and listing. */
 export type KeyServiceService = typeof KeyServiceService;
 export const KeyServiceService = {
@@ -1856,6 +2190,23 @@ export const KeyServiceService = {
       Buffer.from(UpdateKeySettingsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UpdateKeySettingsResponse => UpdateKeySettingsResponse.decode(value),
   },
+  /**
+   * Registers the keys found on the appliances that the registry does not
+   * hold (after the metadata store was lost), from the key objects' own
+   * labels and attributes. Every key rebuilt is DISABLED until an operator
+   * enables it. Keys the registry already holds are left unchanged.
+   */
+  rebuildRegistry: {
+    path: "/hsmbroker.v1.KeyService/RebuildRegistry" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RebuildRegistryRequest): Buffer =>
+      Buffer.from(RebuildRegistryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RebuildRegistryRequest => RebuildRegistryRequest.decode(value),
+    responseSerialize: (value: RebuildRegistryResponse): Buffer =>
+      Buffer.from(RebuildRegistryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RebuildRegistryResponse => RebuildRegistryResponse.decode(value),
+  },
 } as const;
 
 export interface KeyServiceServer extends UntypedServiceImplementation {
@@ -1873,6 +2224,13 @@ export interface KeyServiceServer extends UntypedServiceImplementation {
   cancelKeyDeletion: handleUnaryCall<CancelKeyDeletionRequest, CancelKeyDeletionResponse>;
   /** Changes the minimum decryption version and the automatic rotation period. */
   updateKeySettings: handleUnaryCall<UpdateKeySettingsRequest, UpdateKeySettingsResponse>;
+  /**
+   * Registers the keys found on the appliances that the registry does not
+   * hold (after the metadata store was lost), from the key objects' own
+   * labels and attributes. Every key rebuilt is DISABLED until an operator
+   * enables it. Keys the registry already holds are left unchanged.
+   */
+  rebuildRegistry: handleUnaryCall<RebuildRegistryRequest, RebuildRegistryResponse>;
 }
 
 export interface KeyServiceClient extends Client {
@@ -2015,6 +2373,27 @@ export interface KeyServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UpdateKeySettingsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Registers the keys found on the appliances that the registry does not
+   * hold (after the metadata store was lost), from the key objects' own
+   * labels and attributes. Every key rebuilt is DISABLED until an operator
+   * enables it. Keys the registry already holds are left unchanged.
+   */
+  rebuildRegistry(
+    request: RebuildRegistryRequest,
+    callback: (error: ServiceError | null, response: RebuildRegistryResponse) => void,
+  ): ClientUnaryCall;
+  rebuildRegistry(
+    request: RebuildRegistryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RebuildRegistryResponse) => void,
+  ): ClientUnaryCall;
+  rebuildRegistry(
+    request: RebuildRegistryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RebuildRegistryResponse) => void,
   ): ClientUnaryCall;
 }
 
