@@ -19,3 +19,8 @@ export { KeyBackup } from './key-backup.js';
 export type { BackupProgressEvent, BackupResult, KeyBackupOptions } from './key-backup.js';
 export { transferTrustedKey } from './fleet-kek-enrollment.js';
 export type { OfficerAccess } from './fleet-kek-enrollment.js';
+export { PgKeyStore, redactStoreUrl } from './pg-key-store.js';
+export type { PgKeyStoreOptions } from './pg-key-store.js';
+export { storeReason } from './pg-store-failure.js';
+export { soleLeadership } from './background-leadership.js';
+export type { BackgroundLeadership } from './background-leadership.js';
