@@ -6,6 +6,8 @@ import type { TokenSelector } from '@hsm-broker/pkcs11';
 import { parseAuditSettings } from './audit-config.js';
 import type { AuditSettings } from './audit-config.js';
 import { ConfigError } from './config-error.js';
+import { parseStoreConfig } from './store-config.js';
+import type { StoreConfig } from './store-config.js';
 import type { LogLevel } from './logger.js';
 import { parseCloneTls, parseCloneUrl } from './remote-appliance-config.js';
 import type { CloneTlsFiles } from './remote-appliance-config.js';
@@ -57,6 +59,8 @@ export interface BrokerConfig {
   reloadIntervalMs: number;
   /** Where the metadata database and, for the local fleet, tokens and PINs live. */
   dataDir: string;
+  /** The key metadata store: the embedded SQLite file in dataDir, or PostgreSQL shared by replicas (HSMB_STORE). */
+  store: StoreConfig;
   localZone: string;
   /** Either an embedded SoftHSM fleet of `zones` × `perZone`, or configured appliances. */
   fleet: { kind: 'local'; zones: number; perZone: number; modulePath: string } | { kind: 'configured'; appliances: ConfiguredAppliance[] };
@@ -324,6 +328,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     listen,
     tls,
     dataDir,
+    store: parseStoreConfig(pick('HSMB_STORE', 'store')),
     localZone,
     fleet,
     durability,
