@@ -8,7 +8,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { Fleet } from '@hsm-broker/fleet';
 import type { ApplianceConfig, CloneEndpoint } from '@hsm-broker/fleet';
 import { BackupHsm, KeyBackup, KeyRegistry, ReplicaReconciler, enrollFleetKek } from '@hsm-broker/keys';
-import type { BackgroundLeadership, SweepReport } from '@hsm-broker/keys';
+import type { BackgroundLeadership, KeyStore, SweepReport } from '@hsm-broker/keys';
 import { AuditServiceService, BackupServiceService, CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
 import { auditedPipeline } from './audit-pipeline.js';
 import { auditService } from './audit-service.js';
@@ -50,6 +50,8 @@ export interface RunningBroker {
   sweepDeletions(): Promise<SweepReport>;
   /** Runs the automatic-rotation sweep now (normally periodic): keys rotated, and which failed. */
   sweepRotations(): Promise<SweepReport>;
+  /** The key metadata store (shared by every replica when it is PostgreSQL). */
+  store: KeyStore;
   /** Whether this replica runs the background work now (always, with the embedded store). */
   leadership: BackgroundLeadership;
   /** Called after every sweep, timer-driven or not, with its kind and report. Listeners must not throw. */
@@ -360,6 +362,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     audit,
     sweepDeletions: sweep,
     sweepRotations: rotate,
+    store,
     leadership,
     onSweep(listener) {
       sweepListeners.push(listener);

@@ -24,3 +24,5 @@ export type { PgKeyStoreOptions } from './pg-key-store.js';
 export { storeReason } from './pg-store-failure.js';
 export { soleLeadership } from './background-leadership.js';
 export type { BackgroundLeadership } from './background-leadership.js';
+export { testDatabase } from './testing/test-postgres.js';
+export type { TestDatabase } from './testing/test-postgres.js';

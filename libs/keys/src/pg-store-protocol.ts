@@ -37,7 +37,7 @@ export type FromWorker =
   | { kind: 'locked'; id: number }
   | { kind: 'lockFailed'; id: number; error: SerializedBrokerError }
   | { kind: 'changed'; keyId: string }
-  /** Notifications may have been missed (the listening connection dropped, or came back): forget every cached key. */
+  /** Listening (again): notifications may have been missed before this, so forget every cached key. */
   | { kind: 'reset' }
   | { kind: 'leader'; leader: boolean; term: number }
   | { kind: 'closed' };

@@ -117,9 +117,9 @@ async function listen(): Promise<void> {
       listener = client;
       // Anything cached before this point may have changed unseen.
       post({ kind: 'reset' });
+      // While the database is away no replica can change a key, so cached records stay valid until it returns.
       await lost;
       listener = undefined;
-      post({ kind: 'reset' });
     } catch {
       // Not reachable yet: try again shortly.
     }
