@@ -27,7 +27,7 @@ function revive(key: KeyRecord): KeyRecord {
 
 /** Removes the password from a connection string before it is shown anywhere. */
 export function redactStoreUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@]*@/u, '$1:***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@]*@/iu, '$1:***@');
 }
 
 /**
