@@ -323,6 +323,22 @@ describe('hsmctl', () => {
     const fallback = await run(['fleet', 'status'], fleet);
     assert.equal(fallback.connectedWith?.address, '127.0.0.1:50051');
     assert.equal(fallback.stdout.toString(), 'No appliances.\n');
+    // Repeated --address: several replicas, in order.
+    const several = await run(['--address', 'broker-1:1', 'fleet', 'status', '--address', 'broker-2:1'], fleet);
+    assert.deepEqual(several.connectedWith?.address, ['broker-1:1', 'broker-2:1']);
+  });
+
+  it('refuses a malformed replica list through the real client, naming the entry', async () => {
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const status = await runCli(['fleet', 'status', '--address', 'broker-1:1,broker-2'], {
+      stdin: Readable.from([]),
+      stdout: new Writable({ write: (chunk: Buffer, _encoding, done) => { stdout.push(chunk); done(); } }),
+      stderr: new Writable({ write: (chunk: Buffer, _encoding, done) => { stderr.push(chunk); done(); } }),
+      env: {},
+    });
+    assert.equal(status, 1);
+    assert.match(Buffer.concat(stderr).toString(), /INVALID_ARGUMENT: address: 'broker-2' is not host:port/);
   });
 
   it('reports an unreachable broker through the real client as UNAVAILABLE', async () => {

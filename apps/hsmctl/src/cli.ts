@@ -47,8 +47,11 @@ export const commands: readonly CommandSpec[] = [
 export const globalOptions: OptionSpecs = {
   address: {
     type: 'string',
+    multiple: true,
     valueName: 'HOST:PORT',
-    description: `Broker address (default: $HSMB_ADDRESS, else ${defaultAddress})`,
+    description:
+      `Broker address; repeat it or separate addresses with commas to balance over several replicas, ` +
+      `or give dns:///NAME:PORT (default: $HSMB_ADDRESS, else ${defaultAddress})`,
   },
   'deadline-ms': {
     type: 'string',
@@ -175,7 +178,10 @@ async function readClientOptions(
   options: ParsedOptions,
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<BrokerClientOptions> {
-  const address = options.string('address') ?? nonEmpty(env['HSMB_ADDRESS']) ?? defaultAddress;
+  // Several --address options are several replicas; one may itself list
+  // several, separated by commas (as $HSMB_ADDRESS may): the client splits them.
+  const given = options.list('address');
+  const address = given.length > 1 ? given : (given[0] ?? nonEmpty(env['HSMB_ADDRESS']) ?? defaultAddress);
   const deadline = options.string('deadline-ms');
   const caFile = options.string('tls-ca') ?? nonEmpty(env['HSMB_TLS_CA']);
   const certFile = options.string('tls-cert') ?? nonEmpty(env['HSMB_TLS_CERT']);

@@ -91,6 +91,9 @@ import {
 } from './call-options.js';
 import { decryptEnvelope, encryptEnvelope } from './envelope-encryption.js';
 import type { EncryptionContext } from './encryption-context.js';
+import { registerReplicaResolver } from './replica-resolver.js';
+import { replicaChannelOptions } from './replica-service-config.js';
+import { parseReplicaTarget } from './replica-target.js';
 import { toBrokerError } from './status-error.js';
 
 /** How long a call may take when neither the client nor the call says otherwise. */
@@ -120,8 +123,15 @@ export type PartialMessage<T> = T extends Date | Uint8Array | string | number | 
 
 /** Settings for {@link createBrokerClient}, checked once when the client is made. */
 export interface BrokerClientOptions {
-  /** `host:port` of the broker, or any grpc-js target such as `dns:///broker:50051`. */
-  address: string;
+  /**
+   * Where the broker replicas are: one `host:port`; several, as an array or
+   * separated by commas (`broker-1:50051,broker-2:50051`); or one grpc-js
+   * target such as `dns:///brokers:50051` whose name resolves to every
+   * replica. Calls are spread over all of them (`round_robin`); idempotent
+   * calls (crypto, reads) that meet UNAVAILABLE, as when a replica stops, are
+   * sent again to another one within the deadline; other calls are not.
+   */
+  address: string | readonly string[];
   /**
    * Channel credentials. Defaults to an insecure (plaintext) channel, which
    * is for local development only: production brokers require mutual TLS,
@@ -359,9 +369,7 @@ interface MethodDescriptor<Request, Response> {
  * Invalid options throw a `BrokerError` (INVALID_ARGUMENT) naming the field.
  */
 export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
-  if (typeof options.address !== 'string' || options.address.trim() === '') {
-    throw BrokerError.invalidArgument('address', `must be a non-empty host:port, got '${String(options.address)}'`);
-  }
+  const { target } = parseReplicaTarget(options.address);
   const clientDeadlineMs = checkDeadlineMs('deadlineMs', options.deadlineMs ?? defaultDeadlineMs);
   const clientBackupDeadlineMs = checkDeadlineMs(
     'backupDeadlineMs',
@@ -370,10 +378,11 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   // One generic grpc-js Client serves every service: the generated service
   // descriptors carry the method paths and (de)serialisers, so the four
   // generated client classes (and four channels) are not needed.
+  registerReplicaResolver();
   const channel = new Client(
-    options.address,
+    target,
     options.credentials ?? grpcCredentials.createInsecure(),
-    options.channelOptions ?? {},
+    replicaChannelOptions(options.channelOptions ?? {}),
   );
 
   function unary<Request, Response>(

@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { workspaceRoot } from './process-run.js';
+
+/** How to start a {@link BrokerProcess}. */
+export interface BrokerProcessOptions {
+  /** HSMB_* settings; HSMB_LISTEN defaults to a free loopback port. */
+  env: Record<string, string>;
+  /** How long start-up may take before it counts as failed. Default: 120 s. */
+  startTimeoutMs?: number;
+}
+
+/**
+ * A broker running as its own OS process (`apps/broker/dist/main.js`), in
+ * its own process group with its appliance workers, so that a test can kill
+ * the whole replica at once as a dying host would.
+ */
+export interface BrokerProcess extends AsyncDisposable {
+  /** `127.0.0.1:PORT` it serves on. */
+  readonly address: string;
+  /** Everything it wrote to stderr (its JSON log) so far. */
+  log(): string;
+  /** SIGKILLs the broker and its workers; resolves once the broker has exited. */
+  kill(): Promise<void>;
+  /** SIGTERM, then SIGKILL if it is still there after 20 s. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node apps/broker/dist/main.js` with exactly the given HSMB_*
+ * settings (none from this process's environment) and resolves once its
+ * "hsm-broker serving" log line names the address it listens on.
+ */
+export async function startBrokerProcess(options: BrokerProcessOptions): Promise<BrokerProcess> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HSMB_')));
+  const child: ChildProcess = spawn(process.execPath, [join(workspaceRoot, 'apps/broker/dist/main.js')], {
+    cwd: workspaceRoot,
+    env: { ...env, HSMB_LISTEN: '127.0.0.1:0', HSMB_LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
+  let log = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`broker did not start within ${String(options.startTimeoutMs ?? 120_000)} ms:\n${log}`)),
+      options.startTimeoutMs ?? 120_000,
+    );
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      log += chunk;
+      const match = /"message":"hsm-broker serving","address":"([^"]+)"/.exec(log);
+      if (match?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`broker exited during start-up (${String(code ?? signal)}):\n${log}`));
+    });
+  });
+
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // The group is gone already.
+    }
+  };
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      signalGroup('SIGTERM');
+      const timer = setTimeout(() => signalGroup('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    })());
+  return {
+    address,
+    log: () => log,
+    kill: async () => {
+      signalGroup('SIGKILL');
+      await exited;
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
