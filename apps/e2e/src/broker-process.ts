@@ -18,7 +18,7 @@ export interface BrokerProcessOptions {
 export interface BrokerProcess extends AsyncDisposable {
   /** `127.0.0.1:PORT` it serves on. */
   readonly address: string;
-  /** Everything it wrote to stderr (its JSON log) so far. */
+  /** The last 64 KiB it wrote to stderr (its JSON log). */
   log(): string;
   /** SIGKILLs the broker and its workers; resolves once the broker has exited. */
   kill(): Promise<void>;
@@ -39,7 +39,10 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });
+  // Only the tail is kept: a replica under load logs for as long as it runs.
+  const keptLogChars = 65_536;
   let log = '';
+  let started = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const address = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
@@ -48,9 +51,11 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
     );
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
-      log += chunk;
+      log = (log + chunk).slice(-keptLogChars);
+      if (started) return;
       const match = /"message":"hsm-broker serving","address":"([^"]+)"/.exec(log);
       if (match?.[1] !== undefined) {
+        started = true;
         clearTimeout(timer);
         resolve(match[1]);
       }

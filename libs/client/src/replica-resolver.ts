@@ -9,6 +9,14 @@ import { experimental, status as GrpcStatus, type ChannelOptions } from '@grpc/g
  */
 export const replicaScheme = 'hsmb-replicas';
 
+/**
+ * The shortest time between two lookups. grpc-js asks for a new resolution
+ * every time a connection fails; answering each at once would, while a
+ * replica is down, re-resolve and hand the balancer a fresh list in a tight
+ * loop (grpc-js's own DNS resolver waits 30 s for the same reason).
+ */
+const minResolutionIntervalMs = 2_000;
+
 /** One `host:port` entry of a replica target. */
 interface ReplicaEntry {
   host: string;
@@ -22,13 +30,16 @@ interface ReplicaEntry {
  * replica whose name is gone is a replica that is down); only when none
  * resolves is the resolution an error, which grpc-js retries with backoff.
  * grpc-js asks again (`updateResolution`) whenever a connection fails, so
- * a replica that moved is found again.
+ * a replica that moved is found again, at most once per
+ * {@link minResolutionIntervalMs}.
  */
 class ReplicaResolver implements experimental.Resolver {
   readonly #entries: readonly ReplicaEntry[];
   readonly #listener: experimental.ResolverListener;
   #generation = 0;
   #resolving = false;
+  #lastResolvedAt = -Infinity;
+  #deferred: NodeJS.Timeout | undefined;
 
   constructor(target: experimental.GrpcUri, listener: experimental.ResolverListener, _options: ChannelOptions) {
     this.#listener = listener;
@@ -36,8 +47,18 @@ class ReplicaResolver implements experimental.Resolver {
   }
 
   updateResolution(): void {
-    if (this.#resolving) return;
+    if (this.#resolving || this.#deferred !== undefined) return;
+    const wait = this.#lastResolvedAt + minResolutionIntervalMs - performance.now();
+    if (wait > 0) {
+      this.#deferred = setTimeout(() => {
+        this.#deferred = undefined;
+        this.updateResolution();
+      }, wait);
+      this.#deferred.unref();
+      return;
+    }
     this.#resolving = true;
+    this.#lastResolvedAt = performance.now();
     const generation = this.#generation;
     void this.#resolve().then((endpoints) => {
       this.#resolving = false;
@@ -62,6 +83,8 @@ class ReplicaResolver implements experimental.Resolver {
   destroy(): void {
     this.#generation += 1;
     this.#resolving = false;
+    clearTimeout(this.#deferred);
+    this.#deferred = undefined;
   }
 
   async #resolve(): Promise<experimental.Endpoint[]> {
