@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { ensurePrerequisites, workspaceRoot } from '../setup/prerequisites.mjs';
 import { ensureCompose, ensureContainerPrerequisites } from '../images/container-prerequisites.mjs';
 import { buildImages } from '../images/build-images.mjs';
+import { postgresUrlVariable, startPostgres } from './postgres-server.mjs';
 
 const reportsDir = join(workspaceRoot, 'reports');
 const bin = (name) => join(workspaceRoot, 'node_modules', '.bin', name);
@@ -44,9 +45,20 @@ if (prerequisitesOk) {
   await stage('build', () => command(...nx('build')));
   await stage('lint', () => command(...nx('lint')));
   await stage('unit tests', () => testStage('test', 'unit'));
+  // One PostgreSQL server for every integration test file (each makes its own database in it).
+  let postgres;
+  const postgresOk = await stage('postgresql', async () => {
+    postgres = await startPostgres({ log: (line) => console.log(line) });
+    env[postgresUrlVariable] = postgres.url;
+    return { ok: true };
+  });
   await stage('integration tests', () => testStage('integration', 'integration'));
   // Every test broker's full log, searched for the PINs and plaintexts it was given.
   await stage('log leak scan', () => command(process.execPath, [join(workspaceRoot, 'tools/test/scan-broker-logs.mjs'), '--require-logs']));
+  if (postgresOk) {
+    postgres.stop();
+    delete env[postgresUrlVariable];
+  }
   const containersOk = await stage('containers', async () => {
     await ensureContainerPrerequisites({ log: (line) => console.log(line), compose: false });
     // Built already by the build stage; images are built once here and reused by every fleet suite.

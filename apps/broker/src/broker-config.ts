@@ -8,6 +8,8 @@ import type { AuditSettings } from './audit-config.js';
 import { ConfigError } from './config-error.js';
 import { parseKmsSettings } from './kms/kms-config.js';
 import type { KmsSettings } from './kms/kms-config.js';
+import { parseStoreConfig } from './store-config.js';
+import type { StoreConfig } from './store-config.js';
 import type { LogLevel } from './logger.js';
 import { parseCloneTls, parseCloneUrl } from './remote-appliance-config.js';
 import type { CloneTlsFiles } from './remote-appliance-config.js';
@@ -61,6 +63,8 @@ export interface BrokerConfig {
   reloadIntervalMs: number;
   /** Where the metadata database and, for the local fleet, tokens and PINs live. */
   dataDir: string;
+  /** The key metadata store: the embedded SQLite file in dataDir, or PostgreSQL shared by replicas (HSMB_STORE). */
+  store: StoreConfig;
   localZone: string;
   /** Either an embedded SoftHSM fleet of `zones` × `perZone`, or configured appliances. */
   fleet: { kind: 'local'; zones: number; perZone: number; modulePath: string } | { kind: 'configured'; appliances: ConfiguredAppliance[] };
@@ -202,7 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls', 'kms', 'tracing']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls', 'kms', 'tracing', 'store']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -332,6 +336,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     listen,
     tls,
     dataDir,
+    store: parseStoreConfig(pick('HSMB_STORE', 'store')),
     localZone,
     fleet,
     durability,

@@ -7,8 +7,8 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { Fleet } from '@hsm-broker/fleet';
 import type { ApplianceConfig, CloneEndpoint } from '@hsm-broker/fleet';
-import { BackupHsm, KeyBackup, KeyRegistry, RegistryRebuild, ReplicaReconciler, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
-import type { SweepReport } from '@hsm-broker/keys';
+import { BackupHsm, KeyBackup, KeyRegistry, RegistryRebuild, ReplicaReconciler, enrollFleetKek } from '@hsm-broker/keys';
+import type { BackgroundLeadership, KeyStore, SweepReport } from '@hsm-broker/keys';
 import { AuditServiceService, BackupServiceService, CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
 import { auditedPipeline } from './audit-pipeline.js';
 import { auditService } from './audit-service.js';
@@ -29,6 +29,8 @@ import { startKmsEndpoint } from './kms/kms-endpoint.js';
 import type { RunningKmsEndpoint } from './kms/kms-endpoint.js';
 import { provisionLocalBackupHsm, provisionLocalFleet } from './local-fleet.js';
 import { ReceiveGuard } from './receive-guard.js';
+import { backgroundLeadership } from './background-work.js';
+import { openKeyStore } from './store-config.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import { startTracing } from './tracing.js';
@@ -54,6 +56,10 @@ export interface RunningBroker {
   sweepDeletions(): Promise<SweepReport>;
   /** Runs the automatic-rotation sweep now (normally periodic): keys rotated, and which failed. */
   sweepRotations(): Promise<SweepReport>;
+  /** The key metadata store (shared by every replica when it is PostgreSQL). */
+  store: KeyStore;
+  /** Whether this replica runs the background work now (always, with the embedded store). */
+  leadership: BackgroundLeadership;
   /** Called after every sweep, timer-driven or not, with its kind and report. Listeners must not throw. */
   onSweep(listener: (kind: 'deletion' | 'rotation', report: SweepReport) => void): void;
   /** Stops serving, then stops the workers and closes the database. */
@@ -231,7 +237,10 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   for (const appliance of fleet.appliances) {
     log.info('appliance started', { appliance: appliance.id, zone: appliance.zone, health: appliance.health, workers: appliance.workerCount });
   }
-  const store = new SqliteKeyStore(join(config.dataDir, 'broker.db'));
+  const store = await openKeyStore(config.store, config.dataDir).catch(async (error: unknown) => {
+    await fleet.stop();
+    throw error;
+  });
   const enrolled = new Set<string>();
   try {
     const enrollment = await enrollFleetKek(fleet, store);
@@ -260,12 +269,19 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     log: (level, message, fields) => log[level](message, fields),
     ...(overrides.clock ? { clock: overrides.clock } : {}),
   });
-  fleet.onRecovery((applianceId) => reconciler.runInBackground('recovery', [applianceId]));
-  fleet.onTokenReplaced((applianceId) => reconciler.tokenReplaced(applianceId));
-  fleet.onKeyMissing((applianceId, label) => reconciler.replicaMissing(applianceId, label));
+  // Background work runs on the leader only (every replica, with the embedded store, is its own leader).
+  const leadership = backgroundLeadership(store, config.listen, log);
+  const leading = (work: () => void) => () => {
+    if (leadership.isLeader) work();
+  };
+  fleet.onRecovery((applianceId) => leading(() => reconciler.runInBackground('recovery', [applianceId]))());
+  fleet.onTokenReplaced((applianceId) => leading(() => reconciler.tokenReplaced(applianceId))());
+  fleet.onKeyMissing((applianceId, label) => leading(() => reconciler.replicaMissing(applianceId, label))());
   overrides.beforeReconcile?.(reconciler);
-  reconciler.runInBackground('start-up');
-  const reconcileTimer = setInterval(() => reconciler.runInBackground('interval'), config.reconcileIntervalMs);
+  leading(() => reconciler.runInBackground('start-up'))();
+  // A replica that becomes leader repairs at once instead of waiting for the next interval.
+  leadership.onChange((leader) => leader && reconciler.runInBackground('start-up'));
+  const reconcileTimer = setInterval(leading(() => reconciler.runInBackground('interval')), config.reconcileIntervalMs);
   reconcileTimer.unref();
   const effective = registry.effectiveDurability;
   if (effective.minAppliances < config.durability.minAppliances || effective.minZones < config.durability.minZones) {
@@ -342,9 +358,10 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   };
   const sweep = sweepOf('deletion', () => registry.destroyDueKeys());
   const rotate = sweepOf('rotation', () => registry.rotateDueKeys());
-  const sweeper = setInterval(() => {
-    void sweep().then(rotate);
-  }, config.deletionSweepMs);
+  const sweeper = setInterval(
+    leading(() => void sweep().then(rotate)),
+    config.deletionSweepMs,
+  );
   sweeper.unref();
 
   let stopping: Promise<void> | undefined;
@@ -360,6 +377,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     kms,
     sweepDeletions: sweep,
     sweepRotations: rotate,
+    store,
+    leadership,
     onSweep(listener) {
       sweepListeners.push(listener);
     },

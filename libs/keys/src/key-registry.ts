@@ -109,10 +109,16 @@ export class KeyRegistry {
     };
   }
 
-  /** Serialises changes to one key (rotation, state changes) without blocking other keys. */
+  /**
+   * Serialises changes to one key (rotation, state changes) without blocking
+   * other keys: in this process by a queue, across replicas by the store's
+   * lock when it is shared (so two replicas never make the same version).
+   */
   async #exclusive<T>(keyId: string, body: () => Promise<T>): Promise<T> {
     const previous = this.#keyLocks.get(keyId) ?? Promise.resolve();
-    const next = previous.then(body, body);
+    const shared = this.#store.exclusive?.bind(this.#store);
+    const locked = shared ? () => shared(keyId, body) : body;
+    const next = previous.then(locked, locked);
     const settled = next.then(
       () => undefined,
       () => undefined,
@@ -163,8 +169,16 @@ export class KeyRegistry {
 
   /** Adds a new primary version on the fleet; older versions keep decrypting and verifying. */
   async rotateKey(keyId: string, options: RequestOptions = {}): Promise<KeyRecord> {
+    const rotated = await this.#rotate(keyId, options, false);
+    if (!rotated) throw new BrokerError(Code.INTERNAL, `key ${quoteInput(keyId)} was not rotated`);
+    return rotated;
+  }
+
+  /** Rotates under the key's lock; with `onlyIfDue`, does nothing (undefined) unless automatic rotation is still due. */
+  async #rotate(keyId: string, options: RequestOptions, onlyIfDue: boolean): Promise<KeyRecord | undefined> {
     return this.#exclusive(keyId, async () => {
       const key = this.#require(keyId);
+      if (onlyIfDue && (key.keyState !== 'ENABLED' || key.nextRotationTime === undefined || key.nextRotationTime > this.#clock())) return undefined;
       if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${quoteInput(keyId)} is pending deletion`, 'KEY_PENDING_DELETION');
       const next = key.primaryVersion + 1;
       const version = await this.#materialize(key.keySpec, objectLabel(keyId, next), options);
@@ -206,7 +220,8 @@ export class KeyRegistry {
     const report: SweepReport = { done: [], failures: [] };
     for (const key of this.#store.keysDueForRotation(this.#clock())) {
       try {
-        await this.rotateKey(key.keyId);
+        // Another replica (or an operator) may have rotated it since the query: rotate only if still due.
+        if (!(await this.#rotate(key.keyId, {}, true))) continue;
         report.done.push(key.keyId);
         this.#log('info', 'key rotated automatically', { keyId: key.keyId });
       } catch (error: unknown) {
@@ -285,8 +300,11 @@ export class KeyRegistry {
     const report: SweepReport = { done: [], failures: [] };
     for (const key of this.#store.keysDueForDeletion(this.#clock())) {
       await this.#exclusive(key.keyId, async () => {
+        // Cancelled, or destroyed by another replica, since the query: leave it.
+        const current = this.#store.getKey(key.keyId);
+        if (current?.keyState !== 'PENDING_DELETION' || (current.deletionTime ?? Infinity) > this.#clock()) return;
         let remaining = 0;
-        for (const version of key.versions) {
+        for (const version of current.versions) {
           for (const applianceId of version.replicas) {
             try {
               await this.#fleet.executeOn(applianceId, 'destroyKey', { label: objectLabel(key.keyId, version.version) });

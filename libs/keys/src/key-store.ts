@@ -1,3 +1,4 @@
+import type { BackgroundLeadership } from './background-leadership.js';
 import type { KeyRecord, KeyState } from './key-model.js';
 
 /** A new key and its first version. */
@@ -53,5 +54,21 @@ export interface KeyStore {
   replicaCounts(): Map<string, number>;
   getMeta(name: string): string | undefined;
   setMeta(name: string, value: string): void;
+  /**
+   * Calls `listener` after a key's record changed, with its id: changes made
+   * here and, with a shared store, changes other replicas made (within about
+   * a second). `undefined` means changes may have been missed (the store
+   * reconnected): drop everything cached. Caches above the store (records,
+   * public keys) attach here. Returns a function that detaches the listener.
+   */
+  onKeyChanged(listener: (keyId: string | undefined) => void): () => void;
+  /**
+   * Runs `body` while no other replica changes the same key (a shared store
+   * holds a lock for it). Absent for a store only one process uses: the
+   * registry's in-process queue is enough there.
+   */
+  exclusive?<T>(keyId: string, body: () => Promise<T>): Promise<T>;
+  /** Takes part in electing the replica that runs background work; absent when this process is the only one. */
+  lead?(holder: string): BackgroundLeadership;
   close(): void;
 }

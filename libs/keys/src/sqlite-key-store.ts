@@ -71,6 +71,7 @@ export class SqliteKeyStore implements KeyStore {
    * Records handed out are shared and must not be mutated.
    */
   readonly #keys = new Map<string, KeyRecord>();
+  readonly #listeners = new Set<(keyId: string | undefined) => void>();
 
   #prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
     let statement = this.#statements.get(sql);
@@ -79,6 +80,18 @@ export class SqliteKeyStore implements KeyStore {
       this.#statements.set(sql, statement);
     }
     return statement as unknown as Database.Statement<P, R>;
+  }
+
+  onKeyChanged(listener: (keyId: string | undefined) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Tells listeners a key changed and returns its fresh record. */
+  #changed(keyId: string): KeyRecord {
+    const key = this.#require(keyId);
+    for (const listener of this.#listeners) listener(keyId);
+    return key;
   }
 
   constructor(path: string) {
@@ -152,7 +165,7 @@ export class SqliteKeyStore implements KeyStore {
         .run(key.keyId, key.keySpec, key.keyUsage, key.description, JSON.stringify(key.labels), key.createdAt, key.rotationPeriodDays, key.nextRotationTime ?? null);
       this.#insertVersion(key.keyId, 1, key.createdAt, key.publicKey, key.replicas);
     })();
-    return this.#require(key.keyId);
+    return this.#changed(key.keyId);
   }
 
   #insertVersion(keyId: string, version: number, createdAt: number, publicKey: Buffer | undefined, replicas: string[]): void {
@@ -174,7 +187,7 @@ export class SqliteKeyStore implements KeyStore {
     if ('nextRotationTime' in settings) {
       this.#prepare('UPDATE keys SET next_rotation_time = ? WHERE key_id = ?').run(settings.nextRotationTime ?? null, keyId);
     }
-    return this.#require(keyId);
+    return this.#changed(keyId);
   }
 
   keysDueForRotation(now: number): KeyRecord[] {
@@ -217,7 +230,7 @@ export class SqliteKeyStore implements KeyStore {
         }
       }
     })();
-    return this.#require(key.keyId);
+    return this.#changed(key.keyId);
   }
 
   allKeys(): KeyRecord[] {
@@ -252,14 +265,14 @@ export class SqliteKeyStore implements KeyStore {
       this.#insertVersion(keyId, version, createdAt, publicKey, replicas);
       this.#prepare('UPDATE keys SET primary_version = ? WHERE key_id = ?').run(version, keyId);
     })();
-    return this.#require(keyId);
+    return this.#changed(keyId);
   }
 
   setState(keyId: string, state: KeyState, deletionTime: number | undefined): KeyRecord {
     this.#keys.delete(keyId);
     this.#require(keyId);
     this.#prepare('UPDATE keys SET key_state = ?, deletion_time = ? WHERE key_id = ?').run(state, deletionTime ?? null, keyId);
-    return this.#require(keyId);
+    return this.#changed(keyId);
   }
 
   setReplica(keyId: string, version: number, applianceId: string, present: boolean, verifiedAt: number): void {
@@ -274,12 +287,14 @@ export class SqliteKeyStore implements KeyStore {
       this.#prepare('DELETE FROM key_replicas WHERE key_id = ? AND version = ? AND appliance_id = ?').run(keyId, version, applianceId);
     }
     this.#keys.delete(keyId);
+    for (const listener of this.#listeners) listener(keyId);
   }
 
   deleteKey(keyId: string): void {
     this.#keys.delete(keyId);
     this.#prepare('DELETE FROM keys WHERE key_id = ?').run(keyId);
     this.#keys.delete(keyId);
+    for (const listener of this.#listeners) listener(keyId);
   }
 
   keysDueForDeletion(now: number): KeyRecord[] {
