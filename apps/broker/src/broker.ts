@@ -10,6 +10,7 @@ import type { ApplianceConfig, CloneEndpoint } from '@hsm-broker/fleet';
 import { BackupHsm, KeyBackup, KeyRegistry, ReplicaReconciler, SqliteKeyStore, enrollFleetKek } from '@hsm-broker/keys';
 import type { SweepReport } from '@hsm-broker/keys';
 import { AuditServiceService, BackupServiceService, CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
+import { AdminListener } from './admin-listener.js';
 import { auditedPipeline } from './audit-pipeline.js';
 import { auditService } from './audit-service.js';
 import { AuditSigningKey } from './audit-signing-key.js';
@@ -44,6 +45,8 @@ export interface RunningBroker {
   tlsCredentials: ReloadingServerCredentials | undefined;
   /** The audit trail every call is written to. */
   audit: AuditTrail;
+  /** host:port of the admin HTTP listener (metrics, health, dashboard); undefined when turned off. */
+  adminAddress: string | undefined;
   /** Runs the deletion sweep now (normally periodic): keys destroyed, and what is left and why. */
   sweepDeletions(): Promise<SweepReport>;
   /** Runs the automatic-rotation sweep now (normally periodic): keys rotated, and which failed. */
@@ -253,6 +256,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   fleet.onRecovery((applianceId) => reconciler.runInBackground('recovery', [applianceId]));
   fleet.onTokenReplaced((applianceId) => reconciler.tokenReplaced(applianceId));
   fleet.onKeyMissing((applianceId, label) => reconciler.replicaMissing(applianceId, label));
+  // Before the first reconciliation and the first call, so metrics see every one.
+  const admin = new AdminListener({ fleet, registry, store, reconciler });
   overrides.beforeReconcile?.(reconciler);
   reconciler.runInBackground('start-up');
   const reconcileTimer = setInterval(() => reconciler.runInBackground('interval'), config.reconcileIntervalMs);
@@ -291,7 +296,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     return undefined;
   });
   log.info('audit trail ready', { file: config.audit.file, signingKeyFingerprint: fingerprint, collectors: config.audit.syslog.map((collector) => collector.address) });
-  const pipeline = guard.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit));
+  const pipeline = guard.pipeline(admin.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit)));
   server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline));
   server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline));
   server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline));
@@ -309,12 +314,16 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     server.bindAsync(config.listen, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
   });
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+  const adminServer = await admin.listen(config.admin.listen, log).catch((error: unknown) => {
+    server.forceShutdown();
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  });
   announceMode(config, access, log);
   access?.watch(config.reloadIntervalMs);
   reloading?.watch(config.reloadIntervalMs);
   for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');
 
-  const sweepListeners: ((kind: 'deletion' | 'rotation', report: SweepReport) => void)[] = [];
+  const sweepListeners: ((kind: 'deletion' | 'rotation', report: SweepReport) => void)[] = [(kind, report) => admin.sweepFinished(kind, report)];
   /** Runs one sweep; a sweep that throws is reported as a failure, never as "nothing to do". */
   const sweepOf = (kind: 'deletion' | 'rotation', run: () => Promise<SweepReport>) => async (): Promise<SweepReport> => {
     const report = await run().catch((error: unknown): SweepReport => {
@@ -343,6 +352,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     access,
     tlsCredentials: reloading,
     audit,
+    adminAddress: adminServer?.address,
     sweepDeletions: sweep,
     sweepRotations: rotate,
     onSweep(listener) {
@@ -355,6 +365,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
         access?.close();
         reloading?.close();
         for (const name of ['', ...serviceNames]) health.setStatus(name, 'NOT_SERVING');
+        await admin.close();
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {
             server.forceShutdown();
