@@ -80,6 +80,7 @@ export class AdminListener {
         metricsContentType: this.metrics.registry.contentType,
         readiness: () => readinessOf(fleet, registry, store),
         view: () => this.view(),
+        onEvent: (listener) => this.activity.onEvent(listener),
         log,
       });
     } catch (error: unknown) {

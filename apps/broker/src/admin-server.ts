@@ -14,6 +14,8 @@ export interface AdminSources {
   metricsContentType: string;
   readiness(): Readiness;
   view(): FleetView;
+  /** Subscribes to fleet events (a breaker opened, a fault was injected), pushed to the dashboard at once. */
+  onEvent(listener: () => void): void;
   log: Logger;
 }
 
@@ -25,8 +27,10 @@ export interface RunningAdminServer {
   close(): Promise<void>;
 }
 
-/** How often the dashboard's event stream sends the fleet: fast enough that a tile turns within a second. */
+/** How often the dashboard's event stream sends the fleet; events are sent at once besides. */
 const pushIntervalMs = 500;
+/** Events come in bursts (a breaker opening during a fault injection): one push for each burst. */
+const eventPushDelayMs = 20;
 
 /**
  * The page may load only itself: no fonts, scripts or styles from anywhere
@@ -64,6 +68,14 @@ export async function startAdminServer(listen: string, sources: AdminSources): P
     }
     for (const stream of streams) stream.write(message);
   };
+  let eventPush: NodeJS.Timeout | undefined;
+  sources.onEvent(() => {
+    if (streams.size === 0 || eventPush) return;
+    eventPush = setTimeout(() => {
+      eventPush = undefined;
+      push();
+    }, eventPushDelayMs);
+  });
   const openStream = (request: IncomingMessage, response: ServerResponse): void => {
     response.writeHead(200, { ...pageHeaders, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
     response.write('retry: 1000\n\n');
@@ -139,6 +151,7 @@ export async function startAdminServer(listen: string, sources: AdminSources): P
     port,
     close() {
       if (pushTimer) clearInterval(pushTimer);
+      if (eventPush) clearTimeout(eventPush);
       for (const stream of streams) stream.end();
       streams.clear();
       return new Promise((resolve) => {

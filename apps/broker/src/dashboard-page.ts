@@ -58,7 +58,7 @@ h2 { font-size: 13px; margin: 0 0 6px; color: var(--muted); text-transform: uppe
 #summary { color: var(--muted); }
 #link { margin-left: auto; }
 main { display: grid; grid-template-columns: 1fr 320px; gap: 12px; padding: 12px 16px; }
-#zones { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px; align-content: start; }
+#zones { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 12px; align-content: start; }
 .zone { background: var(--panel); border-radius: 6px; padding: 8px; border: 1px solid #26313c; }
 .zone.fenced { border-color: var(--grey); opacity: .8; }
 .zone-head { display: flex; justify-content: space-between; margin-bottom: 6px; }
@@ -124,19 +124,47 @@ export const dashboardScript = `'use strict';
     svg.append(title);
     return svg;
   }
+  // Tiles and zone panels are kept and updated in place, keyed by name, so
+  // the page does not flicker and a hovered tile keeps its tooltip.
+  const tiles = new Map();
+  const zonePanels = new Map();
+  function keyed(cache, key, make) {
+    let node = cache.get(key);
+    if (!node) {
+      node = make();
+      cache.set(key, node);
+    }
+    return node;
+  }
   function tile(appliance) {
     const colour = colourOf(appliance);
+    const node = keyed(tiles, appliance.id, () => el('div', { 'data-appliance': appliance.id }));
+    node.className = 'tile ' + colour;
+    node.setAttribute('data-colour', colour);
+    node.setAttribute('data-state', appliance.state);
+    node.title = appliance.lastError ? 'last error: ' + appliance.lastError : appliance.id;
     const stats = el('div', { class: 'tile-stats' },
       el('span', {}, 'breaker'), el('span', {}, appliance.breaker),
       el('span', {}, 'in flight'), el('span', {}, String(appliance.inFlight)),
-      el('span', {}, 'rps'), el('span', {}, number(appliance.rps, 1)),
-      el('span', {}, 'p99 / ewma'), el('span', {}, number(appliance.p99Ms, 1) + ' / ' + number(appliance.latencyEwmaMs, 1) + ' ms'));
-    const node = el('div', { class: 'tile ' + colour, 'data-appliance': appliance.id, 'data-colour': colour, 'data-state': appliance.state,
-        title: appliance.lastError ? 'last error: ' + appliance.lastError : appliance.id },
-      el('div', { class: 'tile-head' }, el('span', { class: 'tile-id' }, appliance.id), el('span', { class: 'tile-state' }, appliance.state)),
-      stats, spark(appliance.traffic));
-    if (appliance.faults.length > 0) node.append(el('span', { class: 'fault' }, 'FAULT ' + appliance.faults.join(', ')));
-    if (appliance.versionsMissing > 0) node.append(el('span', { class: 'fault' }, appliance.versionsMissing + ' missing'));
+      el('span', {}, 'calls/s'), el('span', {}, number(appliance.rps, 1)),
+      el('span', {}, 'p99'), el('span', {}, number(appliance.p99Ms, 1) + ' ms'),
+      el('span', {}, 'ewma'), el('span', {}, number(appliance.latencyEwmaMs, 1) + ' ms'));
+    const parts = [el('div', { class: 'tile-head' }, el('span', { class: 'tile-id' }, appliance.id), el('span', { class: 'tile-state' }, appliance.state)),
+      stats, spark(appliance.traffic)];
+    if (appliance.faults.length > 0) parts.push(el('span', { class: 'fault' }, 'FAULT ' + appliance.faults.join(', ')));
+    if (appliance.versionsMissing > 0) parts.push(el('span', { class: 'fault' }, appliance.versionsMissing + ' missing'));
+    node.replaceChildren(...parts);
+    return node;
+  }
+  function zonePanel(zone, appliances) {
+    const node = keyed(zonePanels, zone.name, () => el('div', { 'data-zone': zone.name }, el('div', { class: 'zone-head' }), el('div', { class: 'tiles' })));
+    node.className = 'zone' + (zone.fenced ? ' fenced' : '');
+    node.firstChild.replaceChildren(
+      el('span', { class: 'zone-name' }, zone.name + (zone.local ? ' (local)' : '') + (zone.fenced ? ' — FENCED' : '')),
+      el('span', { class: 'zone-meta' }, zone.healthy + '/' + zone.appliances + ' healthy · ' + number(zone.rps, 1) + ' calls/s'));
+    const members = appliances.map(tile);
+    const box = node.lastChild;
+    if (members.length !== box.children.length || members.some((member, i) => box.children[i] !== member)) box.replaceChildren(...members);
     return node;
   }
   function render(view) {
@@ -149,12 +177,9 @@ export const dashboardScript = `'use strict';
     const healthy = view.appliances.filter((x) => x.state === 'HEALTHY').length;
     const rps = view.appliances.reduce((sum, x) => sum + x.rps, 0);
     $('summary').textContent = healthy + '/' + view.appliances.length + ' appliances healthy in ' + view.zones.length + ' zones · ' + number(rps, 1) + ' calls/s';
-    const zones = view.zones.map((zone) => el('div', { class: 'zone' + (zone.fenced ? ' fenced' : ''), 'data-zone': zone.name },
-      el('div', { class: 'zone-head' },
-        el('span', { class: 'zone-name' }, zone.name + (zone.local ? ' (local)' : '') + (zone.fenced ? ' — FENCED' : '')),
-        el('span', { class: 'zone-meta' }, zone.healthy + '/' + zone.appliances + ' healthy · ' + number(zone.rps, 1) + ' rps')),
-      el('div', { class: 'tiles' }, ...view.appliances.filter((x) => x.zone === zone.name).map(tile))));
-    $('zones').replaceChildren(...zones);
+    const zones = view.zones.map((zone) => zonePanel(zone, view.appliances.filter((x) => x.zone === zone.name)));
+    const container = $('zones');
+    if (zones.length !== container.children.length || zones.some((zone, i) => container.children[i] !== zone)) container.replaceChildren(...zones);
     const r = view.replication;
     $('replication').replaceChildren(
       el('div', { class: 'state ' + (r.state === 'fully replicated' ? 'ok' : 'bad') }, r.state),

@@ -46,6 +46,7 @@ export class FleetActivity {
   readonly #counts = new Map<string, Counts>();
   readonly #events: FleetEvent[] = [];
   readonly #now: () => number;
+  readonly #changeListeners: (() => void)[] = [];
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -87,6 +88,12 @@ export class FleetActivity {
   note(kind: string, target: string, text: string): void {
     this.#events.push({ at: this.#now(), kind, target, text });
     if (this.#events.length > eventsKept) this.#events.splice(0, this.#events.length - eventsKept);
+    for (const listener of this.#changeListeners) listener();
+  }
+
+  /** Called after each new event, so watchers can show it at once rather than at their next tick. Must not throw. */
+  onEvent(listener: () => void): void {
+    this.#changeListeners.push(listener);
   }
 
   /** Recent events, newest first. */
