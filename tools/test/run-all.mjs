@@ -32,7 +32,7 @@ const runStarted = Date.now();
 clearReports();
 
 const prerequisitesOk = await stage('prerequisites', async () => {
-  ensurePrerequisites({ log: (line) => console.log(line) });
+  ensurePrerequisites({ log: (line) => console.log(line), forTests: true });
   return { ok: true };
 });
 

@@ -299,7 +299,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   const pipeline = guard.pipeline(admin.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit)));
   server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline));
   server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline));
-  server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline));
+  server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline, (id) => admin.activity.traffic(id).p99Ms));
   server.addService(guard.service(BackupServiceService), backupService(backup, pipeline));
   server.addService(guard.service(AuditServiceService), auditService(audit, pipeline));
   if (config.faultInjection) log.warn('fault injection is enabled: InjectFault can make appliances fail on purpose');

@@ -186,7 +186,7 @@ export const dashboardScript = `'use strict';
       el('div', {}, r.versionsMissing + ' version(s) missing · ' + r.orphans + ' orphan(s)'),
       el('div', { class: 'zone-meta' }, r.lastReconciledAt ? 'checked ' + new Date(r.lastReconciledAt).toLocaleTimeString() : 'not reconciled yet'));
     $('events').replaceChildren(...(view.events.length === 0 ? [el('li', {}, 'nothing yet')] : view.events.map((event) =>
-      el('li', { class: 'ev-' + event.kind }, el('time', {}, new Date(event.at).toLocaleTimeString()), event.text))));
+      el('li', { class: 'ev-' + event.kind }, el('time', {}, new Date(event.at).toLocaleTimeString()), event.text + (event.count > 1 ? ' (×' + event.count + ')' : '')))));
   }
   function connect() {
     const source = new EventSource('/events');

@@ -9,6 +9,8 @@ export interface FleetEvent {
   /** The appliance or zone concerned; empty for the whole fleet. */
   target: string;
   text: string;
+  /** How many times it happened in a row (a breaker that keeps failing its trials); `at` is the latest. */
+  count: number;
 }
 
 /** Recent traffic of one appliance. */
@@ -86,7 +88,23 @@ export class FleetActivity {
 
   /** Adds an event to the recent list. */
   note(kind: string, target: string, text: string): void {
-    this.#events.push({ at: this.#now(), kind, target, text });
+    const last = this.#events[this.#events.length - 1];
+    // A breaker failing trial after trial would otherwise push everything else off the list.
+    const repeats = this.#events.length >= 2 ? this.#events[this.#events.length - 2] : undefined;
+    if (last && last.kind === kind && last.target === target) {
+      last.at = this.#now();
+      last.text = text;
+      last.count++;
+    } else if (last && repeats && repeats.kind === kind && repeats.target === target && last.target === target && (last.kind === 'half-open' || kind === 'half-open')) {
+      // ejected → half-open → ejected → …: keep one of each, counting.
+      this.#events.pop();
+      repeats.at = this.#now();
+      repeats.text = text;
+      repeats.count++;
+      this.#events.push(last);
+    } else {
+      this.#events.push({ at: this.#now(), kind, target, text, count: 1 });
+    }
     if (this.#events.length > eventsKept) this.#events.splice(0, this.#events.length - eventsKept);
     for (const listener of this.#changeListeners) listener();
   }

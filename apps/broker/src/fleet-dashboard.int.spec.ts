@@ -125,15 +125,15 @@ describe('fleet dashboard in headless Chromium', { timeout: 900_000 }, () => {
     const background = await page.locator(`.tile[data-appliance="${target}"]`).evaluate((node) => (globalThis as unknown as PageWindow).getComputedStyle(node).backgroundColor);
     assert.equal(background, 'rgb(179, 38, 30)', 'the tile is drawn red, not just labelled');
     assert.match(await page.locator(`.tile[data-appliance="${target}"]`).innerText(), /FAULT ERROR/);
-    await page.locator('#events li', { hasText: `ERROR fault injected on ${target}` }).waitFor();
-    await page.locator('#events li', { hasText: `${target} ejected` }).waitFor();
+    await page.locator('#events li', { hasText: `ERROR fault injected on ${target}` }).first().waitFor();
+    await page.locator('#events li', { hasText: `${target} ejected` }).first().waitFor();
     const red = await Promise.all((await page.locator('.tile[data-colour="red"]').all()).map((tile) => tile.getAttribute('data-appliance')));
     assert.deepEqual(red, [target], 'only the faulty appliance is red');
     await page.screenshot({ path: join(screenshotDir, 'fleet-dashboard-fault.png'), fullPage: true });
 
     await t.clients.fleet.clearFaults({ applianceId: target });
     await tileTurns(page, target, 'green', 30_000);
-    await page.locator('#events li', { hasText: `${target} recovered` }).waitFor();
+    await page.locator('#events li', { hasText: `${target} recovered` }).first().waitFor();
     assert.doesNotMatch(await page.locator(`.tile[data-appliance="${target}"]`).innerText(), /FAULT/);
     await page.screenshot({ path: join(screenshotDir, 'fleet-dashboard.png'), fullPage: true });
   });
