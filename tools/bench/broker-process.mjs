@@ -54,6 +54,7 @@ export async function startBroker({ workspaceRoot, dataDir, localFleet, modulePa
   const brokerEnv = {
     ...cleanEnvironment(),
     HSMB_LISTEN: '127.0.0.1:0',
+    HSMB_ADMIN_LISTEN: '127.0.0.1:0',
     HSMB_DATA_DIR: dataDir,
     HSMB_LOCAL_FLEET: localFleet,
     HSMB_WORKERS_PER_APPLIANCE: String(workersPerAppliance),

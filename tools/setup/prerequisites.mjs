@@ -37,18 +37,24 @@ const debianPackages = [
   { pkg: 'python3', present: () => onPath('python3'), onlyForNativeBuild: true },
   { pkg: 'make', present: () => onPath('make'), onlyForNativeBuild: true },
   { pkg: 'g++', present: () => onPath('g++'), onlyForNativeBuild: true },
+  // The dashboard test drives Debian's Chromium headless (playwright-core
+  // brings no browser); a font so the screenshot has readable text.
+  { pkg: 'chromium', present: () => existsSync('/usr/bin/chromium'), onlyForTests: true },
+  { pkg: 'fonts-dejavu-core', present: () => existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf'), onlyForTests: true },
 ];
 
 /**
  * Installs what is missing, or throws a {@link PrerequisiteError} that says
  * exactly what to install when this process may not do it (not root).
+ * `forTests` adds what only the test suites need (Chromium).
  *
- * @param {{ log?: (line: string) => void }} [options]
+ * @param {{ log?: (line: string) => void, forTests?: boolean }} [options]
  */
-export function ensurePrerequisites({ log = (line) => console.log(line) } = {}) {
+export function ensurePrerequisites({ log = (line) => console.log(line), forTests = false } = {}) {
   const nodeModulesState = inspectNodeModules();
   const needed = debianPackages
     .filter((entry) => !entry.onlyForNativeBuild || nodeModulesState !== 'ok')
+    .filter((entry) => !entry.onlyForTests || forTests)
     .filter((entry) => !entry.present())
     .map((entry) => entry.pkg);
   if (needed.length > 0) installDebianPackages(needed, log);

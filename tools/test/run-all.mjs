@@ -33,7 +33,7 @@ const runStarted = Date.now();
 clearReports();
 
 const prerequisitesOk = await stage('prerequisites', async () => {
-  ensurePrerequisites({ log: (line) => console.log(line) });
+  ensurePrerequisites({ log: (line) => console.log(line), forTests: true });
   // The unit stage checks docker-compose.yml with `compose config` (no engine needed).
   ensureCompose({ log: (line) => console.log(line) });
   return { ok: true };

@@ -3,6 +3,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parsePkcs11Uri } from '@hsm-broker/pkcs11';
 import type { TokenSelector } from '@hsm-broker/pkcs11';
+import { parseAdminSettings } from './admin-config.js';
+import type { AdminSettings } from './admin-config.js';
 import { parseAuditSettings } from './audit-config.js';
 import type { AuditSettings } from './audit-config.js';
 import { ConfigError } from './config-error.js';
@@ -90,6 +92,8 @@ export interface BrokerConfig {
   kms: KmsSettings | undefined;
   /** OpenTelemetry traces (the `tracing:` section); off unless an OTLP endpoint is named. */
   tracing: TracingSettings;
+  /** The admin HTTP listener (metrics, health, dashboard); undefined when turned off. */
+  admin: AdminSettings;
 }
 
 /** Routing and failure-handling settings (the `routing:` section). */
@@ -206,7 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls', 'kms', 'tracing', 'store']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls', 'kms', 'tracing', 'store', 'admin']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -353,6 +357,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logLevel,
     limits,
     audit: parseAuditSettings(file['audit'], env, dataDir, cwd, fail),
+    admin: parseAdminSettings(file['admin'], env, fail),
     cloneTls: parseCloneTls(file['cloneTls'], fleet.kind === 'configured' && fleet.appliances.some((appliance) => appliance.clone !== undefined)),
     kms: parseKmsSettings(file['kms'], env, cwd, tls !== undefined, fail),
     tracing: parseTracingSettings(file['tracing'], env, fail),

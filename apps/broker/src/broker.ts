@@ -10,6 +10,7 @@ import type { ApplianceConfig, CloneEndpoint } from '@hsm-broker/fleet';
 import { BackupHsm, KeyBackup, KeyRegistry, RegistryRebuild, ReplicaReconciler, enrollFleetKek } from '@hsm-broker/keys';
 import type { BackgroundLeadership, KeyStore, SweepReport } from '@hsm-broker/keys';
 import { AuditServiceService, BackupServiceService, CryptoServiceService, FleetServiceService, KeyServiceService } from '@hsm-broker/proto';
+import { AdminListener } from './admin-listener.js';
 import { auditedPipeline } from './audit-pipeline.js';
 import { auditService } from './audit-service.js';
 import { AuditSigningKey } from './audit-signing-key.js';
@@ -52,6 +53,8 @@ export interface RunningBroker {
   audit: AuditTrail;
   /** The AWS KMS-compatible endpoint, when `kms:` configures one. */
   kms: RunningKmsEndpoint | undefined;
+  /** host:port of the admin HTTP listener (metrics, health, dashboard); undefined when turned off. */
+  adminAddress: string | undefined;
   /** Runs the deletion sweep now (normally periodic): keys destroyed, and what is left and why. */
   sweepDeletions(): Promise<SweepReport>;
   /** Runs the automatic-rotation sweep now (normally periodic): keys rotated, and which failed. */
@@ -277,6 +280,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   fleet.onRecovery((applianceId) => leading(() => reconciler.runInBackground('recovery', [applianceId]))());
   fleet.onTokenReplaced((applianceId) => leading(() => reconciler.tokenReplaced(applianceId))());
   fleet.onKeyMissing((applianceId, label) => leading(() => reconciler.replicaMissing(applianceId, label))());
+  // Before the first reconciliation and the first call, so metrics see every one.
+  const admin = new AdminListener({ fleet, registry, store, reconciler });
   overrides.beforeReconcile?.(reconciler);
   leading(() => reconciler.runInBackground('start-up'))();
   // A replica that becomes leader repairs at once instead of waiting for the next interval.
@@ -317,11 +322,11 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     return undefined;
   });
   log.info('audit trail ready', { file: config.audit.file, signingKeyFingerprint: fingerprint, collectors: config.audit.syslog.map((collector) => collector.address) });
-  const pipeline = { ...guard.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit)), ...(tracing.tracer ? { tracer: tracing.tracer } : {}) };
+  const pipeline = { ...guard.pipeline(admin.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit))), ...(tracing.tracer ? { tracer: tracing.tracer } : {}) };
   server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline));
   const rebuild = new RegistryRebuild({ fleet, store, log: (level, message, fields) => log[level](message, fields), ...(overrides.clock ? { clock: overrides.clock } : {}) });
   server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline, rebuild));
-  server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline));
+  server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline, (id) => admin.activity.traffic(id).p99Ms));
   server.addService(guard.service(BackupServiceService), backupService(backup, pipeline));
   server.addService(guard.service(AuditServiceService), auditService(audit, pipeline));
   if (config.faultInjection) log.warn('fault injection is enabled: InjectFault can make appliances fail on purpose');
@@ -336,6 +341,10 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     server.bindAsync(config.listen, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
   });
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+  const adminServer = await admin.listen(config.admin.listen, log).catch((error: unknown) => {
+    server.forceShutdown();
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  });
   announceMode(config, access, log);
   access?.watch(config.reloadIntervalMs);
   reloading?.watch(config.reloadIntervalMs);
@@ -344,7 +353,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     : undefined;
   for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');
 
-  const sweepListeners: ((kind: 'deletion' | 'rotation', report: SweepReport) => void)[] = [];
+  const sweepListeners: ((kind: 'deletion' | 'rotation', report: SweepReport) => void)[] = [(kind, report) => admin.sweepFinished(kind, report)];
   /** Runs one sweep; a sweep that throws is reported as a failure, never as "nothing to do". */
   const sweepOf = (kind: 'deletion' | 'rotation', run: () => Promise<SweepReport>) => async (): Promise<SweepReport> => {
     const report = await run().catch((error: unknown): SweepReport => {
@@ -375,6 +384,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     tlsCredentials: reloading,
     audit,
     kms,
+    adminAddress: adminServer?.address,
     sweepDeletions: sweep,
     sweepRotations: rotate,
     store,
@@ -390,6 +400,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
         reloading?.close();
         for (const name of ['', ...serviceNames]) health.setStatus(name, 'NOT_SERVING');
         await kms?.close();
+        await admin.close();
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {
             server.forceShutdown();

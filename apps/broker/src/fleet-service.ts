@@ -14,7 +14,10 @@ const faultKinds: Record<DomainFaultKind, FaultKind> = {
   CRASH: FaultKind.CRASH,
 };
 
-function statusOf(snapshot: ApplianceSnapshot, keysPresent: number, reconciler: ReplicaReconciler, enrolled: ReadonlySet<string>): ApplianceStatus {
+/** The 99th percentile latency of an appliance's recent caller calls, in ms (see FleetActivity). */
+export type LatencyP99 = (applianceId: string) => number;
+
+function statusOf(snapshot: ApplianceSnapshot, keysPresent: number, reconciler: ReplicaReconciler, enrolled: ReadonlySet<string>, p99: LatencyP99): ApplianceStatus {
   const inventory = reconciler.inventory(snapshot.id);
   return {
     id: snapshot.id,
@@ -42,6 +45,7 @@ function statusOf(snapshot: ApplianceSnapshot, keysPresent: number, reconciler: 
     orphans: inventory?.orphans ?? [],
     lastReconciledAt: inventory ? new Date(inventory.reconciledAt) : undefined,
     enrolled: enrolled.has(snapshot.id),
+    latencyP99Ms: p99(snapshot.id),
   };
 }
 
@@ -62,12 +66,19 @@ function controlStateOf(snapshot: ApplianceSnapshot): Record<string, unknown> {
 }
 
 /** FleetService: fleet status and operator controls. */
-export function fleetService(fleet: Fleet, registry: KeyRegistry, reconciler: ReplicaReconciler, enrolled: ReadonlySet<string>, pipeline: CallPipeline): FleetServiceServer {
+export function fleetService(
+  fleet: Fleet,
+  registry: KeyRegistry,
+  reconciler: ReplicaReconciler,
+  enrolled: ReadonlySet<string>,
+  pipeline: CallPipeline,
+  p99: LatencyP99 = () => 0,
+): FleetServiceServer {
   const { log } = pipeline;
   const applianceState = (id: string): Record<string, unknown> => controlStateOf(fleet.applianceSnapshot(fleet.appliance(id)));
   const fencedZones = (): Record<string, unknown> => ({ fencedZones: [...fleet.snapshot().fencedZones] });
   const applianceStatus = (id: string): ApplianceStatus =>
-    statusOf(fleet.applianceSnapshot(fleet.appliance(id)), registry.replicaCounts().get(id) ?? 0, reconciler, enrolled);
+    statusOf(fleet.applianceSnapshot(fleet.appliance(id)), registry.replicaCounts().get(id) ?? 0, reconciler, enrolled, p99);
   return {
     getFleetStatus: unary('GetFleetStatus', pipeline, () => {
       const counts = registry.replicaCounts();
@@ -75,7 +86,7 @@ export function fleetService(fleet: Fleet, registry: KeyRegistry, reconciler: Re
       return {
         localZone: snapshot.localZone,
         zones: snapshot.zones,
-        appliances: snapshot.appliances.map((appliance) => statusOf(appliance, counts.get(appliance.id) ?? 0, reconciler, enrolled)),
+        appliances: snapshot.appliances.map((appliance) => statusOf(appliance, counts.get(appliance.id) ?? 0, reconciler, enrolled, p99)),
         fencedZones: snapshot.fencedZones,
       };
     }),

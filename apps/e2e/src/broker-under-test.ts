@@ -58,6 +58,7 @@ export async function startBrokerUnderTest(options: BrokerUnderTestOptions = {})
       ...(configFile === undefined ? {} : { HSMB_CONFIG: configFile }),
       HSMB_DATA_DIR: dataDir,
       HSMB_LISTEN: '127.0.0.1:0',
+      HSMB_ADMIN_LISTEN: '127.0.0.1:0',
       HSMB_LOCAL_FLEET: '3x1',
       HSMB_LOG_LEVEL: process.env['HSMB_TEST_LOG_LEVEL'] ?? 'warn',
       ...(options.faultInjection === true ? { HSMB_FAULT_INJECTION: '1' } : {}),

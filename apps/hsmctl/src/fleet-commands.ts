@@ -12,6 +12,7 @@ import { UsageError, type ParsedOptions } from './command-line.js';
 import { ExitCode, type CommandContext, type CommandSpec } from './command.js';
 import { enumNames, parseEnumValue } from './enum-names.js';
 import { renderAppliances, renderFleetStatus, renderResyncReport, renderZoneChange } from './fleet-table.js';
+import { fleetWatchCommand } from './fleet-watch.js';
 import {
   encodeJson,
   encodeText,
@@ -221,6 +222,7 @@ const resyncCommand: CommandSpec = {
 /** The `fleet ...` commands. */
 export const fleetCommands: readonly CommandSpec[] = [
   fleetStatusCommand,
+  fleetWatchCommand,
   applianceCommand(
     'drain',
     'Stop sending new work to an appliance',

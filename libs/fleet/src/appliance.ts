@@ -7,6 +7,7 @@ import { ApplianceWorker } from './appliance-worker.js';
 import { CloneClient } from './clone-client.js';
 import type { CloneEndpoint } from './clone-client.js';
 import type { ActiveFault } from './fault-injection.js';
+import type { ApplianceCallListener, ApplianceCallOutcome } from './appliance-call-sample.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
 import { setStallTolerantTimeout } from './stall-tolerant-timer.js';
 
@@ -143,6 +144,7 @@ export class Appliance {
   #drained = false;
   #faults: ActiveFault[] = [];
   readonly #faultTimers = new Set<NodeJS.Timeout>();
+  readonly #callListeners: ApplianceCallListener[] = [];
 
   /** The node's clone endpoint, when the appliance has one. */
   readonly clone: CloneClient | undefined;
@@ -156,6 +158,26 @@ export class Appliance {
     this.breaker.onStateChange((state) => {
       if (state === 'closed') this.#recoveredAt = Date.now();
     });
+  }
+
+  /** Called when each call on this appliance has finished, with its timings. Listeners must not throw. */
+  onCallFinished(listener: ApplianceCallListener): void {
+    this.#callListeners.push(listener);
+  }
+
+  #finished(op: WorkerOperation, options: CallOptions, outcome: ApplianceCallOutcome, reason: string | undefined, started: number, queued: number): void {
+    if (this.#callListeners.length === 0) return;
+    const sample = {
+      applianceId: this.id,
+      zone: this.zone,
+      op,
+      outcome,
+      ...(reason === undefined ? {} : { reason }),
+      background: options.background === true,
+      latencyMs: performance.now() - started,
+      queueWaitMs: queued,
+    };
+    for (const listener of this.#callListeners) listener(sample);
   }
 
   /** Whether an operator drained the appliance. */
@@ -431,13 +453,16 @@ export class Appliance {
     this.#inFlight++;
     if (!options.background) this.stats.requestsTotal++;
     const started = performance.now();
+    let queued = 0;
     try {
       const hangTimeout = options.slow || slowOperations.has(op) ? this.#timeouts.slowCallMs : this.#timeouts.callMs;
       let running: Promise<WorkerResult<K>>;
       if (this.clone && cloneUserOperations.has(op)) {
         running = this.clone.call(op as CloneOperation, args as never, hangTimeout) as Promise<WorkerResult<K>>;
       } else {
-        const worker = await this.#acquire(options.deadline);
+        const worker = await this.#acquire(options.deadline).finally(() => {
+          queued = performance.now() - started;
+        });
         running = worker.call(op, args, hangTimeout);
         running.then(
           () => this.#release(worker),
@@ -450,10 +475,12 @@ export class Appliance {
         throw error;
       });
       this.#recordSuccess(performance.now() - started);
+      this.#finished(op, options, 'ok', undefined, started, queued);
       return result;
     } catch (error: unknown) {
       const failure = BrokerError.from(error);
       if (failure.failureClass === 'appliance') this.#recordFailure(failure, options.background === true);
+      this.#finished(op, options, failure.failureClass, failure.reason, started, queued);
       throw failure;
     } finally {
       this.#inFlight--;

@@ -7,6 +7,7 @@ import type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
 import { ApplianceWorker } from './appliance-worker.js';
 import { defaultFleetTracer, endAttemptSpan, startAttemptSpan } from './attempt-span.js';
 import type { ActiveFault, FaultKind } from './fault-injection.js';
+import type { FleetControlEvent, FleetControlListener } from './fleet-control-event.js';
 import { RetryBudget } from './retry-budget.js';
 import type { CallAttempt, RoutedCallListener } from './routed-call.js';
 import type { RetryBudgetPolicy } from './retry-budget.js';
@@ -143,6 +144,8 @@ export class Fleet {
   readonly #replacedListeners: ((applianceId: string) => void)[] = [];
   readonly #missingListeners: ((applianceId: string, label: string) => void)[] = [];
   readonly #routedListeners: RoutedCallListener[] = [];
+  readonly #controlListeners: FleetControlListener[] = [];
+  #budgetRefusals = 0;
 
   constructor(config: FleetConfig) {
     const ids = new Set<string>();
@@ -195,6 +198,28 @@ export class Fleet {
    */
   onCallRouted(listener: RoutedCallListener): void {
     this.#routedListeners.push(listener);
+  }
+
+  /** Called after a drain, undrain, fence, unfence, fault injection or fault clearing took effect. Listeners must not throw. */
+  onControl(listener: FleetControlListener): void {
+    this.#controlListeners.push(listener);
+  }
+
+  #control(kind: FleetControlEvent['kind'], target: string, fault?: string): void {
+    const event: FleetControlEvent = { kind, target, ...(fault === undefined ? {} : { fault }), at: Date.now() };
+    for (const listener of this.#controlListeners) listener(event);
+  }
+
+  /** Retries and hedges the retry budget refused since start. */
+  get retryBudgetRefusals(): number {
+    return this.#budgetRefusals;
+  }
+
+  /** Takes a retry (or hedge) from the budget, counting refusals. */
+  #tryRetry(): boolean {
+    if (this.#budget.tryRetry()) return true;
+    this.#budgetRefusals++;
+    return false;
   }
 
   /** Every appliance, in configuration order. */
@@ -325,7 +350,7 @@ export class Fleet {
         });
         break;
       }
-      if (attempt > 0 && !this.#budget.tryRetry()) break;
+      if (attempt > 0 && !this.#tryRetry()) break;
       tried.add(appliance.id);
       triedZones.add(appliance.zone);
       try {
@@ -389,7 +414,7 @@ export class Fleet {
         timerPending = false;
         if (settled) return;
         const second = chooseAppliance(this.#candidates(options), { zoneOrder: this.#zoneOrder, exclude: tried, avoidZones: triedZones });
-        if (!second || !this.#budget.tryRetry()) {
+        if (!second || !this.#tryRetry()) {
           if (pending === 0) {
             settled = true;
             reject(lastError);
@@ -482,6 +507,7 @@ export class Fleet {
         }),
     );
     appliance.setDrained(true);
+    this.#control('drained', appliance.id);
     return appliance;
   }
 
@@ -489,6 +515,7 @@ export class Fleet {
   undrain(applianceId: string): Appliance {
     const appliance = this.appliance(applianceId);
     appliance.setDrained(false);
+    this.#control('undrained', appliance.id);
     return appliance;
   }
 
@@ -511,6 +538,7 @@ export class Fleet {
         }),
     );
     this.#fenced.add(name);
+    this.#control('fenced', name);
     return this.#zoneSnapshot(zone);
   }
 
@@ -518,6 +546,7 @@ export class Fleet {
   unfence(zone: string): ZoneSnapshot {
     if (this.#fenced.delete(this.#zone(zone))) {
       for (const appliance of this.appliances) if (appliance.zone === zone) appliance.slowStart();
+      this.#control('unfenced', zone);
     }
     return this.#zoneSnapshot(zone);
   }
@@ -545,6 +574,7 @@ export class Fleet {
       latencyMs: request.latencyMs,
       expiresAt: request.durationMs > 0 ? Date.now() + request.durationMs : undefined,
     });
+    this.#control('fault-injected', appliance.id, request.kind);
     return appliance;
   }
 
@@ -559,6 +589,7 @@ export class Fleet {
       appliance.restartNow();
       void this.#recoverSoon(appliance);
     }
+    this.#control('faults-cleared', applianceId);
     return cleared;
   }
 

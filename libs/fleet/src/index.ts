@@ -1,4 +1,5 @@
 export { Appliance } from './appliance.js';
+export type { ApplianceCallListener, ApplianceCallOutcome, ApplianceCallSample } from './appliance-call-sample.js';
 export type { ApplianceConfig, ApplianceHealth, ApplianceStats, ApplianceTimeouts, CallOptions, RecoveryPolicy } from './appliance.js';
 export { ApplianceBreaker } from './appliance-breaker.js';
 export type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
@@ -8,6 +9,7 @@ export type { CloneArgs, CloneEndpoint, CloneOfficerSession, CloneResult } from 
 export type { WorkerExit, WorkerSpec } from './appliance-worker.js';
 export type { ActiveFault, FaultKind } from './fault-injection.js';
 export { Fleet } from './fleet.js';
+export type { FleetControlEvent, FleetControlKind, FleetControlListener } from './fleet-control-event.js';
 export type {
   ApplianceSnapshot,
   ApplianceStatusState,

@@ -119,6 +119,7 @@ export async function startTestBroker(options: TestBrokerOptions = {}): Promise<
     ...configFile,
     HSMB_DATA_DIR: dataDir,
     HSMB_LISTEN: '127.0.0.1:0',
+    HSMB_ADMIN_LISTEN: '127.0.0.1:0',
     HSMB_LOG_LEVEL: process.env['HSMB_TEST_LOG_LEVEL'] ?? 'error',
     ...options.env,
   });

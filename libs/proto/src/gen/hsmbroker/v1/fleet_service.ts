@@ -233,6 +233,11 @@ export interface ApplianceStatus {
     | undefined;
   /** Holds the fleet key-encryption key and so can receive replicas. */
   enrolled: boolean;
+  /**
+   * 99th percentile latency of the callers' calls this appliance finished in
+   * the last minute, in milliseconds; 0 when it finished none.
+   */
+  latencyP99Ms: number;
 }
 
 export interface ActiveFault {
@@ -510,6 +515,7 @@ function createBaseApplianceStatus(): ApplianceStatus {
     orphans: [],
     lastReconciledAt: undefined,
     enrolled: false,
+    latencyP99Ms: 0,
   };
 }
 
@@ -574,6 +580,9 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
     }
     if (message.enrolled !== false) {
       writer.uint32(160).bool(message.enrolled);
+    }
+    if (message.latencyP99Ms !== 0) {
+      writer.uint32(169).double(message.latencyP99Ms);
     }
     return writer;
   },
@@ -751,6 +760,14 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
             message.enrolled = reader.bool();
             continue;
           }
+          case 21: {
+            if (tag !== 169) {
+              break;
+            }
+
+            message.latencyP99Ms = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -835,6 +852,11 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
         ? fromJsonTimestamp(object.last_reconciled_at)
         : undefined,
       enrolled: isSet(object.enrolled) ? globalThis.Boolean(object.enrolled) : false,
+      latencyP99Ms: isSet(object.latencyP99Ms)
+        ? globalThis.Number(object.latencyP99Ms)
+        : isSet(object.latency_p99_ms)
+        ? globalThis.Number(object.latency_p99_ms)
+        : 0,
     };
   },
 
@@ -900,6 +922,9 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
     if (message.enrolled !== false) {
       obj.enrolled = message.enrolled;
     }
+    if (message.latencyP99Ms !== 0) {
+      obj.latencyP99Ms = floatToJson(message.latencyP99Ms);
+    }
     return obj;
   },
 
@@ -928,6 +953,7 @@ export const ApplianceStatus: MessageFns<ApplianceStatus> = {
     message.orphans = object.orphans?.map((e) => e) || [];
     message.lastReconciledAt = object.lastReconciledAt ?? undefined;
     message.enrolled = object.enrolled ?? false;
+    message.latencyP99Ms = object.latencyP99Ms ?? 0;
     return message;
   },
 };
