@@ -23,6 +23,7 @@ import { accessPipeline } from './access/access-pipeline.js';
 import { ReloadingServerCredentials } from './access/reloading-server-credentials.js';
 import { openPipeline } from './call-pipeline.js';
 import { cryptoService } from './crypto-service.js';
+import { SignStreamStats } from './sign-stream.js';
 import { fleetService } from './fleet-service.js';
 import { keyService } from './key-service.js';
 import { provisionLocalBackupHsm, provisionLocalFleet } from './local-fleet.js';
@@ -44,6 +45,8 @@ export interface RunningBroker {
   tlsCredentials: ReloadingServerCredentials | undefined;
   /** The audit trail every call is written to. */
   audit: AuditTrail;
+  /** What SignStream's flow control did (open streams, pauses). */
+  signStreams: SignStreamStats;
   /** Runs the deletion sweep now (normally periodic): keys destroyed, and what is left and why. */
   sweepDeletions(): Promise<SweepReport>;
   /** Runs the automatic-rotation sweep now (normally periodic): keys rotated, and which failed. */
@@ -292,7 +295,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   });
   log.info('audit trail ready', { file: config.audit.file, signingKeyFingerprint: fingerprint, collectors: config.audit.syslog.map((collector) => collector.address) });
   const pipeline = guard.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit));
-  server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline));
+  const signStreams = new SignStreamStats();
+  server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline, signStreams));
   server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline));
   server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline));
   server.addService(guard.service(BackupServiceService), backupService(backup, pipeline));
@@ -343,6 +347,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     access,
     tlsCredentials: reloading,
     audit,
+    signStreams,
     sweepDeletions: sweep,
     sweepRotations: rotate,
     onSweep(listener) {
