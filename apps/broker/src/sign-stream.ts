@@ -27,6 +27,8 @@ export class SignStreamStats {
   pauses = 0;
   /** Requests taken off streams since start-up. */
   requests = 0;
+  /** Most requests one stream has had in flight at once. */
+  peakInFlight = 0;
   readonly #pauseListeners: (() => void)[] = [];
 
   /** Calls `listener` each time a stream stops reading. Listeners must not throw. */
@@ -132,6 +134,7 @@ export function signStream(
         return;
       }
       inFlight.add(id);
+      stats.peakInFlight = Math.max(stats.peakInFlight, inFlight.size);
       flow();
       // A stream may live for hours: each request gets the deadline a unary call sent now would.
       const itemContext: CallContext = { ...context, deadline: deadlineOf(call.getDeadline()) };
