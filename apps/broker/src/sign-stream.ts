@@ -148,6 +148,8 @@ export function signStream(
 
     call.on('cancelled', () => finish(status.CANCELLED, 'CANCELLED'));
     call.on('error', () => finish(status.CANCELLED, 'CANCELLED'));
+    // However the stream went away (reset, connection lost), it is finished once closed.
+    call.on('close', () => finish(status.CANCELLED, 'CANCELLED'));
     call.on('drain', () => {
       waitingForDrain = false;
       flow();
