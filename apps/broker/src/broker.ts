@@ -24,6 +24,7 @@ import { accessPipeline } from './access/access-pipeline.js';
 import { ReloadingServerCredentials } from './access/reloading-server-credentials.js';
 import { openPipeline } from './call-pipeline.js';
 import { cryptoService } from './crypto-service.js';
+import { SignStreamStats } from './sign-stream.js';
 import { fleetService } from './fleet-service.js';
 import { keyService } from './key-service.js';
 import { startKmsEndpoint } from './kms/kms-endpoint.js';
@@ -55,6 +56,8 @@ export interface RunningBroker {
   kms: RunningKmsEndpoint | undefined;
   /** host:port of the admin HTTP listener (metrics, health, dashboard); undefined when turned off. */
   adminAddress: string | undefined;
+  /** What SignStream's flow control did (open streams, pauses). */
+  signStreams: SignStreamStats;
   /** Runs the deletion sweep now (normally periodic): keys destroyed, and what is left and why. */
   sweepDeletions(): Promise<SweepReport>;
   /** Runs the automatic-rotation sweep now (normally periodic): keys rotated, and which failed. */
@@ -323,7 +326,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   });
   log.info('audit trail ready', { file: config.audit.file, signingKeyFingerprint: fingerprint, collectors: config.audit.syslog.map((collector) => collector.address) });
   const pipeline = { ...guard.pipeline(admin.pipeline(auditedPipeline(access ? accessPipeline(log, access) : openPipeline(log), audit))), ...(tracing.tracer ? { tracer: tracing.tracer } : {}) };
-  server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline));
+  const signStreams = new SignStreamStats();
+  server.addService(guard.service(CryptoServiceService), cryptoService(registry, pipeline, signStreams));
   const rebuild = new RegistryRebuild({ fleet, store, log: (level, message, fields) => log[level](message, fields), ...(overrides.clock ? { clock: overrides.clock } : {}) });
   server.addService(guard.service(KeyServiceService), keyService(registry, fleet, enrolled, pipeline, rebuild));
   server.addService(guard.service(FleetServiceService), fleetService(fleet, registry, reconciler, enrolled, pipeline, (id) => admin.activity.traffic(id).p99Ms));
@@ -385,6 +389,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     audit,
     kms,
     adminAddress: adminServer?.address,
+    signStreams,
     sweepDeletions: sweep,
     sweepRotations: rotate,
     store,

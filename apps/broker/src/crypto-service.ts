@@ -6,33 +6,27 @@ import {
   checkContext,
   dataKeyLength,
   macAlgorithmOf,
-  messageTypeOf,
   requireKeyId,
-  signingAlgorithmOf,
   signingAlgorithmToProto,
 } from './api-mapping.js';
 import { requestOptionsOf } from './call-facts.js';
 import type { CallPipeline } from './call-pipeline.js';
+import { batch } from './batch-handler.js';
+import { itemOperations } from './crypto-operations.js';
+import { SignStreamStats, signStream } from './sign-stream.js';
 import { unary } from './unary-handler.js';
 
-/** CryptoService: every operation resolves the key and runs inside the fleet. */
-export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): CryptoServiceServer {
+/**
+ * CryptoService: every operation resolves the key and runs inside the fleet
+ * (Verify and GetPublicKey run in software on the recorded public key).
+ * Batch items and stream requests run exactly as their unary calls.
+ */
+export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline, streams = new SignStreamStats()): CryptoServiceServer {
   const { access } = pipeline;
+  const operations = itemOperations(registry, access);
   return {
-    encrypt: unary('Encrypt', pipeline, async (request, context) => {
-      const [keyId, encryptionContext] = [requireKeyId(request.keyId), checkContext(request.encryptionContext, 'encryption_context')];
-      access.key(context, keyId, encryptionContext);
-      const result = await registry.encrypt(keyId, request.plaintext, encryptionContext, requestOptionsOf(context));
-      return { ciphertext: result.ciphertext, keyId: result.keyId, keyVersion: result.keyVersion };
-    }),
-    decrypt: unary('Decrypt', pipeline, async (request, context) => {
-      const encryptionContext = checkContext(request.encryptionContext, 'encryption_context');
-      // The key comes from the ciphertext header, forged or not: authorize it before anything looks it up.
-      const header = parseCiphertext(request.ciphertext);
-      access.key(context, header.keyId, encryptionContext, header.keyVersion);
-      const result = await registry.decrypt(request.ciphertext, encryptionContext, requestOptionsOf(context));
-      return { plaintext: result.plaintext, keyId: result.keyId, keyVersion: result.keyVersion };
-    }),
+    encrypt: unary('Encrypt', pipeline, operations.encrypt),
+    decrypt: unary('Decrypt', pipeline, operations.decrypt),
     reEncrypt: unary('ReEncrypt', pipeline, async (request, context) => {
       const sourceContext = checkContext(request.sourceEncryptionContext, 'source_encryption_context');
       const destinationKeyId = requireKeyId(request.destinationKeyId, 'destination_key_id');
@@ -56,20 +50,8 @@ export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): Cr
       result.plaintext.fill(0);
       return { ciphertextBlob: result.ciphertextBlob, keyId: result.keyId, keyVersion: result.keyVersion };
     }),
-    sign: unary('Sign', pipeline, async (request, context) => {
-      const keyId = requireKeyId(request.keyId);
-      access.key(context, keyId);
-      const algorithm = signingAlgorithmOf(request.signingAlgorithm);
-      const result = await registry.sign(keyId, request.message, messageTypeOf(request.messageType), algorithm, requestOptionsOf(context));
-      return { signature: result.signature, keyId: result.keyId, keyVersion: result.keyVersion, signingAlgorithm: request.signingAlgorithm };
-    }),
-    verify: unary('Verify', pipeline, async (request, context) => {
-      const keyId = requireKeyId(request.keyId);
-      access.key(context, keyId);
-      const algorithm = signingAlgorithmOf(request.signingAlgorithm);
-      const result = await registry.verify(keyId, request.keyVersion, request.message, messageTypeOf(request.messageType), request.signature, algorithm, requestOptionsOf(context));
-      return { signatureValid: result.valid, keyId: result.keyId, keyVersion: result.keyVersion };
-    }),
+    sign: unary('Sign', pipeline, operations.sign),
+    verify: unary('Verify', pipeline, operations.verify),
     getPublicKey: unary('GetPublicKey', pipeline, (request, context) => {
       const keyId = requireKeyId(request.keyId);
       access.key(context, keyId);
@@ -84,12 +66,7 @@ export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): Cr
         keyVersion: result.keyVersion,
       };
     }),
-    generateMac: unary('GenerateMac', pipeline, async (request, context) => {
-      const keyId = requireKeyId(request.keyId);
-      access.key(context, keyId);
-      const result = await registry.generateMac(keyId, request.message, macAlgorithmOf(request.macAlgorithm), requestOptionsOf(context));
-      return { mac: result.mac, keyId: result.keyId, keyVersion: result.keyVersion };
-    }),
+    generateMac: unary('GenerateMac', pipeline, operations.generateMac),
     verifyMac: unary('VerifyMac', pipeline, async (request, context) => {
       const keyId = requireKeyId(request.keyId);
       access.key(context, keyId);
@@ -99,5 +76,12 @@ export function cryptoService(registry: KeyRegistry, pipeline: CallPipeline): Cr
     generateRandom: unary('GenerateRandom', pipeline, async (request, context) => ({
       random: await registry.generateRandom(request.numBytes, requestOptionsOf(context)),
     })),
+    batchEncrypt: batch('BatchEncrypt', 'Encrypt', pipeline, operations.encrypt),
+    batchDecrypt: batch('BatchDecrypt', 'Decrypt', pipeline, operations.decrypt),
+    batchSign: batch('BatchSign', 'Sign', pipeline, operations.sign),
+    batchVerify: batch('BatchVerify', 'Verify', pipeline, operations.verify),
+    batchGenerateMac: batch('BatchGenerateMac', 'GenerateMac', pipeline, operations.generateMac),
+    // The guard may hand the stream a RefusedRequest in place of a message; the handler expects it.
+    signStream: signStream(pipeline, operations.sign, streams),
   };
 }

@@ -55,6 +55,42 @@ export interface MethodLimits {
   contexts: { field: string; number: number }[];
   /** Largest serialized request; anything longer is refused before it is decoded. */
   maxMessageBytes: number;
+  /** For a batch method: its repeated `items` field, how many it may hold, and the unary method each item is. */
+  batch?: BatchLimits;
+}
+
+/** The item list of a batch request. */
+export interface BatchLimits {
+  field: string;
+  number: number;
+  maxItems: number;
+  /** The unary method an item is checked, authorized, charged and audited as. */
+  itemMethod: string;
+}
+
+/** Items one batch request may carry (as Vault Transit's batch_input, bounded). */
+export const maxBatchItems = 1000;
+/**
+ * Largest serialized batch request. 1000 Encrypt items of 64 KiB would be
+ * 64 MiB; this cap keeps one call's memory bounded while a batch of the
+ * largest items still fits (the caller splits beyond it).
+ */
+export const maxBatchBytes = 64 * 1024 * 1024;
+/** Longest request_id of a SignStream request. */
+export const maxStreamRequestIdBytes = 64;
+
+/**
+ * A batch of `itemMethod` requests: bounded by the item count and by bytes,
+ * never by an item's own fields, so an oversized item fails alone.
+ */
+function batchOf(item: MethodLimits, itemMethod: string): MethodLimits {
+  // Each item costs its own bytes plus its tag and length prefix in the list.
+  return {
+    fields: [],
+    contexts: [],
+    maxMessageBytes: Math.min(maxBatchBytes, maxBatchItems * (item.maxMessageBytes + 6)),
+    batch: { field: 'items', number: 1, maxItems: maxBatchItems, itemMethod },
+  };
 }
 
 const keyId = (number: number, field = 'key_id'): FieldLimit => ({ field, number, maxBytes: maxKeyIdBytes, reason: 'KEY_ID_TOO_LONG' });
@@ -81,6 +117,21 @@ function method(fields: FieldLimit[], contexts: { field: string; number: number 
  */
 export function methodLimits(limits: ReceiveLimits): Readonly<Record<string, MethodLimits>> {
   const ciphertext: FieldLimit = { field: 'ciphertext', number: 1, maxBytes: maxCiphertextBytes, reason: 'CIPHERTEXT_TOO_LARGE' };
+  const unary = unaryLimits(ciphertext, limits);
+  const at = (name: string): MethodLimits => unary[name] ?? fallbackLimits;
+  return {
+    ...unary,
+    BatchEncrypt: batchOf(at('Encrypt'), 'Encrypt'),
+    BatchDecrypt: batchOf(at('Decrypt'), 'Decrypt'),
+    BatchSign: batchOf(at('Sign'), 'Sign'),
+    BatchVerify: batchOf(at('Verify'), 'Verify'),
+    BatchGenerateMac: batchOf(at('GenerateMac'), 'GenerateMac'),
+    // One stream message: a request id and a Sign request, whose own fields are checked per item.
+    SignStream: { fields: [], contexts: [], maxMessageBytes: maxStreamRequestIdBytes + at('Sign').maxMessageBytes + 12 },
+  };
+}
+
+function unaryLimits(ciphertext: FieldLimit, limits: ReceiveLimits): Record<string, MethodLimits> {
   return {
     Encrypt: method([keyId(1), { field: 'plaintext', number: 2, maxBytes: maxPlaintextBytes, reason: 'PLAINTEXT_TOO_LARGE' }], [context(3)]),
     Decrypt: method([ciphertext], [context(2)]),
@@ -148,6 +199,18 @@ function sizeOf(value: unknown): number {
 export function checkRequestLimits(limits: MethodLimits, request: unknown): void {
   if (typeof request !== 'object' || request === null) return;
   const fields = request as Record<string, unknown>;
+  if (limits.batch) {
+    const { field, maxItems } = limits.batch;
+    const items = fields[camelCase(field)];
+    const count = Array.isArray(items) ? items.length : 0;
+    if (count > maxItems) {
+      throw new BrokerError(Code.INVALID_ARGUMENT, `${field}: has ${String(count)} items; at most ${String(maxItems)} are allowed`, {
+        reason: 'TOO_MANY_ITEMS',
+        details: { field, items: count, maxItems },
+      });
+    }
+    if (count === 0) throw BrokerError.invalidArgument(field, 'must hold at least one item', 'NO_ITEMS');
+  }
   for (const limit of limits.fields) {
     const bytes = sizeOf(fields[camelCase(limit.field)]);
     if (bytes > limit.maxBytes) throw fieldTooLarge(limit, bytes);

@@ -11,6 +11,16 @@ import { BrokerError, Code } from '@hsm-broker/errors';
 import {
   AuditServiceService,
   BackupServiceService,
+  BatchDecryptRequest,
+  BatchEncryptRequest,
+  BatchGenerateMacRequest,
+  BatchSignRequest,
+  BatchVerifyRequest,
+  type BatchDecryptResult,
+  type BatchEncryptResult,
+  type BatchGenerateMacResult,
+  type BatchSignResult,
+  type BatchVerifyResult,
   CancelKeyDeletionRequest,
   ClearFaultsRequest,
   CreateBackupRequest,
@@ -96,6 +106,7 @@ import type { EncryptionContext } from './encryption-context.js';
 import { registerReplicaResolver } from './replica-resolver.js';
 import { replicaChannelOptions } from './replica-service-config.js';
 import { parseReplicaTarget } from './replica-target.js';
+import { openSignStream, type SignStreamSession } from './sign-stream-session.js';
 import { toBrokerError } from './status-error.js';
 
 /** How long a call may take when neither the client nor the call says otherwise. */
@@ -219,6 +230,26 @@ export interface BrokerClient {
     request: PartialMessage<GenerateRandomRequest>,
     options?: BrokerCallOptions,
   ): Promise<GenerateRandomResponse>;
+  /**
+   * Encrypts up to 1000 items, each under its own key. Results come in the
+   * items' order, each with its `response` or its `error` (code, reason);
+   * a bad item fails alone, so the promise rejects only for the whole call.
+   */
+  batchEncrypt(items: PartialMessage<EncryptRequest>[], options?: BrokerCallOptions): Promise<BatchEncryptResult[]>;
+  /** Decrypts up to 1000 ciphertexts; per-item results as {@link batchEncrypt}. */
+  batchDecrypt(items: PartialMessage<DecryptRequest>[], options?: BrokerCallOptions): Promise<BatchDecryptResult[]>;
+  /** Signs up to 1000 messages or digests; per-item results as {@link batchEncrypt}. */
+  batchSign(items: PartialMessage<SignRequest>[], options?: BrokerCallOptions): Promise<BatchSignResult[]>;
+  /** Verifies up to 1000 signatures; per-item results as {@link batchEncrypt}. */
+  batchVerify(items: PartialMessage<VerifyRequest>[], options?: BrokerCallOptions): Promise<BatchVerifyResult[]>;
+  /** Computes up to 1000 HMACs; per-item results as {@link batchEncrypt}. */
+  batchGenerateMac(items: PartialMessage<GenerateMacRequest>[], options?: BrokerCallOptions): Promise<BatchGenerateMacResult[]>;
+  /**
+   * Opens a SignStream for high-rate signing: requests are answered as they
+   * are signed, matched by id. `deadlineMs` (of `options`, else the
+   * client's) bounds the whole stream.
+   */
+  openSignStream(options?: BrokerCallOptions): SignStreamSession;
 
   /** Creates a key inside the fleet; resolves once it is durable. Not retried by the client. */
   createKey(request: PartialMessage<CreateKeyRequest>, options?: BrokerCallOptions): Promise<CreateKeyResponse>;
@@ -521,6 +552,18 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   }
 
   const client: BrokerClient = {
+    batchEncrypt: async (items, callOptions) =>
+      (await unary(CryptoServiceService.batchEncrypt, BatchEncryptRequest.fromPartial({ items }), callOptions)).results,
+    batchDecrypt: async (items, callOptions) =>
+      (await unary(CryptoServiceService.batchDecrypt, BatchDecryptRequest.fromPartial({ items }), callOptions)).results,
+    batchSign: async (items, callOptions) =>
+      (await unary(CryptoServiceService.batchSign, BatchSignRequest.fromPartial({ items }), callOptions)).results,
+    batchVerify: async (items, callOptions) =>
+      (await unary(CryptoServiceService.batchVerify, BatchVerifyRequest.fromPartial({ items }), callOptions)).results,
+    batchGenerateMac: async (items, callOptions) =>
+      (await unary(CryptoServiceService.batchGenerateMac, BatchGenerateMacRequest.fromPartial({ items }), callOptions)).results,
+    openSignStream: (callOptions = {}) =>
+      openSignStream(channel, checkDeadlineMs('deadlineMs', callOptions.deadlineMs ?? clientDeadlineMs), callOptions),
     encrypt: (request, callOptions) =>
       unary(CryptoServiceService.encrypt, EncryptRequest.fromPartial(request), callOptions),
     decrypt: (request, callOptions) =>

@@ -2,6 +2,7 @@
 export { createBrokerClient, defaultBackupDeadlineMs, defaultDeadlineMs } from './broker-client.js';
 export type { BackupCallOptions, BrokerClient, BrokerClientOptions, PartialMessage } from './broker-client.js';
 export type { BackupResult } from './backup-assembly.js';
+export type { SignStreamSession } from './sign-stream-session.js';
 export type { BrokerCallOptions } from './call-options.js';
 export { tlsCredentials } from './tls-credentials.js';
 export type { TlsMaterial } from './tls-credentials.js';
@@ -22,6 +23,11 @@ export {
   ApplianceStatus,
   BackupProgress,
   BackupSummary,
+  BatchDecryptResult,
+  BatchEncryptResult,
+  BatchGenerateMacResult,
+  BatchSignResult,
+  BatchVerifyResult,
   BreakerState,
   CancelKeyDeletionRequest,
   CancelKeyDeletionResponse,
@@ -61,6 +67,7 @@ export {
   GetPublicKeyResponse,
   InjectFaultRequest,
   InjectFaultResponse,
+  ItemError,
   KeyMetadata,
   KeySpec,
   KeyState,

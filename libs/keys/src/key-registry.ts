@@ -8,6 +8,8 @@ import { fleetKekLabel } from './fleet-kek-enrollment.js';
 import { keyIdPattern, objectLabel } from './key-model.js';
 import type { KeyRecord, KeyUsage, KeyVersionRecord, MacAlgorithm, SigningAlgorithm } from './key-model.js';
 import { checkSpecUsage, macAlgorithmsFor, macBytes, macHash, maxSignatureBytes, signatureParameters, signingAlgorithmsFor } from './key-policy.js';
+import { verifyInSoftware } from './software-verify.js';
+import { VerificationKeyCache } from './verification-key-cache.js';
 import type { KeyStore } from './key-store.js';
 import type { SweepReport } from './sweep-report.js';
 
@@ -90,6 +92,8 @@ export class KeyRegistry {
   readonly #clock: () => number;
   readonly #log: RegistryLog;
   readonly #keyLocks = new Map<string, Promise<unknown>>();
+  readonly #verificationKeys = new VerificationKeyCache();
+  readonly #load = (keyId: string): KeyRecord | undefined => this.#store.getKey(keyId);
 
   constructor(options: KeyRegistryOptions) {
     this.#fleet = options.fleet;
@@ -127,8 +131,20 @@ export class KeyRegistry {
     try {
       return await next;
     } finally {
+      // Whatever the change did, Verify and GetPublicKey read the key afresh from now on.
+      this.#verificationKeys.invalidate(keyId);
       if (this.#keyLocks.get(keyId) === settled) this.#keyLocks.delete(keyId);
     }
+  }
+
+  /**
+   * Forgets what is cached of `keyId` for Verify and GetPublicKey (of every
+   * key when undefined). The registry does it itself for every change it
+   * makes; a key store shared with other brokers calls it when one of them
+   * changes a key.
+   */
+  invalidateCachedKey(keyId?: string): void {
+    this.#verificationKeys.invalidate(keyId);
   }
 
   // ---- lifecycle -------------------------------------------------------
@@ -482,8 +498,7 @@ export class KeyRegistry {
 
   // ---- cryptographic operations -----------------------------------------
 
-  #usable(keyId: string, usage: KeyUsage): KeyRecord {
-    const key = this.#require(keyId);
+  #usable(keyId: string, usage: KeyUsage, key: KeyRecord = this.#require(keyId)): KeyRecord {
     if (key.keyState === 'DISABLED') throw precondition(`key ${quoteInput(keyId)} is disabled`, 'KEY_DISABLED');
     if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${quoteInput(keyId)} is pending deletion`, 'KEY_PENDING_DELETION');
     if (key.keyUsage !== usage) {
@@ -492,7 +507,15 @@ export class KeyRegistry {
     return key;
   }
 
-  #version(key: KeyRecord, version: number, field = 'key_version'): KeyVersionRecord {
+  /** The cached record (Verify, GetPublicKey): same refusal as {@link #require} when there is none. */
+  #cached(keyId: string): KeyRecord {
+    const key = this.#verificationKeys.record(keyId, this.#load);
+    if (!key) throw new BrokerError(Code.NOT_FOUND, `key_id: key ${quoteInput(keyId)} does not exist`, { reason: 'KEY_NOT_FOUND', details: { field: 'key_id' } });
+    return key;
+  }
+
+  /** `requireReplica` false: software operations on the public key need no appliance. */
+  #version(key: KeyRecord, version: number, field = 'key_version', requireReplica = true): KeyVersionRecord {
     const wanted = version === 0 ? key.primaryVersion : version;
     const found = key.versions.find((candidate) => candidate.version === wanted);
     if (!found) {
@@ -501,7 +524,7 @@ export class KeyRegistry {
         details: { field },
       });
     }
-    if (found.replicas.length === 0) {
+    if (requireReplica && found.replicas.length === 0) {
       throw new BrokerError(Code.UNAVAILABLE, `no appliance holds version ${String(wanted)} of key ${key.keyId}`, {
         reason: 'NO_REPLICA',
         failureClass: 'appliance',
@@ -627,6 +650,19 @@ export class KeyRegistry {
     return message;
   }
 
+  /** The checks of {@link #digest} without hashing: OpenSSL hashes a RAW message as it verifies. */
+  #checkMessage(message: Buffer, messageType: MessageType, hash: 'sha256' | 'sha384' | 'sha512'): void {
+    if (messageType === 'RAW') {
+      if (message.length > maxRawMessageBytes) {
+        throw BrokerError.invalidArgument('message', `is ${String(message.length)} bytes; RAW messages are at most ${String(maxRawMessageBytes)} (send a DIGEST instead)`, 'MESSAGE_TOO_LARGE');
+      }
+      return;
+    }
+    if (message.length !== hashLength[hash]) {
+      throw BrokerError.invalidArgument('message', `a ${hash.toUpperCase()} DIGEST is ${String(hashLength[hash])} bytes, got ${String(message.length)}`, 'DIGEST_LENGTH_MISMATCH');
+    }
+  }
+
   #checkSigningAlgorithm(key: KeyRecord, algorithm: SigningAlgorithm): void {
     if (!signingAlgorithmsFor(key.keySpec).includes(algorithm)) {
       throw BrokerError.invalidArgument(
@@ -647,39 +683,48 @@ export class KeyRegistry {
     return { signature: result, keyId: key.keyId, keyVersion: version.version };
   }
 
-  async verify(
+  /**
+   * Verifies in software on the version's recorded public key (node:crypto):
+   * no HSM capacity is used and no appliance needs to be up. The refusals
+   * (unknown, disabled or pending key, wrong usage or algorithm, retired
+   * version, oversized signature) are those of the HSM path.
+   */
+  verify(
     keyId: string,
     keyVersion: number,
     message: Buffer,
     messageType: MessageType,
     signature: Buffer,
     algorithm: SigningAlgorithm,
-    options: RequestOptions = {},
+    _options: RequestOptions = {},
   ): Promise<{ valid: boolean; keyId: string; keyVersion: number }> {
-    const key = this.#usable(keyId, 'SIGN_VERIFY');
-    this.#checkSigningAlgorithm(key, algorithm);
-    const { scheme, hash } = signatureParameters(algorithm);
-    const digest = this.#digest(message, messageType, hash);
-    const version = this.#version(key, keyVersion);
-    this.#checkNotRetired(key, version.version);
-    const longest = maxSignatureBytes(key.keySpec);
-    if (signature.length > longest) {
-      throw BrokerError.invalidArgument('signature', `is ${String(signature.length)} bytes; a ${key.keySpec} signature is at most ${String(longest)}`, 'SIGNATURE_TOO_LARGE');
+    try {
+      const key = this.#usable(keyId, 'SIGN_VERIFY', this.#cached(keyId));
+      this.#checkSigningAlgorithm(key, algorithm);
+      const { scheme, hash } = signatureParameters(algorithm);
+      this.#checkMessage(message, messageType, hash);
+      const version = this.#version(key, keyVersion, 'key_version', false);
+      this.#checkNotRetired(key, version.version);
+      const longest = maxSignatureBytes(key.keySpec);
+      if (signature.length > longest) {
+        throw BrokerError.invalidArgument('signature', `is ${String(signature.length)} bytes; a ${key.keySpec} signature is at most ${String(longest)}`, 'SIGNATURE_TOO_LARGE');
+      }
+      const verifying = this.#verificationKeys.verifyingKey(key.keyId, version, this.#load);
+      if (!verifying) throw new BrokerError(Code.INTERNAL, `version ${String(version.version)} of ${key.keyId} has no recorded public key`);
+      const valid = verifyInSoftware(verifying, scheme, hash, message, messageType === 'DIGEST', signature);
+      return Promise.resolve({ valid, keyId: key.keyId, keyVersion: version.version });
+    } catch (error: unknown) {
+      return Promise.reject(error);
     }
-    const { result } = await this.#fleet.execute(
-      'verify',
-      { spec: key.keySpec, label: objectLabel(key.keyId, version.version), scheme, hash, digest, signature },
-      this.#options(version, options, schemeMechanism[scheme]),
-    );
-    return { valid: result, keyId: key.keyId, keyVersion: version.version };
   }
 
+  /** The recorded public key of a version, from the cache; no appliance is asked. */
   getPublicKey(keyId: string, keyVersion: number): { publicKey: Buffer; key: KeyRecord; keyVersion: number; signingAlgorithms: SigningAlgorithm[] } {
-    const key = this.#require(keyId);
+    const key = this.#cached(keyId);
     if (!isAsymmetric(key.keySpec)) throw precondition(`key ${quoteInput(keyId)} (${key.keySpec}) has no public key`, 'NOT_ASYMMETRIC');
     if (key.keyState === 'DISABLED') throw precondition(`key ${quoteInput(keyId)} is disabled`, 'KEY_DISABLED');
     if (key.keyState === 'PENDING_DELETION') throw precondition(`key ${quoteInput(keyId)} is pending deletion`, 'KEY_PENDING_DELETION');
-    const version = this.#version(key, keyVersion);
+    const version = this.#version(key, keyVersion, 'key_version', false);
     if (!version.publicKey) throw new BrokerError(Code.INTERNAL, `version ${String(version.version)} of ${keyId} has no recorded public key`);
     return { publicKey: version.publicKey, key, keyVersion: version.version, signingAlgorithms: signingAlgorithmsFor(key.keySpec) };
   }

@@ -22,6 +22,13 @@ export const cryptoMethods = [
   'GenerateRandom',
 ] as const;
 
+/**
+ * The CryptoService methods that carry many items. The call itself needs a
+ * grant; each item is then authorized, charged and audited as its unary
+ * method (`BatchSign` items as `Sign`), so a batch never bypasses a quota.
+ */
+export const batchMethods = ['BatchEncrypt', 'BatchDecrypt', 'BatchSign', 'BatchVerify', 'BatchGenerateMac', 'SignStream'] as const;
+
 /** The KeyService methods. */
 export const keyMethods = [
   'CreateKey',
@@ -64,6 +71,7 @@ export const auditMethods = ['SearchAudit', 'TailAudit', 'GetAuditStatus'] as co
 /** Every method name a role may list. */
 export const allMethods: ReadonlySet<string> = new Set<string>([
   ...cryptoMethods,
+  ...batchMethods,
   ...keyMethods,
   ...aliasMethods,
   ...registryMethods,
@@ -99,7 +107,7 @@ export function operationClassOf(method: string): OperationClass | undefined {
 
 /** The built-in roles, each a fixed set of method names. */
 export const builtInRoles: Readonly<Record<string, readonly string[]>> = {
-  'crypto-user': cryptoMethods,
+  'crypto-user': [...cryptoMethods, ...batchMethods],
   'key-admin': [...keyMethods, ...aliasMethods, ...registryMethods],
   'fleet-operator': ['GetFleetStatus', ...fleetControlMethods, ...registryMethods],
   auditor: ['GetFleetStatus', 'DescribeKey', 'ListKeys', 'ListAliases', ...auditMethods],

@@ -10,8 +10,10 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -402,6 +404,98 @@ export interface GenerateRandomRequest {
 
 export interface GenerateRandomResponse {
   random: Buffer;
+}
+
+/**
+ * Why one item of a batch or stream failed: the status and stable reason the
+ * unary call would have returned.
+ */
+export interface ItemError {
+  /** gRPC status code (INVALID_ARGUMENT = 3, NOT_FOUND = 5, ...). */
+  code: number;
+  /** Stable reason string (KEY_NOT_FOUND, KEY_DISABLED, ACCESS_DENIED, ...). */
+  reason: string;
+  message: string;
+}
+
+/** At most 1000 items; results come back in the same order. */
+export interface BatchEncryptRequest {
+  items: EncryptRequest[];
+}
+
+/** Exactly one of response or error is set. */
+export interface BatchEncryptResult {
+  response?: EncryptResponse | undefined;
+  error?: ItemError | undefined;
+}
+
+export interface BatchEncryptResponse {
+  results: BatchEncryptResult[];
+}
+
+export interface BatchDecryptRequest {
+  items: DecryptRequest[];
+}
+
+export interface BatchDecryptResult {
+  response?: DecryptResponse | undefined;
+  error?: ItemError | undefined;
+}
+
+export interface BatchDecryptResponse {
+  results: BatchDecryptResult[];
+}
+
+export interface BatchSignRequest {
+  items: SignRequest[];
+}
+
+export interface BatchSignResult {
+  response?: SignResponse | undefined;
+  error?: ItemError | undefined;
+}
+
+export interface BatchSignResponse {
+  results: BatchSignResult[];
+}
+
+export interface BatchVerifyRequest {
+  items: VerifyRequest[];
+}
+
+export interface BatchVerifyResult {
+  response?: VerifyResponse | undefined;
+  error?: ItemError | undefined;
+}
+
+export interface BatchVerifyResponse {
+  results: BatchVerifyResult[];
+}
+
+export interface BatchGenerateMacRequest {
+  items: GenerateMacRequest[];
+}
+
+export interface BatchGenerateMacResult {
+  response?: GenerateMacResponse | undefined;
+  error?: ItemError | undefined;
+}
+
+export interface BatchGenerateMacResponse {
+  results: BatchGenerateMacResult[];
+}
+
+export interface SignStreamRequest {
+  /** Chosen by the caller, 1 to 64 characters, unique among its requests in flight. */
+  requestId: string;
+  request?: SignRequest | undefined;
+}
+
+/** Exactly one of response or error is set. */
+export interface SignStreamResponse {
+  requestId: string;
+  response?: SignResponse | undefined;
+  error?: ItemError | undefined;
 }
 
 function createBaseEncryptRequest(): EncryptRequest {
@@ -3779,6 +3873,1454 @@ export const GenerateRandomResponse: MessageFns<GenerateRandomResponse> = {
   },
 };
 
+function createBaseItemError(): ItemError {
+  return { code: 0, reason: "", message: "" };
+}
+
+export const ItemError: MessageFns<ItemError> = {
+  encode(message: ItemError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).int32(message.code);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ItemError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseItemError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ItemError {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: ItemError): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ItemError>): ItemError {
+    return ItemError.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ItemError>): ItemError {
+    const message = createBaseItemError();
+    message.code = object.code ?? 0;
+    message.reason = object.reason ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseBatchEncryptRequest(): BatchEncryptRequest {
+  return { items: [] };
+}
+
+export const BatchEncryptRequest: MessageFns<BatchEncryptRequest> = {
+  encode(message: BatchEncryptRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      EncryptRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchEncryptRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchEncryptRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(EncryptRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchEncryptRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => EncryptRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: BatchEncryptRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => EncryptRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchEncryptRequest>): BatchEncryptRequest {
+    return BatchEncryptRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchEncryptRequest>): BatchEncryptRequest {
+    const message = createBaseBatchEncryptRequest();
+    message.items = object.items?.map((e) => EncryptRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchEncryptResult(): BatchEncryptResult {
+  return { response: undefined, error: undefined };
+}
+
+export const BatchEncryptResult: MessageFns<BatchEncryptResult> = {
+  encode(message: BatchEncryptResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.response !== undefined) {
+      EncryptResponse.encode(message.response, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchEncryptResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchEncryptResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.response = EncryptResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchEncryptResult {
+    return {
+      response: isSet(object.response) ? EncryptResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: BatchEncryptResult): unknown {
+    const obj: any = {};
+    if (message.response !== undefined) {
+      obj.response = EncryptResponse.toJSON(message.response);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchEncryptResult>): BatchEncryptResult {
+    return BatchEncryptResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchEncryptResult>): BatchEncryptResult {
+    const message = createBaseBatchEncryptResult();
+    message.response = (object.response !== undefined && object.response !== null)
+      ? EncryptResponse.fromPartial(object.response)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchEncryptResponse(): BatchEncryptResponse {
+  return { results: [] };
+}
+
+export const BatchEncryptResponse: MessageFns<BatchEncryptResponse> = {
+  encode(message: BatchEncryptResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      BatchEncryptResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchEncryptResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchEncryptResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(BatchEncryptResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchEncryptResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => BatchEncryptResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchEncryptResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => BatchEncryptResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchEncryptResponse>): BatchEncryptResponse {
+    return BatchEncryptResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchEncryptResponse>): BatchEncryptResponse {
+    const message = createBaseBatchEncryptResponse();
+    message.results = object.results?.map((e) => BatchEncryptResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchDecryptRequest(): BatchDecryptRequest {
+  return { items: [] };
+}
+
+export const BatchDecryptRequest: MessageFns<BatchDecryptRequest> = {
+  encode(message: BatchDecryptRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      DecryptRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchDecryptRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchDecryptRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(DecryptRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchDecryptRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => DecryptRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: BatchDecryptRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => DecryptRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchDecryptRequest>): BatchDecryptRequest {
+    return BatchDecryptRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchDecryptRequest>): BatchDecryptRequest {
+    const message = createBaseBatchDecryptRequest();
+    message.items = object.items?.map((e) => DecryptRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchDecryptResult(): BatchDecryptResult {
+  return { response: undefined, error: undefined };
+}
+
+export const BatchDecryptResult: MessageFns<BatchDecryptResult> = {
+  encode(message: BatchDecryptResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.response !== undefined) {
+      DecryptResponse.encode(message.response, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchDecryptResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchDecryptResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.response = DecryptResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchDecryptResult {
+    return {
+      response: isSet(object.response) ? DecryptResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: BatchDecryptResult): unknown {
+    const obj: any = {};
+    if (message.response !== undefined) {
+      obj.response = DecryptResponse.toJSON(message.response);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchDecryptResult>): BatchDecryptResult {
+    return BatchDecryptResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchDecryptResult>): BatchDecryptResult {
+    const message = createBaseBatchDecryptResult();
+    message.response = (object.response !== undefined && object.response !== null)
+      ? DecryptResponse.fromPartial(object.response)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchDecryptResponse(): BatchDecryptResponse {
+  return { results: [] };
+}
+
+export const BatchDecryptResponse: MessageFns<BatchDecryptResponse> = {
+  encode(message: BatchDecryptResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      BatchDecryptResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchDecryptResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchDecryptResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(BatchDecryptResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchDecryptResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => BatchDecryptResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchDecryptResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => BatchDecryptResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchDecryptResponse>): BatchDecryptResponse {
+    return BatchDecryptResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchDecryptResponse>): BatchDecryptResponse {
+    const message = createBaseBatchDecryptResponse();
+    message.results = object.results?.map((e) => BatchDecryptResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchSignRequest(): BatchSignRequest {
+  return { items: [] };
+}
+
+export const BatchSignRequest: MessageFns<BatchSignRequest> = {
+  encode(message: BatchSignRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      SignRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchSignRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchSignRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(SignRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchSignRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => SignRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: BatchSignRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => SignRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchSignRequest>): BatchSignRequest {
+    return BatchSignRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchSignRequest>): BatchSignRequest {
+    const message = createBaseBatchSignRequest();
+    message.items = object.items?.map((e) => SignRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchSignResult(): BatchSignResult {
+  return { response: undefined, error: undefined };
+}
+
+export const BatchSignResult: MessageFns<BatchSignResult> = {
+  encode(message: BatchSignResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.response !== undefined) {
+      SignResponse.encode(message.response, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchSignResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchSignResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.response = SignResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchSignResult {
+    return {
+      response: isSet(object.response) ? SignResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: BatchSignResult): unknown {
+    const obj: any = {};
+    if (message.response !== undefined) {
+      obj.response = SignResponse.toJSON(message.response);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchSignResult>): BatchSignResult {
+    return BatchSignResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchSignResult>): BatchSignResult {
+    const message = createBaseBatchSignResult();
+    message.response = (object.response !== undefined && object.response !== null)
+      ? SignResponse.fromPartial(object.response)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchSignResponse(): BatchSignResponse {
+  return { results: [] };
+}
+
+export const BatchSignResponse: MessageFns<BatchSignResponse> = {
+  encode(message: BatchSignResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      BatchSignResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchSignResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchSignResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(BatchSignResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchSignResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => BatchSignResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchSignResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => BatchSignResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchSignResponse>): BatchSignResponse {
+    return BatchSignResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchSignResponse>): BatchSignResponse {
+    const message = createBaseBatchSignResponse();
+    message.results = object.results?.map((e) => BatchSignResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchVerifyRequest(): BatchVerifyRequest {
+  return { items: [] };
+}
+
+export const BatchVerifyRequest: MessageFns<BatchVerifyRequest> = {
+  encode(message: BatchVerifyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      VerifyRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchVerifyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchVerifyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(VerifyRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchVerifyRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => VerifyRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: BatchVerifyRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => VerifyRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchVerifyRequest>): BatchVerifyRequest {
+    return BatchVerifyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchVerifyRequest>): BatchVerifyRequest {
+    const message = createBaseBatchVerifyRequest();
+    message.items = object.items?.map((e) => VerifyRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchVerifyResult(): BatchVerifyResult {
+  return { response: undefined, error: undefined };
+}
+
+export const BatchVerifyResult: MessageFns<BatchVerifyResult> = {
+  encode(message: BatchVerifyResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.response !== undefined) {
+      VerifyResponse.encode(message.response, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchVerifyResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchVerifyResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.response = VerifyResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchVerifyResult {
+    return {
+      response: isSet(object.response) ? VerifyResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: BatchVerifyResult): unknown {
+    const obj: any = {};
+    if (message.response !== undefined) {
+      obj.response = VerifyResponse.toJSON(message.response);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchVerifyResult>): BatchVerifyResult {
+    return BatchVerifyResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchVerifyResult>): BatchVerifyResult {
+    const message = createBaseBatchVerifyResult();
+    message.response = (object.response !== undefined && object.response !== null)
+      ? VerifyResponse.fromPartial(object.response)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchVerifyResponse(): BatchVerifyResponse {
+  return { results: [] };
+}
+
+export const BatchVerifyResponse: MessageFns<BatchVerifyResponse> = {
+  encode(message: BatchVerifyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      BatchVerifyResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchVerifyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchVerifyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(BatchVerifyResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchVerifyResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => BatchVerifyResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchVerifyResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => BatchVerifyResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchVerifyResponse>): BatchVerifyResponse {
+    return BatchVerifyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchVerifyResponse>): BatchVerifyResponse {
+    const message = createBaseBatchVerifyResponse();
+    message.results = object.results?.map((e) => BatchVerifyResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchGenerateMacRequest(): BatchGenerateMacRequest {
+  return { items: [] };
+}
+
+export const BatchGenerateMacRequest: MessageFns<BatchGenerateMacRequest> = {
+  encode(message: BatchGenerateMacRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.items) {
+      GenerateMacRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchGenerateMacRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchGenerateMacRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.items.push(GenerateMacRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchGenerateMacRequest {
+    return {
+      items: globalThis.Array.isArray(object?.items)
+        ? object.items.map((e: any) => GenerateMacRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchGenerateMacRequest): unknown {
+    const obj: any = {};
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => GenerateMacRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchGenerateMacRequest>): BatchGenerateMacRequest {
+    return BatchGenerateMacRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchGenerateMacRequest>): BatchGenerateMacRequest {
+    const message = createBaseBatchGenerateMacRequest();
+    message.items = object.items?.map((e) => GenerateMacRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchGenerateMacResult(): BatchGenerateMacResult {
+  return { response: undefined, error: undefined };
+}
+
+export const BatchGenerateMacResult: MessageFns<BatchGenerateMacResult> = {
+  encode(message: BatchGenerateMacResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.response !== undefined) {
+      GenerateMacResponse.encode(message.response, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchGenerateMacResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchGenerateMacResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.response = GenerateMacResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchGenerateMacResult {
+    return {
+      response: isSet(object.response) ? GenerateMacResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: BatchGenerateMacResult): unknown {
+    const obj: any = {};
+    if (message.response !== undefined) {
+      obj.response = GenerateMacResponse.toJSON(message.response);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchGenerateMacResult>): BatchGenerateMacResult {
+    return BatchGenerateMacResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchGenerateMacResult>): BatchGenerateMacResult {
+    const message = createBaseBatchGenerateMacResult();
+    message.response = (object.response !== undefined && object.response !== null)
+      ? GenerateMacResponse.fromPartial(object.response)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchGenerateMacResponse(): BatchGenerateMacResponse {
+  return { results: [] };
+}
+
+export const BatchGenerateMacResponse: MessageFns<BatchGenerateMacResponse> = {
+  encode(message: BatchGenerateMacResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      BatchGenerateMacResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchGenerateMacResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchGenerateMacResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(BatchGenerateMacResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchGenerateMacResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => BatchGenerateMacResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchGenerateMacResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => BatchGenerateMacResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchGenerateMacResponse>): BatchGenerateMacResponse {
+    return BatchGenerateMacResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchGenerateMacResponse>): BatchGenerateMacResponse {
+    const message = createBaseBatchGenerateMacResponse();
+    message.results = object.results?.map((e) => BatchGenerateMacResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSignStreamRequest(): SignStreamRequest {
+  return { requestId: "", request: undefined };
+}
+
+export const SignStreamRequest: MessageFns<SignStreamRequest> = {
+  encode(message: SignStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.request !== undefined) {
+      SignRequest.encode(message.request, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SignStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSignStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.request = SignRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SignStreamRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      request: isSet(object.request) ? SignRequest.fromJSON(object.request) : undefined,
+    };
+  },
+
+  toJSON(message: SignStreamRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.request !== undefined) {
+      obj.request = SignRequest.toJSON(message.request);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SignStreamRequest>): SignStreamRequest {
+    return SignStreamRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SignStreamRequest>): SignStreamRequest {
+    const message = createBaseSignStreamRequest();
+    message.requestId = object.requestId ?? "";
+    message.request = (object.request !== undefined && object.request !== null)
+      ? SignRequest.fromPartial(object.request)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSignStreamResponse(): SignStreamResponse {
+  return { requestId: "", response: undefined, error: undefined };
+}
+
+export const SignStreamResponse: MessageFns<SignStreamResponse> = {
+  encode(message: SignStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.response !== undefined) {
+      SignResponse.encode(message.response, writer.uint32(18).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SignStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSignStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.response = SignResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SignStreamResponse {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      response: isSet(object.response) ? SignResponse.fromJSON(object.response) : undefined,
+      error: isSet(object.error) ? ItemError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: SignStreamResponse): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.response !== undefined) {
+      obj.response = SignResponse.toJSON(message.response);
+    }
+    if (message.error !== undefined) {
+      obj.error = ItemError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SignStreamResponse>): SignStreamResponse {
+    return SignStreamResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SignStreamResponse>): SignStreamResponse {
+    const message = createBaseSignStreamResponse();
+    message.requestId = object.requestId ?? "";
+    message.response = (object.response !== undefined && object.response !== null)
+      ? SignResponse.fromPartial(object.response)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
 /** Cryptographic operations performed inside the HSM fleet. */
 export type CryptoServiceService = typeof CryptoServiceService;
 export const CryptoServiceService = {
@@ -3901,6 +5443,70 @@ export const CryptoServiceService = {
       Buffer.from(GenerateRandomResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GenerateRandomResponse => GenerateRandomResponse.decode(value),
   },
+  /** Encrypts up to 1000 items, each under its own key; each item succeeds or fails alone. */
+  batchEncrypt: {
+    path: "/hsmbroker.v1.CryptoService/BatchEncrypt" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchEncryptRequest): Buffer => Buffer.from(BatchEncryptRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchEncryptRequest => BatchEncryptRequest.decode(value),
+    responseSerialize: (value: BatchEncryptResponse): Buffer =>
+      Buffer.from(BatchEncryptResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchEncryptResponse => BatchEncryptResponse.decode(value),
+  },
+  /** Decrypts up to 1000 ciphertexts; each item succeeds or fails alone. */
+  batchDecrypt: {
+    path: "/hsmbroker.v1.CryptoService/BatchDecrypt" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchDecryptRequest): Buffer => Buffer.from(BatchDecryptRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchDecryptRequest => BatchDecryptRequest.decode(value),
+    responseSerialize: (value: BatchDecryptResponse): Buffer =>
+      Buffer.from(BatchDecryptResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchDecryptResponse => BatchDecryptResponse.decode(value),
+  },
+  /** Signs up to 1000 messages or digests, each with its own key; each item succeeds or fails alone. */
+  batchSign: {
+    path: "/hsmbroker.v1.CryptoService/BatchSign" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchSignRequest): Buffer => Buffer.from(BatchSignRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchSignRequest => BatchSignRequest.decode(value),
+    responseSerialize: (value: BatchSignResponse): Buffer => Buffer.from(BatchSignResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchSignResponse => BatchSignResponse.decode(value),
+  },
+  /** Verifies up to 1000 signatures; each item succeeds or fails alone. */
+  batchVerify: {
+    path: "/hsmbroker.v1.CryptoService/BatchVerify" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchVerifyRequest): Buffer => Buffer.from(BatchVerifyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchVerifyRequest => BatchVerifyRequest.decode(value),
+    responseSerialize: (value: BatchVerifyResponse): Buffer => Buffer.from(BatchVerifyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchVerifyResponse => BatchVerifyResponse.decode(value),
+  },
+  /** Computes up to 1000 HMACs, each with its own key; each item succeeds or fails alone. */
+  batchGenerateMac: {
+    path: "/hsmbroker.v1.CryptoService/BatchGenerateMac" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchGenerateMacRequest): Buffer =>
+      Buffer.from(BatchGenerateMacRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchGenerateMacRequest => BatchGenerateMacRequest.decode(value),
+    responseSerialize: (value: BatchGenerateMacResponse): Buffer =>
+      Buffer.from(BatchGenerateMacResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchGenerateMacResponse => BatchGenerateMacResponse.decode(value),
+  },
+  /** Signs a stream of requests; each response carries its request's id and may come out of order. */
+  signStream: {
+    path: "/hsmbroker.v1.CryptoService/SignStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: SignStreamRequest): Buffer => Buffer.from(SignStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SignStreamRequest => SignStreamRequest.decode(value),
+    responseSerialize: (value: SignStreamResponse): Buffer => Buffer.from(SignStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SignStreamResponse => SignStreamResponse.decode(value),
+  },
 } as const;
 
 export interface CryptoServiceServer extends UntypedServiceImplementation {
@@ -3929,6 +5535,18 @@ export interface CryptoServiceServer extends UntypedServiceImplementation {
   verifyMac: handleUnaryCall<VerifyMacRequest, VerifyMacResponse>;
   /** Returns random bytes drawn from an HSM. */
   generateRandom: handleUnaryCall<GenerateRandomRequest, GenerateRandomResponse>;
+  /** Encrypts up to 1000 items, each under its own key; each item succeeds or fails alone. */
+  batchEncrypt: handleUnaryCall<BatchEncryptRequest, BatchEncryptResponse>;
+  /** Decrypts up to 1000 ciphertexts; each item succeeds or fails alone. */
+  batchDecrypt: handleUnaryCall<BatchDecryptRequest, BatchDecryptResponse>;
+  /** Signs up to 1000 messages or digests, each with its own key; each item succeeds or fails alone. */
+  batchSign: handleUnaryCall<BatchSignRequest, BatchSignResponse>;
+  /** Verifies up to 1000 signatures; each item succeeds or fails alone. */
+  batchVerify: handleUnaryCall<BatchVerifyRequest, BatchVerifyResponse>;
+  /** Computes up to 1000 HMACs, each with its own key; each item succeeds or fails alone. */
+  batchGenerateMac: handleUnaryCall<BatchGenerateMacRequest, BatchGenerateMacResponse>;
+  /** Signs a stream of requests; each response carries its request's id and may come out of order. */
+  signStream: handleBidiStreamingCall<SignStreamRequest, SignStreamResponse>;
 }
 
 export interface CryptoServiceClient extends Client {
@@ -4105,6 +5723,93 @@ export interface CryptoServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GenerateRandomResponse) => void,
   ): ClientUnaryCall;
+  /** Encrypts up to 1000 items, each under its own key; each item succeeds or fails alone. */
+  batchEncrypt(
+    request: BatchEncryptRequest,
+    callback: (error: ServiceError | null, response: BatchEncryptResponse) => void,
+  ): ClientUnaryCall;
+  batchEncrypt(
+    request: BatchEncryptRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchEncryptResponse) => void,
+  ): ClientUnaryCall;
+  batchEncrypt(
+    request: BatchEncryptRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchEncryptResponse) => void,
+  ): ClientUnaryCall;
+  /** Decrypts up to 1000 ciphertexts; each item succeeds or fails alone. */
+  batchDecrypt(
+    request: BatchDecryptRequest,
+    callback: (error: ServiceError | null, response: BatchDecryptResponse) => void,
+  ): ClientUnaryCall;
+  batchDecrypt(
+    request: BatchDecryptRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchDecryptResponse) => void,
+  ): ClientUnaryCall;
+  batchDecrypt(
+    request: BatchDecryptRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchDecryptResponse) => void,
+  ): ClientUnaryCall;
+  /** Signs up to 1000 messages or digests, each with its own key; each item succeeds or fails alone. */
+  batchSign(
+    request: BatchSignRequest,
+    callback: (error: ServiceError | null, response: BatchSignResponse) => void,
+  ): ClientUnaryCall;
+  batchSign(
+    request: BatchSignRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchSignResponse) => void,
+  ): ClientUnaryCall;
+  batchSign(
+    request: BatchSignRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchSignResponse) => void,
+  ): ClientUnaryCall;
+  /** Verifies up to 1000 signatures; each item succeeds or fails alone. */
+  batchVerify(
+    request: BatchVerifyRequest,
+    callback: (error: ServiceError | null, response: BatchVerifyResponse) => void,
+  ): ClientUnaryCall;
+  batchVerify(
+    request: BatchVerifyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchVerifyResponse) => void,
+  ): ClientUnaryCall;
+  batchVerify(
+    request: BatchVerifyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchVerifyResponse) => void,
+  ): ClientUnaryCall;
+  /** Computes up to 1000 HMACs, each with its own key; each item succeeds or fails alone. */
+  batchGenerateMac(
+    request: BatchGenerateMacRequest,
+    callback: (error: ServiceError | null, response: BatchGenerateMacResponse) => void,
+  ): ClientUnaryCall;
+  batchGenerateMac(
+    request: BatchGenerateMacRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchGenerateMacResponse) => void,
+  ): ClientUnaryCall;
+  batchGenerateMac(
+    request: BatchGenerateMacRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchGenerateMacResponse) => void,
+  ): ClientUnaryCall;
+  /** Signs a stream of requests; each response carries its request's id and may come out of order. */
+  signStream(): ClientDuplexStream<SignStreamRequest, SignStreamResponse>;
+  signStream(options: Partial<CallOptions>): ClientDuplexStream<SignStreamRequest, SignStreamResponse>;
+  signStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<SignStreamRequest, SignStreamResponse>;
 }
 
 export const CryptoServiceClient = makeGenericClientConstructor(
