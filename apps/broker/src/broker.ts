@@ -353,7 +353,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   access?.watch(config.reloadIntervalMs);
   reloading?.watch(config.reloadIntervalMs);
   const kms = config.kms
-    ? await startKmsEndpoint({ settings: config.kms, tls: config.tls, registry, fleet, enrolled, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) })
+    ? await startKmsEndpoint({ settings: config.kms, tls: config.tls, registry, fleet, enrolled, rebuild, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) })
     : undefined;
   for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');
 

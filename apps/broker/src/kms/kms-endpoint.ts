@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Fleet } from '@hsm-broker/fleet';
 import { SqliteAliasStore } from '@hsm-broker/keys';
-import type { KeyRegistry } from '@hsm-broker/keys';
+import type { KeyRegistry, RegistryRebuild } from '@hsm-broker/keys';
 import type { AuditTrail } from '../audit-trail.js';
 import type { CallPipeline } from '../call-pipeline.js';
 import { ConfigError } from '../config-error.js';
@@ -40,6 +40,8 @@ export interface KmsEndpointOptions {
   registry: KeyRegistry;
   fleet: Fleet;
   enrolled: ReadonlySet<string>;
+  /** Registry recovery, which the gRPC KeyService serves beside the key operations. */
+  rebuild: RegistryRebuild;
   /** The broker's call pipeline (request checks, policy, quotas, audit). */
   pipeline: CallPipeline;
   /** The metadata database file; aliases are kept in it. */
@@ -94,7 +96,7 @@ export async function startKmsEndpoint(options: KmsEndpointOptions): Promise<Run
   const deps = { scope: { region: settings.region, account: settings.account }, aliases };
   const operations = {
     ...kmsCryptoOperations(cryptoService(options.registry, pipeline), deps),
-    ...kmsKeyOperations(keyService(options.registry, options.fleet, options.enrolled, pipeline), deps),
+    ...kmsKeyOperations(keyService(options.registry, options.fleet, options.enrolled, pipeline, options.rebuild), deps),
     ...kmsAliasOperations(options.registry, pipeline, deps, options.clock),
   };
   let listener: KmsListener;
