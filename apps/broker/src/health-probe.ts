@@ -8,30 +8,55 @@ import type { ChannelCredentials, ChannelOptions, ServiceError } from '@grpc/grp
 // hand (an empty request; status is field 1, a varint) so the probe loads
 // nothing but grpc-js and starts fast.
 //
+//   health-probe.js [ADDRESS] [--tls-ca FILE --tls-cert FILE --tls-key FILE [--server-name NAME]]
+//
 // A broker that serves mutual TLS refuses a plaintext probe, so the probe
-// speaks TLS when HSMB_HEALTH_TLS_CA names the CA of the broker's
-// certificate; HSMB_HEALTH_TLS_CERT and HSMB_HEALTH_TLS_KEY are the client
-// certificate it presents (any the broker's client CA signed: health checks
-// are answered before the access policy). HSMB_HEALTH_TLS_SERVER_NAME is the
-// name to expect in the broker's certificate when it does not name the
-// probe's address (127.0.0.1 by default).
+// speaks TLS when given the CA of the broker's certificate and a client
+// certificate (any the broker's client CA signed: health checks are answered
+// before the access policy). The files come from the flags above (a
+// Kubernetes exec probe: the kubelet's own gRPC probe has no TLS) or, for the
+// image's HEALTHCHECK, from HSMB_HEALTH_TLS_CA, HSMB_HEALTH_TLS_CERT and
+// HSMB_HEALTH_TLS_KEY. The server name is the name to expect in the broker's
+// certificate when it does not name the probe's address.
 
 const servingStatus = 1;
 
+function option(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index === -1 ? undefined : process.argv[index + 1];
+}
+
+interface ProbeTls {
+  ca: string;
+  cert: string | undefined;
+  key: string | undefined;
+  serverName: string | undefined;
+}
+
+function probeTls(env: NodeJS.ProcessEnv): ProbeTls | undefined {
+  const [ca, cert, key] = [option('tls-ca'), option('tls-cert'), option('tls-key')];
+  if (ca !== undefined || cert !== undefined || key !== undefined) {
+    if (ca === undefined || cert === undefined || key === undefined) throw new Error('--tls-ca, --tls-cert and --tls-key go together');
+    return { ca, cert, key, serverName: option('server-name') };
+  }
+  const envCa = env['HSMB_HEALTH_TLS_CA'];
+  if (!envCa) return undefined;
+  const envCert = env['HSMB_HEALTH_TLS_CERT'];
+  const envKey = env['HSMB_HEALTH_TLS_KEY'];
+  if (!envCert !== !envKey) throw new Error('HSMB_HEALTH_TLS_CERT and HSMB_HEALTH_TLS_KEY go together: set both or neither');
+  return { ca: envCa, cert: envCert || undefined, key: envKey || undefined, serverName: env['HSMB_HEALTH_TLS_SERVER_NAME'] || undefined };
+}
+
 function channel(env: NodeJS.ProcessEnv): { creds: ChannelCredentials; options: ChannelOptions } {
-  const ca = env['HSMB_HEALTH_TLS_CA'];
-  if (!ca) return { creds: credentials.createInsecure(), options: {} };
-  const cert = env['HSMB_HEALTH_TLS_CERT'];
-  const key = env['HSMB_HEALTH_TLS_KEY'];
-  if (!cert !== !key) throw new Error('HSMB_HEALTH_TLS_CERT and HSMB_HEALTH_TLS_KEY go together: set both or neither');
-  const serverName = env['HSMB_HEALTH_TLS_SERVER_NAME'];
+  const tls = probeTls(env);
+  if (!tls) return { creds: credentials.createInsecure(), options: {} };
   return {
-    creds: credentials.createSsl(readFileSync(ca), key ? readFileSync(key) : null, cert ? readFileSync(cert) : null),
-    options: serverName ? { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName } : {},
+    creds: credentials.createSsl(readFileSync(tls.ca), tls.key ? readFileSync(tls.key) : null, tls.cert ? readFileSync(tls.cert) : null),
+    options: tls.serverName ? { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName } : {},
   };
 }
 
-const address = process.argv[2] ?? '127.0.0.1:50051';
+const address = process.argv[2] !== undefined && !process.argv[2].startsWith('--') ? process.argv[2] : '127.0.0.1:50051';
 let client: Client;
 try {
   const { creds, options } = channel(process.env);
