@@ -317,7 +317,17 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   access?.watch(config.reloadIntervalMs);
   reloading?.watch(config.reloadIntervalMs);
   const kms = config.kms
-    ? await startKmsEndpoint({ settings: config.kms, tls: config.tls, registry, fleet, enrolled, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) })
+    ? await startKmsEndpoint({ settings: config.kms, tls: config.tls, registry, fleet, enrolled, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) }).catch(
+        async (error: unknown) => {
+          // A KMS endpoint that cannot start (unreadable secret, port taken) stops the whole broker cleanly.
+          server.forceShutdown();
+          clearInterval(reconcileTimer);
+          await audit.close();
+          await fleet.stop();
+          store.close();
+          throw error;
+        },
+      )
     : undefined;
   for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');
 
