@@ -11,6 +11,8 @@ import {
   DeleteAliasCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
+  DisableKeyRotationCommand,
+  UpdateAliasCommand,
   DisabledException,
   EnableKeyCommand,
   EnableKeyRotationCommand,
@@ -237,6 +239,8 @@ describe('KMS-compatible endpoint with the real AWS SDK against a SoftHSM fleet'
     assert.equal(parseCiphertext(Buffer.from(before.CiphertextBlob ?? [])).keyVersion, 1);
     assert.equal(parseCiphertext(Buffer.from(afterRotation.CiphertextBlob ?? [])).keyVersion, 2);
     assert.equal(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: before.CiphertextBlob }))).Plaintext ?? []).toString(), 'v1');
+    await kms.send(new DisableKeyRotationCommand({ KeyId: key }));
+    assert.equal((await kms.send(new GetKeyRotationStatusCommand({ KeyId: key }))).KeyRotationEnabled, false);
   });
 
   it('CreateAlias, ListAliases and DeleteAlias: an alias works wherever a key id does', async () => {
@@ -255,6 +259,8 @@ describe('KMS-compatible endpoint with the real AWS SDK against a SoftHSM fleet'
     assert.equal(paged.Truncated, true);
     assert.deepEqual((await kms.send(new ListAliasesCommand({ Limit: 1, Marker: paged.NextMarker }))).Aliases?.map((alias) => alias.AliasName), ['alias/payments/other']);
     assert.deepEqual((await kms.send(new ListAliasesCommand({ KeyId: aes2 }))).Aliases?.map((alias) => alias.AliasName), ['alias/payments/other']);
+    await kms.send(new UpdateAliasCommand({ AliasName: 'alias/payments/other', TargetKeyId: aes }));
+    assert.equal((await kms.send(new DescribeKeyCommand({ KeyId: 'alias/payments/other' }))).KeyMetadata?.KeyId, aes, 'UpdateAlias moved it');
     await kms.send(new DeleteAliasCommand({ AliasName: 'alias/payments/other' }));
     assert.ok((await failure(kms.send(new DescribeKeyCommand({ KeyId: 'alias/payments/other' })))) instanceof NotFoundException);
     assert.ok((await failure(kms.send(new DeleteAliasCommand({ AliasName: 'alias/payments/other' })))) instanceof NotFoundException);
