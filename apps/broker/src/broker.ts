@@ -345,15 +345,33 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     server.bindAsync(config.listen, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
   });
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
-  const adminServer = await admin.listen(config.admin.listen, log).catch((error: unknown) => {
+  // Undoes what start-up began when a later listener cannot start.
+  const abandon = async (): Promise<void> => {
     server.forceShutdown();
+    clearInterval(reconcileTimer);
+    access?.close();
+    reloading?.close();
+    await admin.close();
+    await audit.close();
+    await fleet.stop();
+    store.close();
+    await tracing.shutdown().catch(() => undefined);
+  };
+  const adminServer = await admin.listen(config.admin.listen, log).catch(async (error: unknown) => {
+    await abandon();
     throw new ConfigError(error instanceof Error ? error.message : String(error));
   });
   announceMode(config, access, log);
   access?.watch(config.reloadIntervalMs);
   reloading?.watch(config.reloadIntervalMs);
   const kms = config.kms
-    ? await startKmsEndpoint({ settings: config.kms, tls: config.tls, registry, fleet, enrolled, rebuild, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) })
+    ? await startKmsEndpoint({ settings: config.kms, tls: config.tls, registry, fleet, enrolled, rebuild, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) }).catch(
+        async (error: unknown) => {
+          // A KMS endpoint that cannot start (unreadable secret, port taken) stops the whole broker cleanly.
+          await abandon();
+          throw error;
+        },
+      )
     : undefined;
   for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import {
   AlreadyExistsException,
@@ -10,6 +11,8 @@ import {
   DeleteAliasCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
+  DisableKeyRotationCommand,
+  UpdateAliasCommand,
   DisabledException,
   EnableKeyCommand,
   EnableKeyRotationCommand,
@@ -47,6 +50,7 @@ import type { KmsTestBroker } from '../testing/kms-harness.js';
 
 const payments = { accessKeyId: 'AKIAVPCAPAYMENTS', identity: 'spiffe://corp/vpc-a/payments' };
 const reports = { accessKeyId: 'AKIAVPCBREPORTS0', identity: 'spiffe://corp/vpc-b/reports' };
+const batch = { accessKeyId: 'AKIAVPCQBATCHJOB', identity: 'spiffe://corp/vpc-q/batch' };
 const policy = `grants:
   - identity: "spiffe://corp/vpc-a/payments"
     roles: [crypto-user, key-admin]
@@ -54,10 +58,29 @@ const policy = `grants:
   - identity: "spiffe://corp/vpc-b/reports"
     roles: [crypto-user]
     keys: ["vpc-b/*"]
+  - identity: "spiffe://corp/vpc-q/batch"
+    roles: [crypto-user]
+    keys: ["*"]
   - identity: anonymous
     roles: [crypto-user, key-admin]
     keys: ["*"]
+quotas:
+  - identity: "spiffe://corp/vpc-q/batch"
+    symmetric: { ratePerSecond: 0.001, burst: 2 }
 `;
+
+/** Sends raw bytes to the endpoint and returns the status and the KMS body. */
+function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: 'POST', headers }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> }));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
 
 /** The error an SDK call failed with. */
 async function failure(promise: Promise<unknown>): Promise<KMSServiceException> {
@@ -78,7 +101,7 @@ describe('KMS-compatible endpoint with the real AWS SDK against a SoftHSM fleet'
   const records: AuditCallRecord[] = [];
 
   before(async () => {
-    t = await startKmsTestBroker([payments, reports], { policy });
+    t = await startKmsTestBroker([payments, reports, batch], { policy });
     t.broker.audit.subscribe(({ entry }) => {
       if (entry.type === 'call') records.push(entry);
     });
@@ -216,6 +239,8 @@ describe('KMS-compatible endpoint with the real AWS SDK against a SoftHSM fleet'
     assert.equal(parseCiphertext(Buffer.from(before.CiphertextBlob ?? [])).keyVersion, 1);
     assert.equal(parseCiphertext(Buffer.from(afterRotation.CiphertextBlob ?? [])).keyVersion, 2);
     assert.equal(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: before.CiphertextBlob }))).Plaintext ?? []).toString(), 'v1');
+    await kms.send(new DisableKeyRotationCommand({ KeyId: key }));
+    assert.equal((await kms.send(new GetKeyRotationStatusCommand({ KeyId: key }))).KeyRotationEnabled, false);
   });
 
   it('CreateAlias, ListAliases and DeleteAlias: an alias works wherever a key id does', async () => {
@@ -234,6 +259,8 @@ describe('KMS-compatible endpoint with the real AWS SDK against a SoftHSM fleet'
     assert.equal(paged.Truncated, true);
     assert.deepEqual((await kms.send(new ListAliasesCommand({ Limit: 1, Marker: paged.NextMarker }))).Aliases?.map((alias) => alias.AliasName), ['alias/payments/other']);
     assert.deepEqual((await kms.send(new ListAliasesCommand({ KeyId: aes2 }))).Aliases?.map((alias) => alias.AliasName), ['alias/payments/other']);
+    await kms.send(new UpdateAliasCommand({ AliasName: 'alias/payments/other', TargetKeyId: aes }));
+    assert.equal((await kms.send(new DescribeKeyCommand({ KeyId: 'alias/payments/other' }))).KeyMetadata?.KeyId, aes, 'UpdateAlias moved it');
     await kms.send(new DeleteAliasCommand({ AliasName: 'alias/payments/other' }));
     assert.ok((await failure(kms.send(new DescribeKeyCommand({ KeyId: 'alias/payments/other' })))) instanceof NotFoundException);
     assert.ok((await failure(kms.send(new DeleteAliasCommand({ AliasName: 'alias/payments/other' })))) instanceof NotFoundException);
@@ -294,6 +321,36 @@ describe('KMS-compatible endpoint with the real AWS SDK against a SoftHSM fleet'
     const refusals = records.slice(before);
     assert.equal(refusals.length, 3);
     assert.ok(refusals.every((record) => record.identity === '(unidentified)' && record.code === 16 && record.appliances.length === 0));
+  });
+
+  it('quotas apply to KMS identities: past its burst a caller gets ThrottlingException', async () => {
+    const limited = t.kmsClient(batch.accessKeyId, { maxAttempts: 1 });
+    await limited.send(new EncryptCommand({ KeyId: aes, Plaintext: Buffer.from('1') }));
+    await limited.send(new EncryptCommand({ KeyId: aes, Plaintext: Buffer.from('2') }));
+    const throttled = await failure(limited.send(new EncryptCommand({ KeyId: aes, Plaintext: Buffer.from('3') })));
+    assert.equal(throttled.name, 'ThrottlingException');
+    assert.ok(records.some((record) => record.identity === batch.identity && record.code === 8), 'recorded as RESOURCE_EXHAUSTED');
+  });
+
+  it('a signed request that was served is refused when replayed byte for byte', async () => {
+    const captured: { headers: Record<string, string>; body: string }[] = [];
+    const spy = t.kmsClient();
+    const capture = (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }): Promise<unknown> => {
+      const signed = args.request as { headers: Record<string, string>; body: string };
+      captured.push({ headers: { ...signed.headers }, body: signed.body });
+      return next(args);
+    };
+    spy.middlewareStack.addRelativeTo(capture as never, { relation: 'after', toMiddleware: 'httpSigningMiddleware', name: 'captureSignedRequest' });
+    await spy.send(new ScheduleKeyDeletionCommand({ KeyId: aes2, PendingWindowInDays: 30 }));
+    await spy.send(new CancelKeyDeletionCommand({ KeyId: aes2 }));
+    await spy.send(new EnableKeyCommand({ KeyId: aes2 }));
+    const [scheduling] = captured;
+    assert.ok(scheduling && scheduling.headers['authorization']?.startsWith('AWS4-HMAC-SHA256'));
+    const replayed = await post(t.kmsUrl, scheduling.headers, scheduling.body);
+    assert.equal(replayed.status, 400);
+    assert.equal(replayed.body['__type'], 'InvalidSignatureException');
+    assert.match(String(replayed.body['message']), /already served/);
+    assert.equal((await kms.send(new DescribeKeyCommand({ KeyId: aes2 }))).KeyMetadata?.KeyState, 'Enabled', 'the replay changed nothing');
   });
 
   it('the same key through gRPC and KMS: a ciphertext made by one decrypts through the other', async () => {
