@@ -128,8 +128,6 @@ describe('SignStream against a local SoftHSM fleet', { timeout: 600_000 }, () =>
     assert.ok(answered.every((response) => valid(Buffer.from(response.requestId), response.response?.signature ?? Buffer.alloc(0))));
     const unary = await t.clients.crypto.sign({ keyId: 's/ec', message: Buffer.from('u'), messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 });
     assert.ok(valid(Buffer.from('u'), unary.signature));
-    for (let attempt = 0; attempt < 100 && t.broker.signStreams.open > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.equal(t.broker.signStreams.open, 0, 'the broken stream was closed on the broker');
   });
 
   it('refuses a stream message larger than any Sign request, ending the stream with INVALID_ARGUMENT', async () => {
