@@ -7,6 +7,7 @@ import {
 import { BrokerError, codeName } from '@hsm-broker/errors';
 import { auditCommands } from './audit-commands.js';
 import { backupCommands } from './backup-commands.js';
+import { batchCommands } from './batch-commands.js';
 import { chaosCommand } from './chaos/chaos-command.js';
 import { renderCommandHelp, renderGroupHelp } from './command-help.js';
 import {
@@ -36,6 +37,7 @@ export const defaultAddress = '127.0.0.1:50051';
 export const commands: readonly CommandSpec[] = [
   ...keyCommands,
   ...cryptoCommands,
+  ...batchCommands,
   ...envelopeCommands,
   ...fleetCommands,
   ...backupCommands,
