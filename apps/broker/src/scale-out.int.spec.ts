@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { testDatabase } from '@hsm-broker/keys';
 import type { TestDatabase } from '@hsm-broker/keys';
-import { KeySpec, KeyState, KeyUsage } from '@hsm-broker/proto';
+import { KeySpec, KeyState, KeyUsage, MessageType, SigningAlgorithm } from '@hsm-broker/proto';
 import { statusOf } from './testing/broker-harness.js';
 import { startReplicaSet } from './testing/replica-set.js';
 import type { ReplicaSet } from './testing/replica-set.js';
@@ -112,6 +112,23 @@ describe('three broker replicas on one PostgreSQL and one SoftHSM fleet', { time
       assert.equal(refused.code, status.FAILED_PRECONDITION, `replica ${String(i)}: ${refused.message}`);
       const described = await replica(i).clients.keys.describeKey({ keyId: 'cache/disable' });
       assert.equal(described.keyMetadata?.keyState, KeyState.DISABLED);
+    }
+  });
+
+  it('drops the cached public key on every replica when one disables the key: software Verify refuses it too', async () => {
+    await replica(0).clients.keys.createKey({ keyId: 'cache/verify', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY, description: '', labels: {}, rotationPeriodDays: 0 });
+    const message = Buffer.from('signed once, verified everywhere');
+    const signing = { keyId: 'cache/verify', message, messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 };
+    const { signature } = await replica(0).clients.crypto.sign(signing);
+    const verify = (i: number) => replica(i).clients.crypto.verify({ ...signing, keyVersion: 0, signature });
+    // Every replica now holds the key in its verification cache.
+    for (let i = 0; i < 3; i++) assert.equal((await verify(i)).signatureValid, true, `replica ${String(i)} before`);
+    const heard = [changeSeen(set, 1, 'cache/verify'), changeSeen(set, 2, 'cache/verify')];
+    await replica(0).clients.keys.disableKey({ keyId: 'cache/verify' });
+    await Promise.all(heard);
+    for (const i of [1, 2]) {
+      const refused = await statusOf(verify(i));
+      assert.equal(refused.code, status.FAILED_PRECONDITION, `replica ${String(i)}: ${refused.message}`);
     }
   });
 

@@ -102,6 +102,9 @@ export class KeyRegistry {
     this.#enrolled = options.enrolled;
     this.#clock = options.clock ?? Date.now;
     this.#log = options.log ?? (() => undefined);
+    // A store shared with other brokers reports their changes too: Verify and
+    // GetPublicKey must not go on using a key another replica rotated or disabled.
+    this.#store.onKeyChanged((keyId) => this.#verificationKeys.invalidate(keyId));
   }
 
   /** The policy in force, lowered to what the configured fleet can ever satisfy. */

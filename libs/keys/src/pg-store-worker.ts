@@ -68,13 +68,18 @@ data.port.on('message', (request: SyncRequest) => {
 // ---- per-key locks ------------------------------------------------------
 
 const held = new Map<number, PoolClient>();
+// Pooled connections come back many times; each gets its error listener once.
+const quieted = new WeakSet<PoolClient>();
 
 async function lock(id: number, keyId: string): Promise<void> {
   let client: PoolClient | undefined;
   try {
     client = await lockPool.connect();
     // A lock lost with its connection is released by the server; say so here too.
-    client.on('error', () => undefined);
+    if (!quieted.has(client)) {
+      client.on('error', () => undefined);
+      quieted.add(client);
+    }
     await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [lockSpace.key, keyId]);
     held.set(id, client);
     post({ kind: 'locked', id });
