@@ -65,7 +65,7 @@ main { display: grid; grid-template-columns: 1fr 320px; gap: 12px; padding: 12px
 .zone-name { font-weight: 700; }
 .zone-meta { color: var(--muted); }
 .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(136px, 1fr)); gap: 6px; }
-.tile { border-radius: 5px; padding: 6px 7px; color: #fff; min-height: 86px; transition: background-color .2s; }
+.tile { border-radius: 5px; padding: 6px 7px; color: #fff; min-height: 86px; }
 .tile.green { background: var(--green); } .tile.amber { background: var(--amber); }
 .tile.red { background: var(--red); } .tile.grey { background: var(--grey); }
 .tile-head { display: flex; justify-content: space-between; gap: 4px; font-weight: 700; }
