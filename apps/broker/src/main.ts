@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { join } from 'node:path';
+import { redactStoreUrl } from '@hsm-broker/keys';
 import { startBroker } from './broker.js';
 import { ConfigError, loadConfig } from './broker-config.js';
 import { createLogger } from './logger.js';
@@ -24,13 +25,15 @@ async function main(): Promise<void> {
   log.info('hsm-broker serving', {
     address: broker.address,
     dataDir: config.dataDir,
-    metadataStore: join(config.dataDir, 'broker.db'),
+    metadataStore: config.store.kind === 'postgres' ? redactStoreUrl(config.store.url) : join(config.dataDir, 'broker.db'),
     auditFile: config.audit.file,
     backupHsm: config.backupHsm?.kind === 'local' ? config.backupHsm.dir : config.backupHsm ? 'configured' : 'none',
     fleet: config.fleet.kind === 'local' ? `embedded SoftHSM ${String(config.fleet.zones)}x${String(config.fleet.perZone)}` : `configured, ${String(config.fleet.appliances.length)} appliances`,
     localZone: config.localZone,
     appliances: fleet.appliances.map((appliance) => `${appliance.id}@${appliance.zone}:${appliance.health}`),
     tracing: config.tracing.tracesUrl ?? 'off',
+    dashboard: broker.adminAddress ? `http://${broker.adminAddress}/` : 'off',
+    kmsEndpoint: broker.kms?.url ?? 'off',
     try: `npx hsmctl --address ${broker.address}${config.tls ? ' --tls-ca CA.pem --tls-cert CERT.pem --tls-key KEY.pem' : ''} fleet status`,
   });
   let stopping = false;
