@@ -336,11 +336,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     maxMetadataEntries: integer('limits.maxMetadataEntries', limitsRaw['maxMetadataEntries'] ?? defaultReceiveLimits.maxMetadataEntries, 8, 128),
   };
   if (routing.maxOpenMs < routing.openMs) fail('routing.maxOpenMs', routing.maxOpenMs, `must be at least routing.openMs (${String(routing.openMs)})`);
+  const store = parseStoreConfig(pick('HSMB_STORE', 'store'));
+  const kms = parseKmsSettings(file['kms'], env, cwd, tls !== undefined, fail);
+  // KMS aliases live in the embedded store only: replicas sharing PostgreSQL
+  // would each resolve alias/... from their own copy, to different keys.
+  if (kms && store.kind === 'postgres') fail('kms', kms.listen, 'the KMS endpoint keeps its aliases in the embedded store and cannot yet run with a PostgreSQL store (HSMB_STORE); serve KMS from a broker on the embedded store');
   return {
     listen,
     tls,
     dataDir,
-    store: parseStoreConfig(pick('HSMB_STORE', 'store')),
+    store,
     localZone,
     fleet,
     durability,
@@ -359,7 +364,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     audit: parseAuditSettings(file['audit'], env, dataDir, cwd, fail),
     admin: parseAdminSettings(file['admin'], env, fail),
     cloneTls: parseCloneTls(file['cloneTls'], fleet.kind === 'configured' && fleet.appliances.some((appliance) => appliance.clone !== undefined)),
-    kms: parseKmsSettings(file['kms'], env, cwd, tls !== undefined, fail),
+    kms,
     tracing: parseTracingSettings(file['tracing'], env, fail),
   };
 }

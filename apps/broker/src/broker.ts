@@ -299,7 +299,16 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     });
   }
 
-  const backupHsm = await backupHsmOf(config, log);
+  const backupHsm = await backupHsmOf(config, log).catch(async (error: unknown) => {
+    // An unreadable backup HSM PIN stops the broker; nothing it started may stay behind.
+    clearInterval(reconcileTimer);
+    access?.close();
+    reloading?.close();
+    await fleet.stop();
+    store.close();
+    await tracing.shutdown().catch(() => undefined);
+    throw error;
+  });
   const backup = backupHsm
     ? new KeyBackup({
         fleet,
@@ -341,11 +350,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   });
   new ReflectionService(definitions).addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
-  });
-  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
-  // Undoes what start-up began when a later listener cannot start.
+  // Undoes what start-up began when a listener cannot start.
   const abandon = async (): Promise<void> => {
     server.forceShutdown();
     clearInterval(reconcileTimer);
@@ -357,6 +362,13 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     store.close();
     await tracing.shutdown().catch(() => undefined);
   };
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(config.listen, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
+  }).catch(async (error: unknown) => {
+    await abandon();
+    throw error;
+  });
+  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const adminServer = await admin.listen(config.admin.listen, log).catch(async (error: unknown) => {
     await abandon();
     throw new ConfigError(error instanceof Error ? error.message : String(error));

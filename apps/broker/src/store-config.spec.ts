@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from './broker-config.js';
+import { redactStoreUrl } from '@hsm-broker/keys';
 import { parseStoreConfig } from './store-config.js';
 
 describe('store (HSMB_STORE)', () => {
@@ -22,5 +26,26 @@ describe('store (HSMB_STORE)', () => {
       (error: unknown) => error instanceof Error && error.message.startsWith('store (HSMB_STORE):') && !error.message.includes('s3cret') && error.message.includes('postgres://'),
     );
     assert.throws(() => parseStoreConfig(42), /store \(HSMB_STORE\): 42 is not valid/);
+  });
+
+  it('masks a password wherever a connection string can carry one', () => {
+    assert.equal(redactStoreUrl('postgres://hsmb:s3cret@db:5432/hsmb'), 'postgres://hsmb:***@db:5432/hsmb');
+    assert.equal(redactStoreUrl('postgres://hsmb@db/hsmb?password=s3cret&sslmode=require'), 'postgres://hsmb@db/hsmb?password=***&sslmode=require');
+    assert.equal(redactStoreUrl('postgres://hsmb:p@ss@db/hsmb'), 'postgres://hsmb:***@db/hsmb');
+    assert.equal(redactStoreUrl('postgres://db/hsmb'), 'postgres://db/hsmb');
+    assert.equal(redactStoreUrl('not a url s3cret'), '***');
+  });
+
+  it('refuses the KMS endpoint beside a PostgreSQL store, whose replicas would each keep their own aliases', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hsmb-store-kms-'));
+    try {
+      const config = join(dir, 'broker.yaml');
+      writeFileSync(config, 'kms:\n  region: eu-west-1\n  account: "111122223333"\n  credentials:\n    - accessKeyId: AKIAVPCAPAYMENTS\n      secretFile: /etc/hsmb/kms/vpc-a.secret\n      identity: spiffe://corp/vpc-a/payments\n');
+      const env = { HSMB_DATA_DIR: dir, HSMB_CONFIG: config };
+      assert.equal(loadConfig(env).kms?.region, 'eu-west-1');
+      assert.throws(() => loadConfig({ ...env, HSMB_STORE: 'postgres://hsmb:s3cret@db/hsmb' }), (error: unknown) => error instanceof Error && error.message.startsWith('kms:') && /PostgreSQL/.test(error.message) && !error.message.includes('s3cret'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -25,9 +25,25 @@ function revive(key: KeyRecord): KeyRecord {
   };
 }
 
-/** Removes the password from a connection string before it is shown anywhere. */
+/**
+ * Removes the secrets from a connection string before it is shown anywhere:
+ * the password in its user part and any query parameter that can carry one
+ * (`?password=`, `?sslpassword=`, key files). A string that is not a URL is
+ * shown as its scheme only.
+ */
 export function redactStoreUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@]*@/iu, '$1:***@');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    const scheme = /^[a-z][a-z0-9+.-]*:/iu.exec(url)?.[0];
+    return scheme ? `${scheme}//***` : '***';
+  }
+  if (parsed.password) parsed.password = '***';
+  for (const name of [...parsed.searchParams.keys()]) {
+    if (/pass|secret|key|token/iu.test(name)) parsed.searchParams.set(name, '***');
+  }
+  return parsed.toString();
 }
 
 /**

@@ -57,4 +57,17 @@ describe('kms: configuration', () => {
     assert.match(message, /^kms\.credentials\[0\]\.secret: "<redacted>"/);
     assert.doesNotMatch(message, /wJalr/);
   });
+
+  it('never shows the value of an unknown credential setting, whatever it is called', () => {
+    for (const name of ['SecretAccessKey', 'secretKey', 'aws_secret_access_key']) {
+      let message = 'accepted';
+      try {
+        parseKmsSettings({ ...section, credentials: [{ ...section.credentials[0], [name]: 'wJalrXUtnFEMI/K7MDENG' }] }, {}, '/', false, fail);
+      } catch (error: unknown) {
+        message = error instanceof Error ? error.message : '';
+      }
+      assert.match(message, new RegExp(`^kms\\.credentials\\[0\\]\\.${name}: "<redacted>"`));
+      assert.doesNotMatch(message, /wJalr/);
+    }
+  });
 });

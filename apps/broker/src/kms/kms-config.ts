@@ -64,7 +64,7 @@ export function parseKmsSettings(raw: unknown, env: NodeJS.ProcessEnv, cwd: stri
     if (!entry || typeof entry !== 'object' || Array.isArray(entry)) fail(at, entry, 'expected a mapping with accessKeyId, secretFile and identity');
     const record = entry as Record<string, unknown>;
     for (const key of Object.keys(record)) {
-      if (!['accessKeyId', 'secretFile', 'identity'].includes(key)) fail(`${at}.${key}`, key === 'secret' || key === 'secretAccessKey' ? '<redacted>' : record[key], 'unknown setting; secrets go in a file named by secretFile, never in the configuration');
+      if (!['accessKeyId', 'secretFile', 'identity'].includes(key)) fail(`${at}.${key}`, '<redacted>', 'unknown setting (its value is not shown: it may be a secret); secrets go in a file named by secretFile, never in the configuration');
     }
     const accessKeyId = record['accessKeyId'];
     if (typeof accessKeyId !== 'string' || !accessKeyIdPattern.test(accessKeyId)) fail(`${at}.accessKeyId`, accessKeyId, 'expected 16 to 128 characters of A-Z and 0-9');

@@ -162,7 +162,8 @@ export async function startKmsListener(options: KmsListenerOptions): Promise<Kms
       verifier.remember(verified);
       send(response, requestId, 200, answer);
     } catch (error: unknown) {
-      if (!retryable(error)) verifier.remember(verified);
+      if (retryable(error)) verifier.release(verified);
+      else verifier.remember(verified);
       const shape = kmsErrorOf(error);
       if (shape.status >= 500) log.error('KMS request failed', { operation, error: error instanceof Error ? error.message : String(error) });
       // The pipeline audited this call already; only the wire answer is left.
@@ -177,7 +178,7 @@ export async function startKmsListener(options: KmsListenerOptions): Promise<Kms
       else response.destroy();
     });
   };
-  const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, listener) : createHttpServer(listener);
+  const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.3' }, listener) : createHttpServer(listener);
   server.headersTimeout = 10_000;
   server.requestTimeout = kmsRequestMs + 10_000;
   const separator = options.listen.lastIndexOf(':');

@@ -73,6 +73,8 @@ export class SigV4Verifier {
   readonly #clock: () => number;
   /** Signatures of served requests, oldest first, with when each may be forgotten. */
   readonly #served = new Map<string, number>();
+  /** Signatures of requests verified and still being served. */
+  readonly #inFlight = new Set<string>();
 
   constructor(secrets: ReadonlyMap<string, string>, region: string, clock: () => number = Date.now) {
     this.#secrets = secrets;
@@ -122,6 +124,9 @@ export class SigV4Verifier {
     }
     this.#forget();
     if (this.#served.has(signature)) throw refused(signatureReasons.replayed, 'authorization: this signed request was already served; sign every request afresh');
+    // Copies sent at once must not all pass before the first one is remembered.
+    if (this.#inFlight.has(signature)) throw refused(signatureReasons.replayed, 'authorization: this signed request is being served already; sign every request afresh');
+    this.#inFlight.add(signature);
     return { accessKeyId, signature, signedAt };
   }
 
@@ -132,12 +137,21 @@ export class SigV4Verifier {
    * broker may be retried by the SDK with the same signature.
    */
   remember(verified: VerifiedSignature): void {
-    this.#served.set(verified.signature, verified.signedAt + replayWindowMs);
+    this.#inFlight.delete(verified.signature);
+    // Kept until two windows from now: at least until its date leaves the
+    // window (a date is at most one window ahead), and in the order it was
+    // served, so forgetting can stop at the first entry still kept.
+    this.#served.set(verified.signature, this.#clock() + 2 * replayWindowMs);
     while (this.#served.size > maxRemembered) {
       const oldest = this.#served.keys().next();
       if (oldest.done === true) break;
       this.#served.delete(oldest.value);
     }
+  }
+
+  /** Lets a request that failed retryably (throttled, broker unavailable) be sent again with the same signature. */
+  release(verified: VerifiedSignature): void {
+    this.#inFlight.delete(verified.signature);
   }
 
   #forget(): void {
