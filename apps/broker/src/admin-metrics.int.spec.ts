@@ -16,7 +16,7 @@ const quickRecovery = {
   timeouts: { callMs: 3000 },
   routing: { openMs: 300, maxOpenMs: 2000, healthIntervalMs: 100, probeTimeoutMs: 1000, slowStartMs: 0, consecutiveFailures: 3 },
 };
-const signRequest = { keyId: 'm/ec', message: Buffer.from('metrics'), messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 };
+const signRequest = { keyId: 'm/ec', message: Buffer.from('metrics sign load 7f3a'), messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 };
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Every metric family the Metrics section asks for. */

@@ -30,7 +30,7 @@ const quickRecovery = {
   timeouts: { callMs: 3000, startMs: 60_000 },
   routing: { openMs: 300, maxOpenMs: 2000, healthIntervalMs: 100, probeTimeoutMs: 1000, slowStartMs: 0, consecutiveFailures: 3 },
 };
-const signRequest = { keyId: 'd/ec', message: Buffer.from('dashboard'), messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 };
+const signRequest = { keyId: 'd/ec', message: Buffer.from('dashboard sign load 9c21'), messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 };
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The colour class a tile shows (green, amber, red, grey), as the page set it. */

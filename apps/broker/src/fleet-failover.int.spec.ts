@@ -316,7 +316,9 @@ describe('fleet behaviour in one zone', { timeout: 600_000 }, () => {
     const again = Date.now();
     assert.equal((await statusOf(t.clients.crypto.sign(signRequest))).code, status.UNAVAILABLE);
     const [panic] = routed.startedSince(again, 'sign');
-    assert.ok(panic && panic.attempts.length >= 1 && panic.attempts.every((attempt) => attempt.outcome === 'failed' && attempt.reason !== 'APPLIANCE_TIMEOUT'), JSON.stringify(panic?.attempts));
+    // Every breaker open: only appliances still answering probes are tried, and here none does, so the
+    // refusal comes without an attempt; any attempt made (a probe that just passed) failed at once.
+    assert.ok(panic && panic.attempts.length <= 3 && panic.attempts.every((attempt) => attempt.outcome === 'failed' && attempt.reason !== 'APPLIANCE_TIMEOUT'), JSON.stringify(panic?.attempts));
     // …then the faults expire, probes close the breakers and calls succeed without operator action.
     await until(() => t.broker.fleet.appliances.every((appliance) => appliance.faults.length === 0 && appliance.breaker.state === 'closed'), 20_000, 'breakers to close');
     assert.equal((await t.clients.crypto.sign(signRequest)).keyId, 'f/ec');
