@@ -26,6 +26,20 @@ export interface BrokerProcess extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
+/** The address named by the "hsm-broker serving" JSON log line, once one has been written whole. */
+function servingAddress(log: string): string | undefined {
+  for (const line of log.split('\n')) {
+    if (!line.includes('hsm-broker serving')) continue;
+    try {
+      const parsed = JSON.parse(line) as { message?: unknown; address?: unknown };
+      if (parsed.message === 'hsm-broker serving' && typeof parsed.address === 'string') return parsed.address;
+    } catch {
+      // Not whole yet: the rest of the line is still to come.
+    }
+  }
+  return undefined;
+}
+
 /**
  * Starts `node apps/broker/dist/main.js` with exactly the given HSMB_*
  * settings (none from this process's environment) and resolves once its
@@ -35,7 +49,8 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HSMB_')));
   const child: ChildProcess = spawn(process.execPath, [join(workspaceRoot, 'apps/broker/dist/main.js')], {
     cwd: workspaceRoot,
-    env: { ...env, HSMB_LISTEN: '127.0.0.1:0', HSMB_LOG_LEVEL: 'info', ...options.env },
+    // Admin listeners on free ports too: replicas and other tests run side by side.
+    env: { ...env, HSMB_LISTEN: '127.0.0.1:0', HSMB_ADMIN_LISTEN: '127.0.0.1:0', HSMB_LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });
@@ -53,11 +68,11 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
     child.stderr?.on('data', (chunk: string) => {
       log = (log + chunk).slice(-keptLogChars);
       if (started) return;
-      const match = /"message":"hsm-broker serving","address":"([^"]+)"/.exec(log);
-      if (match?.[1] !== undefined) {
+      const serving = servingAddress(log);
+      if (serving !== undefined) {
         started = true;
         clearTimeout(timer);
-        resolve(match[1]);
+        resolve(serving);
       }
     });
     child.once('exit', (code, signal) => {

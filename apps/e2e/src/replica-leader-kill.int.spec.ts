@@ -20,11 +20,19 @@ interface PostgresServer {
   stop(): void;
 }
 
-const leaderLine = /"message":"this replica now runs background work[^"]*"[^\n]*"term":(\d+)/g;
-
-/** Terms this replica has announced leading, in order. */
+/** Terms this replica has announced leading, in order (its JSON log lines, whatever their field order). */
 function termsLed(replica: BrokerProcess): number[] {
-  return [...replica.log().matchAll(leaderLine)].map((match) => Number(match[1]));
+  const terms: number[] = [];
+  for (const line of replica.log().split('\n')) {
+    if (!line.includes('this replica now runs background work')) continue;
+    try {
+      const entry = JSON.parse(line) as { message?: unknown; term?: unknown };
+      if (typeof entry.message === 'string' && entry.message.startsWith('this replica now runs background work') && typeof entry.term === 'number') terms.push(entry.term);
+    } catch {
+      // The first line of the kept tail may be cut.
+    }
+  }
+  return terms;
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
