@@ -60,10 +60,15 @@ export async function startBrokerProcess(options: BrokerProcessOptions): Promise
   let started = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`broker did not start within ${String(options.startTimeoutMs ?? 120_000)} ms:\n${log}`)),
-      options.startTimeoutMs ?? 120_000,
-    );
+    const timer = setTimeout(() => {
+      // A broker that never said it was serving must not outlive the test (its pipe would keep the test process alive).
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+      reject(new Error(`broker did not start within ${String(options.startTimeoutMs ?? 120_000)} ms:\n${log}`));
+    }, options.startTimeoutMs ?? 120_000);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
       log = (log + chunk).slice(-keptLogChars);
