@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BrokerError, Code } from '@hsm-broker/errors';
-import type { Fleet, OfficerSession } from '@hsm-broker/fleet';
+import type { OfficerSession } from '@hsm-broker/fleet';
+import type { OfficerFleetPort } from './fleet-port.js';
 import type { KeyStore } from './key-store.js';
 
 /** The label of the fleet key-encryption key on every appliance. */
@@ -24,7 +25,7 @@ export interface KekEnrollment {
  * an HSM in the clear. An appliance that holds a KEK with another id belongs
  * to another fleet and is refused, never overwritten.
  */
-export async function enrollFleetKek(fleet: Fleet, store: KeyStore, only?: readonly string[]): Promise<KekEnrollment> {
+export async function enrollFleetKek(fleet: OfficerFleetPort, store: KeyStore, only?: readonly string[]): Promise<KekEnrollment> {
   // Every reachable appliance is asked, even when only some are to be
   // enrolled: a source that holds the KEK is needed, and a KEK must never be
   // generated twice under one id.
@@ -109,7 +110,7 @@ export async function transferTrustedKey(label: string, keyId: string, source: O
   });
 }
 
-function transferKek(fleet: Fleet, source: string, target: string, kekId: string): Promise<void> {
+function transferKek(fleet: OfficerFleetPort, source: string, target: string, kekId: string): Promise<void> {
   return transferTrustedKey(
     fleetKekLabel,
     kekId,

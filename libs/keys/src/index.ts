@@ -1,6 +1,7 @@
 export { additionalData, encodeContext, encodeHeader, maxCiphertextBytes, maxPlaintextBytes, parseCiphertext } from './ciphertext-format.js';
 export type { ParsedCiphertext } from './ciphertext-format.js';
 export { enrollFleetKek, fleetKekLabel } from './fleet-kek-enrollment.js';
+export type { FleetPort, OfficerFleetPort, ReplicaTarget } from './fleet-port.js';
 export type { KekEnrollment } from './fleet-kek-enrollment.js';
 export { keyIdPattern, objectLabel, objectLabelPrefix, parseObjectLabel } from './key-model.js';
 export type { KeyRecord, KeyState, KeyUsage, KeyVersionRecord, MacAlgorithm, SigningAlgorithm } from './key-model.js';

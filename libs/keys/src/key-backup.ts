@@ -1,5 +1,5 @@
 import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
-import type { Fleet } from '@hsm-broker/fleet';
+import type { OfficerFleetPort } from './fleet-port.js';
 import { decodeBackup, encodeBackup, encodePayload } from './backup-archive.js';
 import type { ArchivedKey, BackupContents } from './backup-archive.js';
 import { backupKeyLabel } from './backup-hsm.js';
@@ -27,7 +27,7 @@ export interface BackupResult {
 
 /** What backup and restore need. */
 export interface KeyBackupOptions {
-  fleet: Fleet;
+  fleet: OfficerFleetPort;
   store: KeyStore;
   registry: KeyRegistry;
   backupHsm: BackupHsm;

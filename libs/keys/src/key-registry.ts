@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, randomBytes, randomUUID, verify as verifySignature, constants } from 'node:crypto';
 import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
-import type { ExecuteOptions, Fleet } from '@hsm-broker/fleet';
+import type { ExecuteOptions } from '@hsm-broker/fleet';
+import type { FleetPort } from './fleet-port.js';
 import { hashLength, isAsymmetric } from '@hsm-broker/pkcs11';
 import type { KeyMaterialSpec } from '@hsm-broker/pkcs11';
 import { additionalData, encodeHeader, ivLength, maxPlaintextBytes, parseCiphertext } from './ciphertext-format.js';
@@ -24,7 +25,7 @@ export type RegistryLog = (level: 'info' | 'warn' | 'error', message: string, fi
 
 /** What the registry needs. */
 export interface KeyRegistryOptions {
-  fleet: Fleet;
+  fleet: FleetPort;
   store: KeyStore;
   durability: DurabilityPolicy;
   /** Appliances that hold the fleet KEK and so can receive replicas. */
@@ -85,7 +86,7 @@ function precondition(message: string, reason: string): BrokerError {
  * holding the right version.
  */
 export class KeyRegistry {
-  readonly #fleet: Fleet;
+  readonly #fleet: FleetPort;
   readonly #store: KeyStore;
   readonly #durability: DurabilityPolicy;
   readonly #enrolled: () => ReadonlySet<string>;

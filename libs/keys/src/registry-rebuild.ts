@@ -1,5 +1,5 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
-import type { Fleet } from '@hsm-broker/fleet';
+import type { FleetPort } from './fleet-port.js';
 import type { KeyMaterialSpec, KeyObjectDescription } from '@hsm-broker/pkcs11';
 import { isAsymmetric } from '@hsm-broker/pkcs11';
 import { keyIdPattern, objectLabelPrefix, parseObjectLabel } from './key-model.js';
@@ -31,7 +31,7 @@ export interface RebuildReport {
 
 /** What a rebuild needs. */
 export interface RegistryRebuildOptions {
-  fleet: Fleet;
+  fleet: FleetPort;
   store: KeyStore;
   log: RegistryLog;
   clock?: () => number;

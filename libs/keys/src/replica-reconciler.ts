@@ -1,5 +1,5 @@
 import { BrokerError } from '@hsm-broker/errors';
-import type { Fleet } from '@hsm-broker/fleet';
+import type { OfficerFleetPort } from './fleet-port.js';
 import { enrollFleetKek } from './fleet-kek-enrollment.js';
 import { objectLabel, objectLabelPrefix, parseObjectLabel } from './key-model.js';
 import type { KeyRegistry, RegistryLog } from './key-registry.js';
@@ -37,7 +37,7 @@ export type ReconciledListener = (trigger: ReconcileTrigger, report: ReconcileRe
 
 /** What the reconciler needs. */
 export interface ReconcilerOptions {
-  fleet: Fleet;
+  fleet: OfficerFleetPort;
   store: KeyStore;
   registry: KeyRegistry;
   /** Appliances holding the fleet KEK; the reconciler adds the ones it enrolls. */

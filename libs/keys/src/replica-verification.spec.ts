@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BrokerError } from '@hsm-broker/errors';
-import type { Fleet } from '@hsm-broker/fleet';
+import type { FleetPort } from './fleet-port.js';
 import { KeyRegistry } from './key-registry.js';
 import { SqliteKeyStore } from './sqlite-key-store.js';
 
@@ -14,7 +14,7 @@ import { SqliteKeyStore } from './sqlite-key-store.js';
  * node:crypto. Appliances in `corrupting` store a damaged copy when they
  * unwrap, as a faulty HSM or a broken transport would.
  */
-function fakeFleet(corrupting: ReadonlySet<string>): { fleet: Fleet; objects: Map<string, Map<string, Buffer>> } {
+function fakeFleet(corrupting: ReadonlySet<string>): { fleet: FleetPort; objects: Map<string, Map<string, Buffer>> } {
   const zones: Record<string, string> = { a: 'z1', b: 'z2', c: 'z3' };
   const objects = new Map(Object.keys(zones).map((id) => [id, new Map<string, Buffer>()]));
   const keyOf = (id: string, label: string): Buffer => {
@@ -70,7 +70,7 @@ function fakeFleet(corrupting: ReadonlySet<string>): { fleet: Fleet; objects: Ma
     },
     executeOn,
   };
-  return { fleet: fleet as unknown as Fleet, objects };
+  return { fleet: fleet as unknown as FleetPort, objects };
 }
 
 describe('replica verification', () => {
