@@ -1,14 +1,15 @@
 import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
-import type { OfficerFleetPort } from './fleet-port.js';
 import { decodeBackup, encodeBackup, encodePayload } from './backup-archive.js';
 import type { ArchivedKey, BackupContents } from './backup-archive.js';
 import { backupKeyLabel } from './backup-hsm.js';
 import type { BackupHsm } from './backup-hsm.js';
 import { transferTrustedKey } from './fleet-kek-enrollment.js';
+import type { OfficerFleetPort } from './fleet-port.js';
 import { objectLabel } from './key-model.js';
 import type { KeyRecord } from './key-model.js';
-import type { KeyRegistry, RegistryLog } from './key-registry.js';
+import type { KeyRegistry } from './key-registry.js';
 import type { KeyStore } from './key-store.js';
+import type { RegistryLog } from './registry-options.js';
 
 /** Progress of a backup or restore. */
 export interface BackupProgressEvent {

@@ -1,11 +1,11 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
-import type { FleetPort } from './fleet-port.js';
 import type { KeyMaterialSpec, KeyObjectDescription } from '@hsm-broker/pkcs11';
 import { isAsymmetric } from '@hsm-broker/pkcs11';
+import type { FleetPort } from './fleet-port.js';
 import { keyIdPattern, objectLabelPrefix, parseObjectLabel } from './key-model.js';
 import type { KeyRecord, KeyUsage, KeyVersionRecord } from './key-model.js';
-import type { RegistryLog } from './key-registry.js';
 import type { KeyStore } from './key-store.js';
+import type { RegistryLog } from './registry-options.js';
 
 /** One key object found on one appliance. */
 export interface FoundKeyObject {

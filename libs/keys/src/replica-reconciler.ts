@@ -1,9 +1,10 @@
 import { BrokerError } from '@hsm-broker/errors';
-import type { OfficerFleetPort } from './fleet-port.js';
 import { enrollFleetKek } from './fleet-kek-enrollment.js';
+import type { OfficerFleetPort } from './fleet-port.js';
 import { objectLabel, objectLabelPrefix, parseObjectLabel } from './key-model.js';
-import type { KeyRegistry, RegistryLog } from './key-registry.js';
+import type { KeyRegistry } from './key-registry.js';
 import type { KeyStore } from './key-store.js';
+import type { RegistryLog } from './registry-options.js';
 
 /** What one appliance looked like at its last reconciliation. */
 export interface ApplianceInventory {
