@@ -138,12 +138,14 @@ function clearReports() {
  * `# todo N` lines (subtests are indented; test output is escaped as `# \#`).
  */
 function sumReports(include = () => true) {
-  const total = { passed: 0, failed: 0, skipped: 0, files: [] };
+  const total = { passed: 0, failed: 0, skipped: 0, files: [], failures: [] };
   if (!existsSync(reportsDir)) return total;
   for (const file of readdirSync(reportsDir).filter((f) => f.endsWith('.tap') && include(f)).sort()) {
     const counts = { pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
     let sawSummary = false;
-    for (const line of readFileSync(join(reportsDir, file), 'utf8').split(/\r?\n/)) {
+    const lines = readFileSync(join(reportsDir, file), 'utf8').split(/\r?\n/);
+    total.failures.push(...failedTests(file, lines));
+    for (const line of lines) {
       const match = /^# (pass|fail|cancelled|skipped|todo) (\d+)$/.exec(line);
       if (match) {
         counts[match[1]] = Number(match[2]);
@@ -159,6 +161,40 @@ function sumReports(include = () => true) {
     total.files.push({ file, passed: counts.pass, failed, skipped, complete: sawSummary });
   }
   return total;
+}
+
+/**
+ * The failed leaf tests of one TAP report, each with the first line of its
+ * error, so a failing run names what failed right above its last line. A
+ * failed suite whose children all passed (a hook failed) is named too.
+ */
+function failedTests(file, lines) {
+  const failures = [];
+  let pendingParentIndent = -1;
+  for (let index = 0; index < lines.length; index++) {
+    const match = /^( *)not ok \d+ - (.*)$/.exec(lines[index]);
+    if (!match) continue;
+    const indent = match[1].length;
+    // Node prints a suite after its subtests: a failed suite right after a
+    // failed child is the same failure.
+    if (pendingParentIndent > indent) {
+      pendingParentIndent = indent;
+      continue;
+    }
+    let error = '';
+    for (let next = index + 1; next < lines.length && next < index + 40; next++) {
+      const field = /^ *(error|failureType): *(.*)$/.exec(lines[next]);
+      if (field?.[1] === 'error') {
+        error = field[2].replace(/^['"|>-]+\s*/, '').replace(/['"]$/, '');
+        if (error === '' && next + 1 < lines.length) error = lines[next + 1].trim();
+        break;
+      }
+      if (/^ *\.\.\.$/.test(lines[next])) break;
+    }
+    failures.push({ file, name: match[2], error: error.slice(0, 300) });
+    pendingParentIndent = indent;
+  }
+  return failures;
 }
 
 function finish() {
@@ -177,6 +213,11 @@ function finish() {
   for (const f of totals.files) {
     const incomplete = f.complete ? '' : ' (incomplete report: runner did not finish)';
     console.log(`  reports/${f.file}: ${f.passed} passed, ${f.failed} failed, ${f.skipped} skipped${incomplete}`);
+  }
+  if (totals.failures.length > 0) {
+    console.log('Failed tests:');
+    for (const f of totals.failures.slice(0, 30)) console.log(`  ${f.file}: ${f.name}${f.error ? ` -- ${f.error}` : ''}`);
+    if (totals.failures.length > 30) console.log(`  ... and ${totals.failures.length - 30} more`);
   }
   if (failedStages.length > 0) {
     console.log(`Failed stages (each counted as 1 failed): ${failedStages.map((r) => r.name).join(', ')}`);
