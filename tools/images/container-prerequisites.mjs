@@ -6,7 +6,7 @@
 //
 // Only Node built-ins here: this runs before node_modules may exist.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, onPath } from '../setup/host-commands.mjs';
@@ -39,6 +39,7 @@ export class ContainerPrerequisiteError extends Error {
  */
 export async function ensureContainerPrerequisites({ log = (line) => console.log(line), compose = true } = {}) {
   await ensureDockerEngine({ log });
+  ensureContainerCpuShare({ log });
   ensureBaseImage({ log });
   return { compose: compose ? ensureCompose({ log }) : undefined };
 }
@@ -82,6 +83,36 @@ export async function ensureDockerEngine({ log = (line) => console.log(line) } =
     if (child.exitCode !== null) break;
   }
   throw new ContainerPrerequisiteError(`dockerd did not answer within 60 s; see ${logFile}`);
+}
+
+/** The CPU weight of all containers together: that of eight host processes (a broker, six appliances, their helpers). */
+const containerCpuShares = 8192;
+
+/**
+ * On cgroup v1 with no systemd, dockerd puts every container under one
+ * `docker` cgroup whose default weight (1024) equals that of a single host
+ * process. On a loaded machine (40 runnable host processes on 2 cores) the
+ * whole fleet then shares about 2 % of the CPU: the broker froze for up to
+ * 20 s at a time while appliances restarted, and every call ran out its
+ * deadline however fast the broker refused it. As root, raise that weight
+ * once; elsewhere (cgroup v2, systemd slices, not root) leave it alone.
+ *
+ * @param {{ log?: (line: string) => void }} [options]
+ */
+export function ensureContainerCpuShare({ log = (line) => console.log(line) } = {}) {
+  const root = '/sys/fs/cgroup/cpu';
+  if (!isRoot() || !existsSync(join(root, 'cpu.shares'))) return;
+  const file = join(root, 'docker', 'cpu.shares');
+  try {
+    // dockerd creates the cgroup at the first container and keeps a weight it finds.
+    mkdirSync(join(root, 'docker'), { recursive: true });
+    const current = Number(readFileSync(file, 'utf8').trim());
+    if (current >= containerCpuShares) return;
+    writeFileSync(file, `${String(containerCpuShares)}\n`);
+    log(`containers: CPU weight of the docker cgroup raised from ${String(current)} to ${String(containerCpuShares)}`);
+  } catch (error) {
+    log(`containers: could not raise the CPU weight of the docker cgroup (${error instanceof Error ? error.message : String(error)}); fleet tests may stall on a loaded host`);
+  }
 }
 
 /**

@@ -70,8 +70,9 @@ client.makeUnaryRequest(
   () => Buffer.alloc(0),
   (bytes: Buffer) => (bytes.length >= 2 && bytes[0] === 0x08 ? (bytes[1] ?? 0) : 0),
   {},
-  // Under the HEALTHCHECK timeout (5 s); a TLS handshake on a busy host takes a while.
-  { deadline: Date.now() + 4000 },
+  // Under the image's HEALTHCHECK timeout (15 s), so the probe reports why it
+  // failed before Docker kills it; a TLS handshake on a busy host takes a while.
+  { deadline: Date.now() + 12_000 },
   (error: ServiceError | null, status?: number) => {
     client.close();
     if (error || status !== servingStatus) {

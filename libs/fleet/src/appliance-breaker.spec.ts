@@ -116,6 +116,30 @@ describe('ApplianceBreaker', () => {
     breaker.shutdown();
   });
 
+  it('closes after a half-open trial only on an answer: a trial that timed out or found no free session re-opens it', async () => {
+    const breaker = new ApplianceBreaker('t-trial', policy);
+    const changes = watched(breaker);
+    const overload = (): Promise<never> => Promise.reject(new BrokerError(Code.RESOURCE_EXHAUSTED, 'no free session', { failureClass: 'overload' }));
+    const expired = (): Promise<never> => Promise.reject(new BrokerError(Code.DEADLINE_EXCEEDED, 'too slow', { failureClass: 'deadline' }));
+    // Closed: neither counts against the appliance.
+    for (let i = 0; i < 10; i++) await breaker.fire(i % 2 === 0 ? overload : expired).catch(() => undefined);
+    assert.equal(breaker.state, 'closed');
+    for (let i = 0; i < 3; i++) await breaker.fire(applianceFault).catch(() => undefined);
+    mock.timers.tick(50);
+    assert.equal(breaker.state, 'half-open');
+    await breaker.fire(overload).catch(() => undefined);
+    assert.equal(breaker.state, 'open', 'a trial that found no free session is no answer');
+    mock.timers.tick(100);
+    assert.equal(breaker.state, 'half-open');
+    await breaker.fire(expired).catch(() => undefined);
+    assert.equal(breaker.state, 'open', 'a trial that ran out of time is no answer');
+    mock.timers.tick(200);
+    await breaker.fire(callerError).catch(() => undefined);
+    assert.equal(breaker.state, 'closed', 'a caller error is an answer');
+    assert.deepEqual(changes, ['open', 'half-open', 'open', 'half-open', 'open', 'half-open', 'closed']);
+    breaker.shutdown();
+  });
+
   it('closes at once when an out-of-schedule probe succeeds, and stays open when it fails', async () => {
     const breaker = new ApplianceBreaker('t3', { ...policy, openMs: 60_000, maxOpenMs: 60_000 });
     for (let i = 0; i < 3; i++) await breaker.fire(applianceFault).catch(() => undefined);

@@ -44,7 +44,7 @@ export class ApplianceBreaker {
       volumeThreshold: policy.volumeThreshold,
       rollingCountTimeout: policy.rollingWindowMs,
       rollingCountBuckets: 10,
-      errorFilter: (error: unknown) => !(error instanceof BrokerError && error.failureClass === 'appliance'),
+      errorFilter: (error: unknown) => !this.#countsAsFault(error),
     });
     this.#breaker.on('failure', () => {
       this.#consecutive++;
@@ -67,6 +67,20 @@ export class ApplianceBreaker {
       this.#options.resetTimeout = policy.openMs;
       this.#emit('closed');
     });
+  }
+
+  /**
+   * Whether an error counts against the appliance. Appliance faults always
+   * do; caller errors never (the appliance answered). A call that ran out of
+   * time or found no free session proves nothing while the breaker is
+   * closed, but it is no answer either: as a half-open trial it fails, so a
+   * trial stuck behind a worker that is still reconnecting cannot close the
+   * breaker and pull every caller onto an appliance that does not serve.
+   */
+  #countsAsFault(error: unknown): boolean {
+    if (!(error instanceof BrokerError)) return this.#breaker.halfOpen;
+    if (error.failureClass === 'appliance') return true;
+    return this.#breaker.halfOpen && (error.failureClass === 'overload' || error.failureClass === 'deadline');
   }
 
   /**

@@ -137,7 +137,12 @@ export class Fleet {
   readonly #zoneOrder: string[];
   readonly #budget: RetryBudget;
   readonly #probing = new Set<string>();
-  /** Appliances whose last health probe failed: panic mode skips them. */
+  /**
+   * Appliances whose last contact (a health probe or a caller's call) ended
+   * in an appliance fault: panic mode skips them. Calls count as well as
+   * probes because probes stop while a breaker is open, and an appliance
+   * whose breaker opened on callers' faults has often not failed a probe yet.
+   */
   readonly #probeFailed = new Set<string>();
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #recoveryListeners: ((applianceId: string) => void)[] = [];
@@ -298,16 +303,43 @@ export class Fleet {
     trace.push(attempt);
     const span = startAttemptSpan(this.config.tracer ?? defaultFleetTracer, op, attempt, trace.length - 1);
     try {
-      const result = panic ? await appliance.call(op, args, options) : await appliance.breaker.fire(() => appliance.call(op, args, options));
+      const result = panic ? await this.#panicTrial(appliance, op, args, options) : await appliance.breaker.fire(() => appliance.call(op, args, options));
       attempt.outcome = 'answered';
+      this.#probeFailed.delete(appliance.id);
       return result;
     } catch (error: unknown) {
       if (panic) appliance.breaker.record(error);
+      if (BrokerError.from(error).failureClass === 'appliance') this.#probeFailed.add(appliance.id);
       attempt.outcome = 'failed';
       attempt.reason = BrokerError.from(error).reason;
       throw error;
     } finally {
       endAttemptSpan(span, attempt);
+    }
+  }
+
+  /**
+   * A call in panic mode goes to an appliance whose breaker is open, past
+   * the breaker. An idempotent one gets no longer than a health probe would
+   * (`probeTimeoutMs`): an appliance that is still down or reconnecting then
+   * costs the caller a bounded wait and an UNAVAILABLE, not its whole
+   * deadline, and the caller's remaining time is left for another appliance.
+   */
+  async #panicTrial<K extends WorkerOperation>(appliance: Appliance, op: K, args: WorkerArgs<K>, options: ExecuteOptions): Promise<WorkerResult<K>> {
+    if (!idempotentOperations.has(op)) return appliance.call(op, args, options);
+    const bound = Date.now() + this.config.routing.probeTimeoutMs;
+    if (options.deadline !== undefined && options.deadline <= bound) return appliance.call(op, args, options);
+    try {
+      return await appliance.call(op, args, { ...options, deadline: bound });
+    } catch (error: unknown) {
+      const failure = BrokerError.from(error);
+      if (failure.failureClass !== 'deadline' && failure.failureClass !== 'overload') throw failure;
+      throw new BrokerError(Code.UNAVAILABLE, `appliance ${appliance.id} did not answer within ${String(this.config.routing.probeTimeoutMs)} ms while every breaker was open`, {
+        reason: 'PANIC_TRIAL_TIMEOUT',
+        failureClass: 'appliance',
+        details: { appliance: appliance.id },
+        cause: failure,
+      });
     }
   }
 

@@ -8,6 +8,7 @@ describe('workerEnvironment', () => {
       PATH: '/usr/bin',
       LANG: 'C.UTF-8',
       LC_ALL: 'C',
+      RES_OPTIONS: 'timeout:1 attempts:1',
       LUNA_A1_PIN: '1234-secret',
       LUNA_B1_SO_PIN: '9999-secret',
       HSMB_CONFIG: '/etc/hsm-broker/broker.yaml',
@@ -15,6 +16,6 @@ describe('workerEnvironment', () => {
       AWS_SECRET_ACCESS_KEY: 'x',
     };
     const env = workerEnvironment(parent, { SOFTHSM2_CONF: '/fleet/a1/softhsm2.conf' });
-    assert.deepEqual(env, { PATH: '/usr/bin', LANG: 'C.UTF-8', LC_ALL: 'C', SOFTHSM2_CONF: '/fleet/a1/softhsm2.conf' });
+    assert.deepEqual(env, { PATH: '/usr/bin', LANG: 'C.UTF-8', LC_ALL: 'C', RES_OPTIONS: 'timeout:1 attempts:1', SOFTHSM2_CONF: '/fleet/a1/softhsm2.conf' });
   });
 });

@@ -4,7 +4,20 @@
  * environment holds every appliance's PIN, and a worker must not see even
  * its own (it receives that over its IPC channel).
  */
-const inherited = ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'NODE_V8_COVERAGE'];
+const inherited = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'NODE_V8_COVERAGE',
+  // Resolver settings (glibc): a network module's helper (p11-kit's socat)
+  // must give up on the name of a vanished appliance as fast as the broker does.
+  'RES_OPTIONS',
+];
 /** Locale settings (LC_ALL, LC_CTYPE, …) are harmless and affect how modules format messages. */
 const inheritedPattern = /^LC_[A-Z]+$/;
 

@@ -89,5 +89,9 @@ describe('game-day report', () => {
     assert.match(svg, /failed call \(3\)/);
     assert.equal(svg.match(/stroke-dasharray/g)?.length, 2);
     assert.equal(svg.match(/<path d="M/g)?.length, 3, 'one cross per failed call');
+    // Throughput has its own strip and scale (0 to the peak), not the latency axis.
+    assert.match(svg, /successful calls per \d+ ms \(strip below, peak \d+\)/);
+    assert.match(svg, /text-anchor="end">0<\/text>/);
+    assert.doesNotMatch(svg, />0\.1 ms</, 'the latency axis starts at the decade below the fastest call, not at 0.1 ms');
   });
 });

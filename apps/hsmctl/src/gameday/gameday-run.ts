@@ -144,7 +144,7 @@ export async function runGameDay(options: GameDayOptions): Promise<GameDayResult
   await writeFile(
     files.svg,
     renderLatencyChart({
-      title: `${scenario.name}: latency of every call (${driver.name} faults)`,
+      title: `${scenario.name}: p50/p99 latency over time, failed calls marked (${driver.name} faults)`,
       originMs: originWallMs,
       durationMs: scenario.durationMs,
       calls,

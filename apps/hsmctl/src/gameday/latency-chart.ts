@@ -10,21 +10,26 @@ export interface ChartMark {
 }
 
 const width = 1100;
-const height = 460;
+const height = 520;
 const margin = { left: 70, right: 24, top: 40, bottom: 110 };
+/** Throughput has a strip and a scale of its own under the latency plot, never the latency axis. */
+const stripHeight = 60;
+const stripGap = 14;
 const plotWidth = width - margin.left - margin.right;
-const plotHeight = height - margin.top - margin.bottom;
+const plotHeight = height - margin.top - margin.bottom - stripGap - stripHeight;
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (char) => `&#${String(char.charCodeAt(0))};`);
 }
 
 /**
- * Draws latency over time as SVG: p50 and p99 per bucket on a log scale,
- * every failed call as a red cross at the time it ended and the latency it
- * took, calls per second as a grey area at the foot, and each fault step as a
- * dashed vertical line with its label. Times are seconds from the start of
- * the load.
+ * Draws latency over time as SVG: p50 and p99 of the successful calls per
+ * bucket on a log scale that starts at the decade below the fastest of
+ * them, every failed call as a red cross at the time it ended and the
+ * latency it took, successful calls per bucket as a grey area in a strip of
+ * its own (with its own scale) under the latency plot, and each fault step
+ * as a dashed vertical line across both with its label. Times are seconds
+ * from the start of the load.
  */
 export function renderLatencyChart(input: {
   title: string;
@@ -51,11 +56,16 @@ export function renderLatencyChart(input: {
     ...series.map((point) => point.p99 ?? 0),
     ...failures.map((call) => call.endMs - call.startMs),
   );
-  const decades = Math.max(2, Math.ceil(Math.log10(highest)));
-  // Log scale from 0.1 ms: sub-millisecond calls exist on a local fleet.
-  const minLog = -1;
+  const lowest = Math.min(
+    ...series.flatMap((point) => (point.p50 === null ? [] : [point.p50])),
+    ...failures.map((call) => call.endMs - call.startMs),
+    highest,
+  );
+  // Sub-millisecond calls exist on a local fleet; a networked one starts decades higher.
+  const minLog = Math.max(-1, Math.floor(Math.log10(Math.max(lowest, 0.1))));
+  const decades = Math.max(minLog + 2, Math.ceil(Math.log10(highest)));
   const y = (ms: number): number => {
-    const value = Math.log10(Math.max(ms, 0.1));
+    const value = Math.log10(Math.max(ms, 10 ** minLog));
     return margin.top + plotHeight - ((value - minLog) / (decades - minLog)) * plotHeight;
   };
   const x = (ms: number): number => margin.left + (Math.min(Math.max(ms, 0), input.durationMs) / input.durationMs) * plotWidth;
@@ -65,14 +75,20 @@ export function renderLatencyChart(input: {
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${String(margin.left)}" y="24" font-size="16" font-weight="bold">${escapeXml(input.title)}</text>`,
   );
-  // Successful calls at the foot, by start time, scaled to the lowest fifth of the plot.
+  // Successful calls per bucket, by start time, in their own strip: 0 at its foot, the peak at its top.
   const peak = Math.max(1, ...series.map((point) => point.count));
-  const foot = margin.top + plotHeight;
+  const plotFoot = margin.top + plotHeight;
+  const stripTop = plotFoot + stripGap;
+  const foot = stripTop + stripHeight;
   const area = series
-    .map((point, index) => `${x((index + 0.5) * bucketMs).toFixed(1)},${(foot - (point.count / peak) * plotHeight * 0.2).toFixed(1)}`)
+    .map((point, index) => `${x((index + 0.5) * bucketMs).toFixed(1)},${(foot - (point.count / peak) * stripHeight).toFixed(1)}`)
     .join(' ');
   parts.push(
-    `<polygon points="${x(0.5 * bucketMs).toFixed(1)},${String(foot)} ${area} ${x((buckets - 0.5) * bucketMs).toFixed(1)},${String(foot)}" fill="#ddd"/>`,
+    `<polygon points="${x(0.5 * bucketMs).toFixed(1)},${String(foot)} ${area} ${x((buckets - 0.5) * bucketMs).toFixed(1)},${String(foot)}" fill="#ccc"/>`,
+    `<rect x="${String(margin.left)}" y="${String(stripTop)}" width="${String(plotWidth)}" height="${String(stripHeight)}" fill="none" stroke="#333"/>`,
+    `<text x="${String(margin.left - 6)}" y="${String(stripTop)}" text-anchor="end" dominant-baseline="hanging">${String(peak)}</text>`,
+    `<text x="${String(margin.left - 6)}" y="${String(foot)}" text-anchor="end">0</text>`,
+    `<text x="${String(margin.left - 6)}" y="${String(stripTop + stripHeight / 2)}" text-anchor="end" dominant-baseline="middle" fill="#555">calls</text>`,
   );
   // Grid: one line per decade.
   for (let decade = minLog; decade <= decades; decade += 1) {
@@ -130,7 +146,7 @@ export function renderLatencyChart(input: {
     ['#1565c0', 'p50'],
     ['#ef6c00', 'p99'],
     ['#c62828', `failed call (${String(failures.length)})`],
-    ['#bbb', `successful calls per bucket (${String(bucketMs)} ms, peak ${String(peak)})`],
+    ['#ccc', `successful calls per ${String(bucketMs)} ms (strip below, peak ${String(peak)})`],
   ];
   let legendX = margin.left;
   for (const [colour, label] of legend) {
@@ -141,7 +157,7 @@ export function renderLatencyChart(input: {
     legendX += 34 + label.length * 6.5;
   }
   parts.push(
-    `<text x="16" y="${String(margin.top + plotHeight / 2)}" transform="rotate(-90,16,${String(margin.top + plotHeight / 2)})" text-anchor="middle">latency (log scale)</text>`,
+    `<text x="16" y="${String(margin.top + plotHeight / 2)}" transform="rotate(-90,16,${String(margin.top + plotHeight / 2)})" text-anchor="middle">latency of successful calls (log scale)</text>`,
     '</svg>',
   );
   return `${parts.join('\n')}\n`;
