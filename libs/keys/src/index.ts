@@ -9,7 +9,7 @@ export { KeyRegistry, maxRawMessageBytes } from './key-registry.js';
 export type { CreateKeyInput, DurabilityPolicy, KeyRegistryOptions, KeySettingsInput, MessageType, RegistryLog, RequestOptions } from './key-registry.js';
 export { ReplicaReconciler } from './replica-reconciler.js';
 export type { ApplianceInventory, ReconciledListener, ReconcileReport, ReconcilerOptions, ReconcileTrigger } from './replica-reconciler.js';
-export type { KeySettings, KeyStore, NewKey } from './key-store.js';
+export type { KeySettings, KeyStore, KeyStoreReads, NewKey } from './key-store.js';
 export type { SweepReport } from './sweep-report.js';
 export { SqliteKeyStore } from './sqlite-key-store.js';
 export { decodeBackup, encodeBackup } from './backup-archive.js';

@@ -3,7 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import type { BackgroundLeadership } from './background-leadership.js';
 import type { KeyRecord, KeyState } from './key-model.js';
-import type { KeySettings, KeyStore, NewKey } from './key-store.js';
+import type { KeySettings, KeyStore, KeyStoreReads, NewKey } from './key-store.js';
 import { storeReason } from './pg-store-failure.js';
 import type { FromWorker, PgWorkerData, SyncResponse, ToWorker } from './pg-store-protocol.js';
 
@@ -66,6 +66,7 @@ export class PgKeyStore implements KeyStore {
   readonly #listeners = new Set<(keyId: string | undefined) => void>();
   readonly #locks = new Map<number, { resolve: () => void; reject: (error: BrokerError) => void }>();
   readonly #leaderListeners: ((leader: boolean, term: number) => void)[] = [];
+  readonly #reads = new Map<number, { resolve: (value: unknown) => void; reject: (error: BrokerError) => void; timer: NodeJS.Timeout }>();
   #leader = { isLeader: false, term: 0 };
   #nextId = 1;
   #closed = false;
@@ -133,6 +134,15 @@ export class PgKeyStore implements KeyStore {
         this.#leader = { isLeader: message.leader, term: message.term };
         for (const listener of this.#leaderListeners) listener(message.leader, message.term);
         return;
+      case 'answer': {
+        const read = this.#reads.get(message.response.id);
+        if (!read) return;
+        this.#reads.delete(message.response.id);
+        clearTimeout(read.timer);
+        if (message.response.ok) read.resolve(message.response.value);
+        else read.reject(BrokerError.fromJSON(message.response.error));
+        return;
+      }
       case 'ready':
       case 'openFailed':
       case 'closed':
@@ -172,6 +182,27 @@ export class PgKeyStore implements KeyStore {
       Atomics.store(this.#signal, 0, 0);
     }
   }
+
+  /** Runs one read on the worker without waiting for it; fails UNAVAILABLE when no answer comes in time. */
+  #ask<T>(op: 'allKeys' | 'replicaCounts' | 'getMeta', ...args: unknown[]): Promise<T> {
+    if (this.#closed) return Promise.reject(new BrokerError(Code.UNAVAILABLE, 'key store is closed', { reason: storeReason.unavailable }));
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#reads.delete(id);
+        reject(new BrokerError(Code.UNAVAILABLE, 'key store unavailable: no answer in time', { reason: storeReason.unavailable, retryable: true }));
+      }, this.#waitMs);
+      timer.unref();
+      this.#reads.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+      this.#post({ kind: 'read', id, op, args });
+    });
+  }
+
+  readonly reads: KeyStoreReads = {
+    allKeys: async () => (await this.#ask<KeyRecord[]>('allKeys')).map(revive),
+    replicaCounts: async () => new Map(await this.#ask<[string, number][]>('replicaCounts')),
+    getMeta: async (name) => (await this.#ask<string | undefined>('getMeta', name)) ?? undefined,
+  };
 
   #write(keyId: string, record: KeyRecord): KeyRecord {
     const key = revive(record);
@@ -296,6 +327,11 @@ export class PgKeyStore implements KeyStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const read of this.#reads.values()) {
+      clearTimeout(read.timer);
+      read.reject(new BrokerError(Code.UNAVAILABLE, 'key store is closed', { reason: storeReason.unavailable }));
+    }
+    this.#reads.clear();
     this.#post({ kind: 'close' });
     // Give the worker a moment to end its sessions (releasing locks at once), then stop it.
     const stop = setTimeout(() => void this.#worker.terminate(), 2000);

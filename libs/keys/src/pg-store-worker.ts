@@ -52,13 +52,17 @@ const operations: Record<string, Operation> = {
   setMeta: (...args: Parameters<PgKeyQueries['setMeta']>) => queries.setMeta(...args),
 };
 
-data.port.on('message', (request: SyncRequest) => {
+function answer(request: SyncRequest): Promise<SyncResponse> {
   const operation = operations[request.op];
   const run = operation ? operation(...(request.args as never[])) : Promise.reject(new Error(`unknown store operation ${request.op}`));
-  void run.then(
+  return run.then(
     (value): SyncResponse => ({ id: request.id, ok: true, value }),
     (error: unknown): SyncResponse => ({ id: request.id, ok: false, error: storeFailure(error).toJSON() }),
-  ).then((response) => {
+  );
+}
+
+data.port.on('message', (request: SyncRequest) => {
+  void answer(request).then((response) => {
     data.port.postMessage(response);
     Atomics.store(signal, 0, request.id);
     Atomics.notify(signal, 0);
@@ -181,6 +185,7 @@ parent.on('message', (message: ToWorker) => {
   if (message.kind === 'lock') void lock(message.id, message.keyId);
   else if (message.kind === 'unlock') void unlock(message.id);
   else if (message.kind === 'lead') void leadLoop(message.holder);
+  else if (message.kind === 'read') void answer(message).then((response) => post({ kind: 'answer', response }));
   else void close();
 });
 
