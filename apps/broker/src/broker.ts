@@ -243,7 +243,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   for (const appliance of fleet.appliances) {
     log.info('appliance started', { appliance: appliance.id, zone: appliance.zone, health: appliance.health, workers: appliance.workerCount });
   }
-  const store = await openKeyStore(config.store, config.dataDir).catch(async (error: unknown) => {
+  const store = await openKeyStore(config.store, config.dataDir, log).catch(async (error: unknown) => {
     await fleet.stop();
     throw error;
   });

@@ -15,6 +15,13 @@ export interface PgKeyStoreOptions {
   timeoutMs?: number;
   /** How often leadership is checked and sought (default 1000 ms; a dead leader is replaced within about twice this). */
   leaseCheckMs?: number;
+  /**
+   * Receives pg's own text of a failure (statement, table, host), which the
+   * errors callers get leave out. Nothing secret reaches it: the store holds
+   * no key material, PINs or plaintext, and the connection string is never
+   * part of it.
+   */
+  log?: (level: 'warn' | 'error', message: string, fields: Record<string, string>) => void;
 }
 
 /** Buffers cross the thread boundary as Uint8Arrays; the registry wants Buffers back. */
@@ -71,7 +78,10 @@ export class PgKeyStore implements KeyStore {
   #nextId = 1;
   #closed = false;
 
-  private constructor(worker: Worker, port: MessagePort, signal: SharedArrayBuffer, waitMs: number) {
+  readonly #log: NonNullable<PgKeyStoreOptions['log']>;
+
+  private constructor(worker: Worker, port: MessagePort, signal: SharedArrayBuffer, waitMs: number, log: NonNullable<PgKeyStoreOptions['log']>) {
+    this.#log = log;
     this.#worker = worker;
     this.#port = port;
     this.#signal = new Int32Array(signal);
@@ -95,6 +105,11 @@ export class PgKeyStore implements KeyStore {
       port: port2,
     };
     const worker = new Worker(new URL('./pg-store-worker.js', import.meta.url), { workerData, transferList: [port2] });
+    const log = options.log ?? (() => undefined);
+    const logWhileOpening = (message: FromWorker): void => {
+      if (message.kind === 'log') log(message.level, message.message, message.fields);
+    };
+    worker.on('message', logWhileOpening);
     const opened = await new Promise<FromWorker>((resolve, reject) => {
       const onMessage = (message: FromWorker): void => {
         if (message.kind !== 'ready' && message.kind !== 'openFailed') return;
@@ -104,13 +119,14 @@ export class PgKeyStore implements KeyStore {
       worker.on('message', onMessage);
       worker.once('error', reject);
     });
+    worker.off('message', logWhileOpening);
     if (opened.kind === 'openFailed') {
       await worker.terminate();
       const failure = BrokerError.fromJSON(opened.error);
       throw new BrokerError(failure.code, `key store ${redactStoreUrl(url)}: ${failure.message}`, { reason: failure.reason, retryable: failure.retryable });
     }
     // A connection attempt and a statement may each take timeoutMs; wait a little longer than both.
-    return new PgKeyStore(worker, port1, signal, 2 * timeoutMs + 1000);
+    return new PgKeyStore(worker, port1, signal, 2 * timeoutMs + 1000, log);
   }
 
   #onMessage(message: FromWorker): void {
@@ -133,6 +149,9 @@ export class PgKeyStore implements KeyStore {
       case 'leader':
         this.#leader = { isLeader: message.leader, term: message.term };
         for (const listener of this.#leaderListeners) listener(message.leader, message.term);
+        return;
+      case 'log':
+        this.#log(message.level, message.message, message.fields);
         return;
       case 'answer': {
         const read = this.#reads.get(message.response.id);

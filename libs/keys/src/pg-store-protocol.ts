@@ -42,6 +42,8 @@ export type FromWorker =
   /** Listening (again): notifications may have been missed before this, so forget every cached key. */
   | { kind: 'reset' }
   | { kind: 'leader'; leader: boolean; term: number }
+  /** A store failure's own text, for the server log only (callers get a stable message). */
+  | { kind: 'log'; level: 'warn' | 'error'; message: string; fields: Record<string, string> }
   /** The answer to a `read`. */
   | { kind: 'answer'; response: SyncResponse }
   | { kind: 'closed' };

@@ -8,7 +8,8 @@ import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { PgKeyQueries } from './pg-key-queries.js';
 import { keyChangedChannel, lockSpace, migrate } from './pg-schema.js';
-import { storeFailure } from './pg-store-failure.js';
+import { storeFailure, storeFailureDetail, storeReason } from './pg-store-failure.js';
+import type { SerializedBrokerError } from '@hsm-broker/errors';
 import type { FromWorker, PgWorkerData, SyncRequest, SyncResponse, ToWorker } from './pg-store-protocol.js';
 
 const data = workerData as PgWorkerData & { port: MessagePort };
@@ -16,6 +17,28 @@ const parent = parentPort;
 if (!parent) throw new Error('pg-store-worker runs only as a worker thread');
 const signal = new Int32Array(data.signal);
 const post = (message: FromWorker): void => parent.postMessage(message);
+
+/** An outage fails every call the same way; its text is logged once in this long. */
+const unavailableLogEveryMs = 5000;
+let unavailableLoggedAt = 0;
+
+/**
+ * The error a caller gets for what pg threw, with pg's own text sent to the
+ * server log instead (it may quote statements, tables and values).
+ */
+function failed(error: unknown, during: string): SerializedBrokerError {
+  const failure = storeFailure(error);
+  if (error !== failure && (failure.reason === storeReason.failed || failure.reason === storeReason.unavailable)) {
+    const unavailable = failure.reason === storeReason.unavailable;
+    const now = Date.now();
+    if (!unavailable || now - unavailableLoggedAt >= unavailableLogEveryMs) {
+      if (unavailable) unavailableLoggedAt = now;
+      const { code, ...detail } = storeFailureDetail(error);
+      post({ kind: 'log', level: unavailable ? 'warn' : 'error', message: unavailable ? 'key store unavailable' : 'key store statement failed', fields: { during, ...(code ? { code } : {}), ...detail } });
+    }
+  }
+  return failure.toJSON();
+}
 
 const connection = {
   connectionString: data.url,
@@ -57,7 +80,7 @@ function answer(request: SyncRequest): Promise<SyncResponse> {
   const run = operation ? operation(...(request.args as never[])) : Promise.reject(new Error(`unknown store operation ${request.op}`));
   return run.then(
     (value): SyncResponse => ({ id: request.id, ok: true, value }),
-    (error: unknown): SyncResponse => ({ id: request.id, ok: false, error: storeFailure(error).toJSON() }),
+    (error: unknown): SyncResponse => ({ id: request.id, ok: false, error: failed(error, request.op) }),
   );
 }
 
@@ -89,7 +112,7 @@ async function lock(id: number, keyId: string): Promise<void> {
     post({ kind: 'locked', id });
   } catch (error: unknown) {
     client?.release(true);
-    post({ kind: 'lockFailed', id, error: storeFailure(error).toJSON() });
+    post({ kind: 'lockFailed', id, error: failed(error, 'lock') });
   }
 }
 
@@ -210,6 +233,6 @@ void (async () => {
     void listen();
     post({ kind: 'ready' });
   } catch (error: unknown) {
-    post({ kind: 'openFailed', error: storeFailure(error).toJSON() });
+    post({ kind: 'openFailed', error: failed(error, 'open') });
   }
 })();
