@@ -377,7 +377,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   access?.watch(config.reloadIntervalMs);
   reloading?.watch(config.reloadIntervalMs);
   const kms = config.kms
-    ? await startKmsEndpoint({ settings: config.kms, tls: config.tls, registry, fleet, enrolled, rebuild, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) }).catch(
+    ? await startKmsEndpoint({ settings: config.kms, tls: config.tls, registry, store, fleet, enrolled, rebuild, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) }).catch(
         async (error: unknown) => {
           // A KMS endpoint that cannot start (unreadable secret, port taken) stops the whole broker cleanly.
           await abandon();
