@@ -302,6 +302,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   const backupHsm = await backupHsmOf(config, log).catch(async (error: unknown) => {
     // An unreadable backup HSM PIN stops the broker; nothing it started may stay behind.
     clearInterval(reconcileTimer);
+    leadership.stop();
     access?.close();
     reloading?.close();
     await fleet.stop();
@@ -354,6 +355,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   const abandon = async (): Promise<void> => {
     server.forceShutdown();
     clearInterval(reconcileTimer);
+    leadership.stop();
     access?.close();
     reloading?.close();
     await admin.close();
@@ -431,6 +433,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
       stopping ??= (async () => {
         clearInterval(sweeper);
         clearInterval(reconcileTimer);
+        // Before anything closes: a leadership change now must not start work on a broker going away.
+        leadership.stop();
         access?.close();
         reloading?.close();
         for (const name of ['', ...serviceNames]) health.setStatus(name, 'NOT_SERVING');

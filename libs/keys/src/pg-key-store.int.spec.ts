@@ -55,6 +55,31 @@ describe('PgKeyStore', { timeout: 300_000 }, () => {
     }
   });
 
+  it('calls no leadership listener after stop(), and gives the lock up so another replica leads', async () => {
+    const [a, b] = await Promise.all([PgKeyStore.open(db.url, { leaseCheckMs: 100 }), PgKeyStore.open(db.url, { leaseCheckMs: 100 })]);
+    try {
+      const first = a.lead('stop-test a');
+      await new Promise<void>((resolve) => first.onChange((leader) => leader && resolve()));
+      const after: boolean[] = [];
+      first.onChange((leader) => after.push(leader));
+      first.stop();
+      assert.equal(first.isLeader, false);
+      assert.equal(first.term, 0);
+      first.onChange((leader) => after.push(leader));
+      const second = b.lead('stop-test b');
+      await new Promise<void>((resolve) => second.onChange((leader) => leader && resolve()));
+      assert.equal(second.isLeader, true);
+      // Closing the stopped store's sessions reports nothing either.
+      a.close();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.deepEqual(after, []);
+      second.stop();
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
   it('migrates once when replicas start together, and tells each replica of the others\' changes', async () => {
     const stores = await Promise.all([PgKeyStore.open(db.url), PgKeyStore.open(db.url), PgKeyStore.open(db.url)]);
     const [a, b, c] = stores;

@@ -75,6 +75,8 @@ export class PgKeyStore implements KeyStore {
   readonly #leaderListeners: ((leader: boolean, term: number) => void)[] = [];
   readonly #reads = new Map<number, { resolve: (value: unknown) => void; reject: (error: BrokerError) => void; timer: NodeJS.Timeout }>();
   #leader = { isLeader: false, term: 0 };
+  /** Set by the leadership's stop() and by close(): the worker's leader messages are ignored from then on. */
+  #leftElection = false;
   #nextId = 1;
   #closed = false;
 
@@ -147,6 +149,8 @@ export class PgKeyStore implements KeyStore {
         this.#locks.delete(message.id);
         return;
       case 'leader':
+        // A message sent before the worker saw stop() or close() may still arrive.
+        if (this.#leftElection || this.#closed) return;
         this.#leader = { isLeader: message.leader, term: message.term };
         for (const listener of this.#leaderListeners) listener(message.leader, message.term);
         return;
@@ -328,8 +332,14 @@ export class PgKeyStore implements KeyStore {
   /** Starts seeking the leader lock; `holder` names this replica in the leader_term row. */
   lead(holder: string): BackgroundLeadership {
     this.#post({ kind: 'lead', holder });
-    const current = (): { isLeader: boolean; term: number } => this.#leader;
+    const current = (): { isLeader: boolean; term: number } => (this.#leftElection || this.#closed ? { isLeader: false, term: 0 } : this.#leader);
     const listeners = this.#leaderListeners;
+    const leave = (): void => {
+      if (this.#leftElection) return;
+      this.#leftElection = true;
+      listeners.length = 0;
+      if (!this.#closed) this.#post({ kind: 'unlead' });
+    };
     return {
       get isLeader() {
         return current().isLeader;
@@ -337,15 +347,17 @@ export class PgKeyStore implements KeyStore {
       get term() {
         return current().term;
       },
-      onChange(listener) {
-        listeners.push(listener);
+      onChange: (listener) => {
+        if (!this.#leftElection && !this.#closed) listeners.push(listener);
       },
+      stop: leave,
     };
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#leaderListeners.length = 0;
     for (const read of this.#reads.values()) {
       clearTimeout(read.timer);
       read.reject(new BrokerError(Code.UNAVAILABLE, 'key store is closed', { reason: storeReason.unavailable }));

@@ -28,6 +28,8 @@ export type ToWorker =
   | { kind: 'lock'; id: number; keyId: string }
   | { kind: 'unlock'; id: number }
   | { kind: 'lead'; holder: string }
+  /** Leave the election: stop seeking the leader lock and give it up if held. */
+  | { kind: 'unlead' }
   /** A read answered on the ordinary channel, so the caller's thread never waits for it. */
   | { kind: 'read'; id: number; op: 'allKeys' | 'replicaCounts' | 'getMeta'; args: unknown[] }
   | { kind: 'close' };

@@ -164,9 +164,10 @@ async function listen(): Promise<void> {
 
 let leading = false;
 let leaderClient: pg.Client | undefined;
+let leaving = false;
 
 async function leadLoop(holder: string): Promise<void> {
-  while (!closing) {
+  while (!closing && !leaving) {
     try {
       if (!leaderClient) {
         const client = new pg.Client(connection);
@@ -200,6 +201,11 @@ async function leadLoop(holder: string): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, data.leaseCheckMs));
   }
+  // Left the election: ending the session releases the leader lock at once.
+  leading = false;
+  const client = leaderClient;
+  leaderClient = undefined;
+  await client?.end().catch(() => undefined);
 }
 
 // ---- lifecycle ------------------------------------------------------------
@@ -208,6 +214,7 @@ parent.on('message', (message: ToWorker) => {
   if (message.kind === 'lock') void lock(message.id, message.keyId);
   else if (message.kind === 'unlock') void unlock(message.id);
   else if (message.kind === 'lead') void leadLoop(message.holder);
+  else if (message.kind === 'unlead') leaving = true;
   else if (message.kind === 'read') void answer(message).then((response) => post({ kind: 'answer', response }));
   else void close();
 });
