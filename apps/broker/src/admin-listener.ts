@@ -10,6 +10,8 @@ import { fleetView } from './fleet-view.js';
 import type { FleetView } from './fleet-view.js';
 import type { Logger } from './logger.js';
 import { readinessOf } from './readiness.js';
+import { StoreWatch } from './store-watch.js';
+import type { StoreWatchOptions } from './store-watch.js';
 
 /** What operators watch the broker through. */
 export interface ObservedBroker {
@@ -29,12 +31,15 @@ export class AdminListener {
   readonly metrics: BrokerMetrics;
   /** Traffic and events for the dashboard. */
   readonly activity = new FleetActivity();
+  /** The store as readiness, metrics and the dashboard see it, read without holding the event loop. */
+  readonly watch: StoreWatch;
   readonly #broker: ObservedBroker;
   #server: RunningAdminServer | undefined;
 
-  constructor(broker: ObservedBroker) {
+  constructor(broker: ObservedBroker, watchOptions: StoreWatchOptions = {}) {
     this.#broker = broker;
-    this.metrics = new BrokerMetrics(broker);
+    this.watch = new StoreWatch(broker.store.reads, watchOptions);
+    this.metrics = new BrokerMetrics({ ...broker, watch: this.watch });
     this.metrics.observe();
     this.activity.observe(broker.fleet);
     broker.reconciler.onReconciled((trigger, report) => this.activity.reconciled(trigger, report));
@@ -64,7 +69,7 @@ export class AdminListener {
 
   /** The dashboard's view of the fleet now. */
   view(): FleetView {
-    return fleetView({ ...this.#broker, activity: this.activity });
+    return fleetView({ ...this.#broker, watch: this.watch, activity: this.activity });
   }
 
   /** Binds the admin HTTP listener on `listen` (host:port); does nothing when it is undefined (turned off). */
@@ -73,12 +78,12 @@ export class AdminListener {
       log.info('admin listener off (admin.listen: off): no /metrics, /readyz or dashboard');
       return undefined;
     }
-    const { fleet, registry, store } = this.#broker;
+    const { fleet, registry } = this.#broker;
     try {
       this.#server = await startAdminServer(listen, {
         metrics: () => this.metrics.metrics(),
         metricsContentType: this.metrics.registry.contentType,
-        readiness: () => readinessOf(fleet, registry, store),
+        readiness: async () => readinessOf(fleet, registry, await this.watch.check()),
         view: () => this.view(),
         onEvent: (listener) => this.activity.onEvent(listener),
         log,

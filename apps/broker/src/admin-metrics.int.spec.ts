@@ -190,4 +190,22 @@ describe('admin listener: metrics, health and readiness', { timeout: 600_000 }, 
     assert.equal(after.sum('hsmb_replication_versions_missing'), 0);
     assert.equal(after.sum('hsmb_replication_orphans'), 0);
   });
+
+  it('counts a killed worker process as a restart of its appliance', async () => {
+    const appliance = t.broker.fleet.appliance('hsm-c1');
+    const labels = { appliance: 'hsm-c1', zone: appliance.zone };
+    const before = await scrape(admin);
+    const [pid] = appliance.workerPids;
+    assert.ok(pid !== undefined, 'hsm-c1 has a worker to kill');
+    process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && (appliance.workerCount < 1 || appliance.workerPids.includes(pid))) await sleep(50);
+    assert.ok(!appliance.workerPids.includes(pid) && appliance.workerCount === 1, 'hsm-c1 replaced its worker');
+    const after = await scrape(admin);
+    assert.equal(after.sum('hsmb_appliance_worker_restarts_total', labels), before.sum('hsmb_appliance_worker_restarts_total', labels) + 1);
+    // Only the appliance whose worker died counts it.
+    for (const other of ['hsm-a1', 'hsm-b1']) {
+      assert.equal(after.sum('hsmb_appliance_worker_restarts_total', { appliance: other }), before.sum('hsmb_appliance_worker_restarts_total', { appliance: other }));
+    }
+  });
 });

@@ -12,7 +12,7 @@ export interface AdminSources {
   metrics(): Promise<string>;
   /** Content type of {@link metrics}. */
   metricsContentType: string;
-  readiness(): Readiness;
+  readiness(): Promise<Readiness>;
   view(): FleetView;
   /** Subscribes to fleet events (a breaker opened, a fault was injected), pushed to the dashboard at once. */
   onEvent(listener: () => void): void;
@@ -105,7 +105,7 @@ export async function startAdminServer(listen: string, sources: AdminSources): P
         send(response, 200, 'application/json', JSON.stringify({ alive: true }));
         return;
       case '/readyz': {
-        const readiness = sources.readiness();
+        const readiness = await sources.readiness();
         send(response, readiness.ready ? 200 : 503, 'application/json', JSON.stringify(readiness));
         return;
       }

@@ -10,7 +10,7 @@ import type { Logger } from './logger.js';
  * broker is always the leader.
  */
 export function backgroundLeadership(store: KeyStore, listen: string, log: Logger): BackgroundLeadership {
-  if (!store.lead) return soleLeadership;
+  if (!store.lead) return soleLeadership();
   // Unique per process, readable in the leader_term row: host, address and a random suffix.
   const holder = `${hostname()} ${listen} ${randomUUID().slice(0, 8)}`;
   const leadership = store.lead(holder);

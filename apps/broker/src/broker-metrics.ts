@@ -1,15 +1,16 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Fleet, RoutedCall } from '@hsm-broker/fleet';
-import type { KeyRegistry, KeyState, KeyStore, ReplicaReconciler, SweepReport } from '@hsm-broker/keys';
+import type { KeyRegistry, KeyState, ReplicaReconciler, SweepReport } from '@hsm-broker/keys';
 import type { ApplianceCallSample } from '@hsm-broker/fleet';
 import type { ReconcileReport, ReconcileTrigger } from '@hsm-broker/keys';
+import type { StoreWatch } from './store-watch.js';
 
-/** What the metrics read: the fleet, the key registry and store, and the reconciler. */
+/** What the metrics read: the fleet, the key registry, the store (through its watch), and the reconciler. */
 export interface MetricSources {
   fleet: Fleet;
   registry: KeyRegistry;
-  store: KeyStore;
+  watch: StoreWatch;
   reconciler: ReplicaReconciler;
 }
 
@@ -29,8 +30,10 @@ function codeName(code: number): string {
  * The broker's Prometheus metrics (prom-client), all named `hsmb_…` in base
  * units. Counters are fed by the fleet's and reconciler's own events
  * (routed calls, finished appliance calls, breaker changes, reconciliation
- * runs, sweeps); gauges read the fleet and the registry when scraped, so a
- * scrape always shows the state of that moment.
+ * runs, sweeps); gauges read the fleet when scraped, so a scrape shows the
+ * state of that moment. Gauges from the key store come through the
+ * StoreWatch: fresh when the store answers within its bound, else the last
+ * values, with `hsmb_key_store_answer_age_seconds` saying how old they are.
  */
 export class BrokerMetrics {
   /** The registry `/metrics` serialises. */
@@ -235,16 +238,6 @@ export class BrokerMetrics {
       },
     });
     new Gauge({
-      name: 'hsmb_appliance_key_versions',
-      help: 'Key versions the registry records as present on an appliance',
-      labelNames: ['appliance', 'zone'],
-      registers,
-      collect() {
-        const counts = sources.registry.replicaCounts();
-        each((labels, appliance) => this.set(labels, counts.get(appliance.id) ?? 0));
-      },
-    });
-    new Gauge({
       name: 'hsmb_replication_versions_missing',
       help: 'Key versions the registry expects on an appliance that its last reconciliation did not find (replication backlog)',
       labelNames: ['appliance', 'zone'],
@@ -308,42 +301,64 @@ export class BrokerMetrics {
   }
 
   #keyMetrics(): void {
-    const { fleet, registry, store } = this.#sources;
+    const { fleet, registry, watch } = this.#sources;
     const registers = [this.registry];
-    /** One pass over the registry per scrape, shared by both gauges. */
-    let tally: { at: number; byState: Map<KeyState, number>; underReplicated: number } | undefined;
-    const count = (): NonNullable<typeof tally> => {
-      const now = Date.now();
-      if (tally && now - tally.at < 1000) return tally;
+    /** One pass over the store's last answer, shared by the gauges of one scrape. */
+    let tally: { at: number; byState: Map<KeyState, number>; underReplicated: number; replicaCounts: Map<string, number> } | undefined;
+    const count = async (): Promise<typeof tally> => {
+      const read = await watch.tally();
+      if (!read) return undefined;
+      if (tally && tally.at === read.at) return tally;
       const zoneOf = new Map(fleet.appliances.map((appliance) => [appliance.id, appliance.zone]));
       const policy = registry.effectiveDurability;
       const byState = new Map<KeyState, number>(keyStates.map((state) => [state, 0]));
       let underReplicated = 0;
-      for (const key of store.allKeys()) {
+      for (const key of read.keys) {
         byState.set(key.keyState, (byState.get(key.keyState) ?? 0) + 1);
         for (const version of key.versions) {
           const zones = new Set(version.replicas.map((id) => zoneOf.get(id)));
           if (version.replicas.length < policy.minAppliances || zones.size < policy.minZones) underReplicated++;
         }
       }
-      tally = { at: now, byState, underReplicated };
+      tally = { at: read.at, byState, underReplicated, replicaCounts: read.replicaCounts };
       return tally;
     };
     new Gauge({
       name: 'hsmb_keys',
-      help: 'Keys in the registry, by state',
+      help: 'Keys in the registry, by state (as the key store last answered)',
       labelNames: ['state'],
       registers,
-      collect() {
-        for (const [state, n] of count().byState) this.set({ state }, n);
+      async collect() {
+        for (const [state, n] of (await count())?.byState ?? []) this.set({ state }, n);
       },
     });
     new Gauge({
       name: 'hsmb_key_versions_under_replicated',
-      help: 'Key versions held by fewer appliances or zones than the durability policy asks',
+      help: 'Key versions held by fewer appliances or zones than the durability policy asks (as the key store last answered)',
+      registers,
+      async collect() {
+        const counted = await count();
+        if (counted) this.set(counted.underReplicated);
+      },
+    });
+    new Gauge({
+      name: 'hsmb_appliance_key_versions',
+      help: 'Key versions the registry records as present on an appliance (as the key store last answered)',
+      labelNames: ['appliance', 'zone'],
+      registers,
+      async collect() {
+        const counts = (await count())?.replicaCounts;
+        if (!counts) return;
+        for (const appliance of fleet.appliances) this.set({ appliance: appliance.id, zone: appliance.zone }, counts.get(appliance.id) ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'hsmb_key_store_answer_age_seconds',
+      help: 'Seconds since the key store last answered a read of readiness, metrics or the dashboard; the store-derived gauges are this old',
       registers,
       collect() {
-        this.set(count().underReplicated);
+        const age = watch.ageMs;
+        if (age !== undefined) this.set(age / 1000);
       },
     });
   }

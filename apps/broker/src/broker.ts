@@ -35,6 +35,7 @@ import { backgroundLeadership } from './background-work.js';
 import { openKeyStore } from './store-config.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
+import { StartupUndo } from './startup-undo.js';
 import { startTracing } from './tracing.js';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-node';
 
@@ -206,11 +207,15 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   // Read before anything starts, so a bad certificate or policy stops the broker at once.
   const { credentials, reloading } = serverCredentials(config, log);
   const access = accessControlOf(config, log);
+  const undo = new StartupUndo(log);
+  undo.add(() => access?.close());
+  undo.add(() => reloading?.close());
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(config.dataDir, 0o700);
-  const appliances = await appliancesOf(config, log);
+  const appliances = await undo.guard(() => appliancesOf(config, log));
   const { routing } = config;
   const tracing = startTracing(config.tracing, overrides.spanProcessors);
+  undo.add(() => tracing.shutdown().catch(() => undefined));
   const fleet = new Fleet({
     ...(tracing.tracer ? { tracer: tracing.tracer } : {}),
     localZone: config.localZone,
@@ -239,25 +244,19 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   for (const appliance of fleet.appliances) {
     appliance.breaker.onStateChange((state) => log.warn('appliance breaker changed state', { appliance: appliance.id, zone: appliance.zone, state }));
   }
-  await fleet.start();
+  // A fleet that failed half-way has started some workers: stopping it ends them.
+  undo.add(() => fleet.stop());
+  await undo.guard(() => fleet.start());
   for (const appliance of fleet.appliances) {
     log.info('appliance started', { appliance: appliance.id, zone: appliance.zone, health: appliance.health, workers: appliance.workerCount });
   }
-  const store = await openKeyStore(config.store, config.dataDir).catch(async (error: unknown) => {
-    await fleet.stop();
-    throw error;
-  });
+  const store = await undo.guard(() => openKeyStore(config.store, config.dataDir, log));
+  undo.add(() => store.close());
   const enrolled = new Set<string>();
-  try {
-    const enrollment = await enrollFleetKek(fleet, store);
-    for (const id of enrollment.enrolled) enrolled.add(id);
-    for (const failure of enrollment.failed) log.warn('appliance not enrolled in the fleet KEK', { appliance: failure.applianceId, error: failure.error });
-    log.info('fleet KEK ready', { kekId: enrollment.kekId, enrolled: enrollment.enrolled });
-  } catch (error: unknown) {
-    await fleet.stop();
-    store.close();
-    throw error;
-  }
+  const enrollment = await undo.guard(() => enrollFleetKek(fleet, store));
+  for (const id of enrollment.enrolled) enrolled.add(id);
+  for (const failure of enrollment.failed) log.warn('appliance not enrolled in the fleet KEK', { appliance: failure.applianceId, error: failure.error });
+  log.info('fleet KEK ready', { kekId: enrollment.kekId, enrolled: enrollment.enrolled });
 
   const registry = new KeyRegistry({
     fleet,
@@ -277,6 +276,7 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   });
   // Background work runs on the leader only (every replica, with the embedded store, is its own leader).
   const leadership = backgroundLeadership(store, config.listen, log);
+  undo.add(() => leadership.stop());
   const leading = (work: () => void) => () => {
     if (leadership.isLeader) work();
   };
@@ -285,12 +285,14 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   fleet.onKeyMissing((applianceId, label) => leading(() => reconciler.replicaMissing(applianceId, label))());
   // Before the first reconciliation and the first call, so metrics see every one.
   const admin = new AdminListener({ fleet, registry, store, reconciler });
+  undo.add(() => admin.close());
   overrides.beforeReconcile?.(reconciler);
   leading(() => reconciler.runInBackground('start-up'))();
   // A replica that becomes leader repairs at once instead of waiting for the next interval.
   leadership.onChange((leader) => leader && reconciler.runInBackground('start-up'));
   const reconcileTimer = setInterval(leading(() => reconciler.runInBackground('interval')), config.reconcileIntervalMs);
   reconcileTimer.unref();
+  undo.add(() => clearInterval(reconcileTimer));
   const effective = registry.effectiveDurability;
   if (effective.minAppliances < config.durability.minAppliances || effective.minZones < config.durability.minZones) {
     log.warn('the fleet is smaller than the durability policy; keys are less durable than configured', {
@@ -299,16 +301,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
     });
   }
 
-  const backupHsm = await backupHsmOf(config, log).catch(async (error: unknown) => {
-    // An unreadable backup HSM PIN stops the broker; nothing it started may stay behind.
-    clearInterval(reconcileTimer);
-    access?.close();
-    reloading?.close();
-    await fleet.stop();
-    store.close();
-    await tracing.shutdown().catch(() => undefined);
-    throw error;
-  });
+  // An unreadable backup HSM PIN stops the broker; nothing it started may stay behind.
+  const backupHsm = await undo.guard(() => backupHsmOf(config, log));
   const backup = backupHsm
     ? new KeyBackup({
         fleet,
@@ -324,11 +318,14 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   // Every request is bounded by its method's limits before anything decodes it (request-limits.ts).
   const guard = new ReceiveGuard(config.limits);
   const server = new Server(guard.serverOptions());
+  undo.add(() => server.forceShutdown());
   const audit = new AuditTrail({
     settings: config.audit,
     log,
     openSigner: () => AuditSigningKey.open(fleet, enrolled, join(config.dataDir, 'audit-signing-key.json'), log),
   });
+  // The last checkpoint is signed while the fleet still runs: undone before it.
+  undo.add(() => audit.close());
   const fingerprint = await audit.openSigner().catch((error: unknown) => {
     log.warn('audit signing key not ready; checkpoints wait for it', { error: error instanceof Error ? error.message : String(error) });
     return undefined;
@@ -350,39 +347,26 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
   });
   new ReflectionService(definitions).addToServer(server);
 
-  // Undoes what start-up began when a listener cannot start.
-  const abandon = async (): Promise<void> => {
-    server.forceShutdown();
-    clearInterval(reconcileTimer);
-    access?.close();
-    reloading?.close();
-    await admin.close();
-    await audit.close();
-    await fleet.stop();
-    store.close();
-    await tracing.shutdown().catch(() => undefined);
-  };
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
-  }).catch(async (error: unknown) => {
-    await abandon();
-    throw error;
-  });
+  const port = await undo.guard(
+    () =>
+      new Promise<number>((resolve, reject) => {
+        server.bindAsync(config.listen, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
+      }),
+  );
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
-  const adminServer = await admin.listen(config.admin.listen, log).catch(async (error: unknown) => {
-    await abandon();
-    throw new ConfigError(error instanceof Error ? error.message : String(error));
-  });
+  const adminServer = await undo.guard(() =>
+    admin.listen(config.admin.listen, log).catch((error: unknown) => {
+      throw new ConfigError(error instanceof Error ? error.message : String(error));
+    }),
+  );
   announceMode(config, access, log);
   access?.watch(config.reloadIntervalMs);
   reloading?.watch(config.reloadIntervalMs);
-  const kms = config.kms
-    ? await startKmsEndpoint({ settings: config.kms, tls: config.tls, registry, fleet, enrolled, rebuild, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) }).catch(
-        async (error: unknown) => {
-          // A KMS endpoint that cannot start (unreadable secret, port taken) stops the whole broker cleanly.
-          await abandon();
-          throw error;
-        },
+  // A KMS endpoint that cannot start (unreadable secret, port taken) stops the whole broker cleanly.
+  const kmsSettings = config.kms;
+  const kms = kmsSettings
+    ? await undo.guard(() =>
+        startKmsEndpoint({ settings: kmsSettings, tls: config.tls, registry, store, fleet, enrolled, rebuild, pipeline, databaseFile: join(config.dataDir, 'broker.db'), audit, log, ...(overrides.clock ? { clock: overrides.clock } : {}) }),
       )
     : undefined;
   for (const name of ['', ...serviceNames]) health.setStatus(name, 'SERVING');
@@ -431,6 +415,8 @@ export async function startBroker(config: BrokerConfig, overrides: BrokerOverrid
       stopping ??= (async () => {
         clearInterval(sweeper);
         clearInterval(reconcileTimer);
+        // Before anything closes: a leadership change now must not start work on a broker going away.
+        leadership.stop();
         access?.close();
         reloading?.close();
         for (const name of ['', ...serviceNames]) health.setStatus(name, 'NOT_SERVING');

@@ -1,9 +1,10 @@
 import type { Fleet } from '@hsm-broker/fleet';
-import type { KeyRegistry, KeyStore, ReplicaReconciler } from '@hsm-broker/keys';
+import type { KeyRegistry, ReplicaReconciler } from '@hsm-broker/keys';
 import type { FleetActivity, FleetEvent } from './fleet-activity.js';
 import { bucketMs } from './fleet-activity.js';
 import { readinessOf } from './readiness.js';
 import type { Readiness } from './readiness.js';
+import type { StoreWatch } from './store-watch.js';
 
 /** One appliance as the dashboard draws it. */
 export interface ApplianceView {
@@ -60,7 +61,8 @@ export interface FleetView {
 export interface FleetViewSources {
   fleet: Fleet;
   registry: KeyRegistry;
-  store: KeyStore;
+  /** The store as last read: the dashboard pushes twice a second and must never wait on the database. */
+  watch: StoreWatch;
   reconciler: ReplicaReconciler;
   activity: FleetActivity;
 }
@@ -71,9 +73,9 @@ export interface FleetViewSources {
  * counts only; no key ids, labels or anything secret, since the admin
  * listener has no authentication of its own.
  */
-export function fleetView({ fleet, registry, store, reconciler, activity }: FleetViewSources): FleetView {
+export function fleetView({ fleet, registry, watch, reconciler, activity }: FleetViewSources): FleetView {
   const snapshot = fleet.snapshot();
-  const counts = registry.replicaCounts();
+  const counts = watch.lastTally()?.replicaCounts ?? new Map<string, number>();
   const appliances = snapshot.appliances.map((appliance): ApplianceView => {
     const traffic = activity.traffic(appliance.id);
     const inventory = reconciler.inventory(appliance.id);
@@ -103,7 +105,7 @@ export function fleetView({ fleet, registry, store, reconciler, activity }: Flee
   return {
     at: Date.now(),
     bucketSeconds: bucketMs / 1000,
-    readiness: readinessOf(fleet, registry, store),
+    readiness: readinessOf(fleet, registry, watch.current()),
     zones: snapshot.zones.map((zone) => ({
       name: zone.name,
       local: zone.name === snapshot.localZone,

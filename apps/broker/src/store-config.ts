@@ -2,6 +2,7 @@ import { PgKeyStore, SqliteKeyStore, redactStoreUrl } from '@hsm-broker/keys';
 import type { KeyStore } from '@hsm-broker/keys';
 import { join } from 'node:path';
 import { ConfigError } from './config-error.js';
+import type { Logger } from './logger.js';
 
 /** Where key metadata lives: the embedded SQLite file, or a PostgreSQL database shared by replicas. */
 export type StoreConfig = { kind: 'sqlite' } | { kind: 'postgres'; url: string };
@@ -26,7 +27,7 @@ export function parseStoreConfig(value: unknown): StoreConfig {
 }
 
 /** Opens the configured store; PostgreSQL migrations run here, before the broker serves. */
-export async function openKeyStore(config: StoreConfig, dataDir: string): Promise<KeyStore> {
+export async function openKeyStore(config: StoreConfig, dataDir: string, log: Logger): Promise<KeyStore> {
   if (config.kind === 'sqlite') return new SqliteKeyStore(join(dataDir, 'broker.db'));
-  return PgKeyStore.open(config.url);
+  return PgKeyStore.open(config.url, { log: (level, message, fields) => log[level](message, fields) });
 }

@@ -1,29 +1,14 @@
 import {
   Client,
   credentials as grpcCredentials,
-  status as GrpcStatus,
   type ChannelCredentials,
   type ChannelOptions,
-  type ServiceError,
-  type StatusObject,
 } from '@grpc/grpc-js';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import {
   AuditServiceService,
-  BackupServiceService,
-  BatchDecryptRequest,
-  BatchEncryptRequest,
-  BatchGenerateMacRequest,
-  BatchSignRequest,
-  BatchVerifyRequest,
-  type BatchDecryptResult,
-  type BatchEncryptResult,
-  type BatchGenerateMacResult,
-  type BatchSignResult,
-  type BatchVerifyResult,
   CancelKeyDeletionRequest,
   ClearFaultsRequest,
-  CreateBackupRequest,
   CreateKeyRequest,
   CryptoServiceService,
   DecryptRequest,
@@ -46,21 +31,16 @@ import {
   ListKeysRequest,
   ReEncryptRequest,
   RebuildRegistryRequest,
-  RestoreBackupRequest,
   ResyncKeysRequest,
   RotateKeyRequest,
   ScheduleKeyDeletionRequest,
   SearchAuditRequest,
   SignRequest,
-  TailAuditRequest,
   UndrainApplianceRequest,
   UnfenceZoneRequest,
   UpdateKeySettingsRequest,
   VerifyMacRequest,
   VerifyRequest,
-  type AuditRecord,
-  type BackupProgress,
-  type BackupSummary,
   type CancelKeyDeletionResponse,
   type ClearFaultsResponse,
   type CreateKeyResponse,
@@ -94,11 +74,12 @@ import {
   type VerifyMacResponse,
   type VerifyResponse,
 } from '@hsm-broker/proto';
-import { BackupAssembly, type BackupResult } from './backup-assembly.js';
+import { batchMethods, type BatchMethods } from './batch-methods.js';
+import { channelCalls } from './channel-calls.js';
+import type { PartialMessage } from './partial-message.js';
+import { streamMethods, type StreamMethods } from './stream-methods.js';
 import {
   checkDeadlineMs,
-  deadlineFrom,
-  toMetadata,
   type BrokerCallOptions,
 } from './call-options.js';
 import { decryptEnvelope, encryptEnvelope } from './envelope-encryption.js';
@@ -106,8 +87,9 @@ import type { EncryptionContext } from './encryption-context.js';
 import { registerReplicaResolver } from './replica-resolver.js';
 import { replicaChannelOptions } from './replica-service-config.js';
 import { parseReplicaTarget } from './replica-target.js';
-import { openSignStream, type SignStreamSession } from './sign-stream-session.js';
-import { toBrokerError } from './status-error.js';
+
+export type { PartialMessage } from './partial-message.js';
+export type { BackupCallOptions } from './stream-methods.js';
 
 /** How long a call may take when neither the client nor the call says otherwise. */
 export const defaultDeadlineMs = 10_000;
@@ -126,20 +108,6 @@ const reconnectBackoff: Partial<ChannelOptions> = { 'grpc.initial_reconnect_back
  */
 export const defaultBackupDeadlineMs = 600_000;
 
-/**
- * Any subset of a message's fields; the client fills the rest with proto3
- * defaults (empty string, zero, empty bytes) through the generated
- * `fromPartial`. Same shape as ts-proto's `DeepPartial`.
- */
-export type PartialMessage<T> = T extends Date | Uint8Array | string | number | boolean | undefined
-  ? T
-  : T extends Array<infer U>
-    ? Array<PartialMessage<U>>
-    : T extends ReadonlyArray<infer U>
-      ? ReadonlyArray<PartialMessage<U>>
-      : T extends object
-        ? { [K in keyof T]?: PartialMessage<T[K]> }
-        : Partial<T>;
 
 /** Settings for {@link createBrokerClient}, checked once when the client is made. */
 export interface BrokerClientOptions {
@@ -172,14 +140,6 @@ export interface BrokerClientOptions {
   channelOptions?: Partial<ChannelOptions>;
 }
 
-/** Per-call settings of {@link BrokerClient.createBackup} and {@link BrokerClient.restoreBackup}. */
-export interface BackupCallOptions extends BrokerCallOptions {
-  /**
-   * Called with each progress event the broker sends (`stage`, `done`,
-   * `total`), in order. An exception thrown here cancels the call.
-   */
-  onProgress?: (progress: BackupProgress) => void;
-}
 
 /**
  * A connection to one broker with a promise-returning method per RPC of
@@ -189,7 +149,7 @@ export interface BackupCallOptions extends BrokerCallOptions {
  * `BrokerError` carrying the gRPC status code, the broker's message, its
  * stable `reason` and whether a retry can help.
  */
-export interface BrokerClient {
+export interface BrokerClient extends BatchMethods, StreamMethods {
   /** Encrypts up to 65536 bytes with AES-256-GCM under the key's primary version. */
   encrypt(request: PartialMessage<EncryptRequest>, options?: BrokerCallOptions): Promise<EncryptResponse>;
   /** Decrypts a ciphertext made by Encrypt or GenerateDataKey. */
@@ -230,26 +190,6 @@ export interface BrokerClient {
     request: PartialMessage<GenerateRandomRequest>,
     options?: BrokerCallOptions,
   ): Promise<GenerateRandomResponse>;
-  /**
-   * Encrypts up to 1000 items, each under its own key. Results come in the
-   * items' order, each with its `response` or its `error` (code, reason);
-   * a bad item fails alone, so the promise rejects only for the whole call.
-   */
-  batchEncrypt(items: PartialMessage<EncryptRequest>[], options?: BrokerCallOptions): Promise<BatchEncryptResult[]>;
-  /** Decrypts up to 1000 ciphertexts; per-item results as {@link batchEncrypt}. */
-  batchDecrypt(items: PartialMessage<DecryptRequest>[], options?: BrokerCallOptions): Promise<BatchDecryptResult[]>;
-  /** Signs up to 1000 messages or digests; per-item results as {@link batchEncrypt}. */
-  batchSign(items: PartialMessage<SignRequest>[], options?: BrokerCallOptions): Promise<BatchSignResult[]>;
-  /** Verifies up to 1000 signatures; per-item results as {@link batchEncrypt}. */
-  batchVerify(items: PartialMessage<VerifyRequest>[], options?: BrokerCallOptions): Promise<BatchVerifyResult[]>;
-  /** Computes up to 1000 HMACs; per-item results as {@link batchEncrypt}. */
-  batchGenerateMac(items: PartialMessage<GenerateMacRequest>[], options?: BrokerCallOptions): Promise<BatchGenerateMacResult[]>;
-  /**
-   * Opens a SignStream for high-rate signing: requests are answered as they
-   * are signed, matched by id. `deadlineMs` (of `options`, else the
-   * client's) bounds the whole stream.
-   */
-  openSignStream(options?: BrokerCallOptions): SignStreamSession;
 
   /** Creates a key inside the fleet; resolves once it is durable. Not retried by the client. */
   createKey(request: PartialMessage<CreateKeyRequest>, options?: BrokerCallOptions): Promise<CreateKeyResponse>;
@@ -352,38 +292,12 @@ export interface BrokerClient {
     options?: BrokerCallOptions,
   ): Promise<ResyncKeysResponse>;
 
-  /**
-   * Backs up every key version, wrapped under the backup key. Resolves with
-   * the whole file once its SHA-256 matches the broker's summary; rejects
-   * with DATA_LOSS when it does not, or when the stream ends without a
-   * summary. The deadline defaults to `backupDeadlineMs` (10 minutes).
-   */
-  createBackup(options?: BackupCallOptions): Promise<BackupResult>;
-  /**
-   * Restores a file made by {@link BrokerClient.createBackup} into a fleet
-   * that holds none of its keys. The broker checks the whole file before
-   * changing anything: a damaged one is refused with INVALID_ARGUMENT, a
-   * fleet that already holds one of its keys with ALREADY_EXISTS. The
-   * deadline defaults to `backupDeadlineMs` (10 minutes).
-   */
-  restoreBackup(backup: Uint8Array, options?: BackupCallOptions): Promise<BackupSummary>;
 
   /** Audit records matching every given filter, oldest first, at most `limit` (1 to 1000, default 100). */
   searchAudit(
     request?: PartialMessage<SearchAuditRequest>,
     options?: BrokerCallOptions,
   ): Promise<SearchAuditResponse>;
-  /**
-   * Streams audit records: the `backlog` most recent matching ones, then new
-   * ones as the broker writes them, each handed to `onRecord` in order.
-   * Runs until `options.signal` aborts it (rejecting with CANCELLED), its
-   * deadline passes (none by default) or the broker ends it.
-   */
-  tailAudit(
-    request: PartialMessage<TailAuditRequest>,
-    onRecord: (record: AuditRecord) => void,
-    options?: BrokerCallOptions,
-  ): Promise<void>;
   /** Where the audit trail is written, its last checkpoint, signing key and syslog forwarding. */
   getAuditStatus(options?: BrokerCallOptions): Promise<GetAuditStatusResponse>;
 
@@ -409,12 +323,6 @@ export interface BrokerClient {
   close(): void;
 }
 
-/** What the generated service descriptors say about one unary or server-streaming method. */
-interface MethodDescriptor<Request, Response> {
-  path: string;
-  requestSerialize: (value: Request) => Buffer;
-  responseDeserialize: (value: Buffer) => Response;
-}
 
 /**
  * Connects to a broker. The connection is made lazily, on the first call;
@@ -438,132 +346,13 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
     options.credentials ?? grpcCredentials.createInsecure(),
     replicaChannelOptions({ ...reconnectBackoff, ...options.channelOptions }),
   );
+  const calls = channelCalls(channel, clientDeadlineMs);
+  const { unary } = calls;
 
-  function unary<Request, Response>(
-    method: MethodDescriptor<Request, Response>,
-    request: Request,
-    callOptions: BrokerCallOptions = {},
-  ): Promise<Response> {
-    return new Promise<Response>((resolve, reject) => {
-      const { signal } = callOptions;
-      if (signal?.aborted === true) {
-        reject(new BrokerError(Code.CANCELLED, 'call cancelled before it started', { cause: signal.reason }));
-        return;
-      }
-      let onAbort: (() => void) | undefined;
-      try {
-        const deadlineMs = checkDeadlineMs(
-          'deadlineMs',
-          callOptions.deadlineMs ?? clientDeadlineMs,
-        );
-        const call = channel.makeUnaryRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          request,
-          toMetadata(callOptions.metadata),
-          { deadline: deadlineFrom(deadlineMs) },
-          (error: ServiceError | null, response?: Response) => {
-            if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-            if (error !== null) reject(toBrokerError(error));
-            else if (response === undefined) {
-              reject(new BrokerError(Code.INTERNAL, `${method.path}: empty response`));
-            } else resolve(response);
-          },
-        );
-        if (signal !== undefined) {
-          onAbort = () => call.cancel();
-          signal.addEventListener('abort', onAbort, { once: true });
-        }
-      } catch (error: unknown) {
-        reject(toBrokerError(error));
-      }
-    });
-  }
-
-  /**
-   * Calls a server-streaming method, handing each message to `onMessage` in
-   * order. Resolves once the stream has ended with status OK; rejects with
-   * the call's status otherwise, or with whatever `onMessage` threw (the
-   * call is then cancelled).
-   */
-  function serverStream<Request, Response>(
-    method: MethodDescriptor<Request, Response>,
-    request: Request,
-    callOptions: BrokerCallOptions,
-    defaultDeadlineMsForCall: number,
-    onMessage: (response: Response) => void,
-  ): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const { signal } = callOptions;
-      if (signal?.aborted === true) {
-        reject(new BrokerError(Code.CANCELLED, 'call cancelled before it started', { cause: signal.reason }));
-        return;
-      }
-      let settled = false;
-      let onAbort: (() => void) | undefined;
-      const settle = (error?: unknown): void => {
-        if (settled) return;
-        settled = true;
-        if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-        if (error === undefined) resolve();
-        else reject(toBrokerError(error));
-      };
-      try {
-        const deadlineMs = checkDeadlineMs('deadlineMs', callOptions.deadlineMs ?? defaultDeadlineMsForCall);
-        const call = channel.makeServerStreamRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          request,
-          toMetadata(callOptions.metadata),
-          { deadline: deadlineFrom(deadlineMs) },
-        );
-        // grpc-js ends the readable side before it reports the status, so
-        // success needs both: every message delivered ('end') and an OK status.
-        let ended = false;
-        let statusOk = false;
-        call.on('data', (response: Response) => {
-          if (settled) return;
-          try {
-            onMessage(response);
-          } catch (error: unknown) {
-            settle(error);
-            call.cancel();
-          }
-        });
-        call.on('error', (error: ServiceError) => settle(error));
-        call.on('status', (status: StatusObject) => {
-          statusOk = status.code === GrpcStatus.OK;
-          if (statusOk && ended) settle();
-        });
-        call.on('end', () => {
-          ended = true;
-          if (statusOk) settle();
-        });
-        if (signal !== undefined) {
-          onAbort = () => call.cancel();
-          signal.addEventListener('abort', onAbort, { once: true });
-        }
-      } catch (error: unknown) {
-        settle(error);
-      }
-    });
-  }
 
   const client: BrokerClient = {
-    batchEncrypt: async (items, callOptions) =>
-      (await unary(CryptoServiceService.batchEncrypt, BatchEncryptRequest.fromPartial({ items }), callOptions)).results,
-    batchDecrypt: async (items, callOptions) =>
-      (await unary(CryptoServiceService.batchDecrypt, BatchDecryptRequest.fromPartial({ items }), callOptions)).results,
-    batchSign: async (items, callOptions) =>
-      (await unary(CryptoServiceService.batchSign, BatchSignRequest.fromPartial({ items }), callOptions)).results,
-    batchVerify: async (items, callOptions) =>
-      (await unary(CryptoServiceService.batchVerify, BatchVerifyRequest.fromPartial({ items }), callOptions)).results,
-    batchGenerateMac: async (items, callOptions) =>
-      (await unary(CryptoServiceService.batchGenerateMac, BatchGenerateMacRequest.fromPartial({ items }), callOptions)).results,
-    openSignStream: (callOptions = {}) =>
-      openSignStream(channel, checkDeadlineMs('deadlineMs', callOptions.deadlineMs ?? clientDeadlineMs), callOptions),
+    ...batchMethods(calls),
+    ...streamMethods(channel, calls, clientDeadlineMs, clientBackupDeadlineMs),
     encrypt: (request, callOptions) =>
       unary(CryptoServiceService.encrypt, EncryptRequest.fromPartial(request), callOptions),
     decrypt: (request, callOptions) =>
@@ -636,44 +425,9 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
         deadlineMs: callOptions.deadlineMs ?? clientBackupDeadlineMs,
       }),
 
-    async createBackup(callOptions = {}) {
-      const assembly = new BackupAssembly(callOptions.onProgress);
-      await serverStream(
-        BackupServiceService.createBackup,
-        CreateBackupRequest.fromPartial({}),
-        callOptions,
-        clientBackupDeadlineMs,
-        (event) => assembly.add(event),
-      );
-      return assembly.finish();
-    },
-    async restoreBackup(backup, callOptions = {}) {
-      let summary: BackupSummary | undefined;
-      await serverStream(
-        BackupServiceService.restoreBackup,
-        RestoreBackupRequest.fromPartial({ backup: toBuffer(backup) }),
-        callOptions,
-        clientBackupDeadlineMs,
-        (event) => {
-          if (event.summary !== undefined) summary = event.summary;
-          else if (event.progress !== undefined) callOptions.onProgress?.(event.progress);
-        },
-      );
-      if (summary === undefined) {
-        throw new BrokerError(Code.INTERNAL, 'RestoreBackup: the stream ended without a summary', {
-          reason: 'BACKUP_STREAM_INVALID',
-        });
-      }
-      return summary;
-    },
 
     searchAudit: (request = {}, callOptions) =>
       unary(AuditServiceService.searchAudit, SearchAuditRequest.fromPartial(request), callOptions),
-    tailAudit: (request, onRecord, callOptions = {}) =>
-      // A tail is meant to stay open: no deadline unless the caller sets one.
-      serverStream(AuditServiceService.tailAudit, TailAuditRequest.fromPartial(request), callOptions, Infinity, (event) => {
-        if (event.record !== undefined) onRecord(event.record);
-      }),
     getAuditStatus: (callOptions) =>
       unary(AuditServiceService.getAuditStatus, GetAuditStatusRequest.fromPartial({}), callOptions),
 
@@ -701,7 +455,3 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
   return client;
 }
 
-/** A Buffer over the same memory, without copying. */
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}

@@ -34,6 +34,8 @@ export interface AliasStore {
   updateAlias(aliasName: string, targetKeyId: string, now: number): KeyAlias;
   /** Removes an alias; false when there was none. */
   deleteAlias(aliasName: string): boolean;
+  /** Removes every alias of a key (it was destroyed); returns how many there were. */
+  deleteAliasesOf(targetKeyId: string): number;
   /** Aliases ordered by name, starting after `afterAliasName`, optionally only those of one key. */
   listAliases(afterAliasName: string | undefined, limit: number, targetKeyId?: string): KeyAlias[];
   close(): void;

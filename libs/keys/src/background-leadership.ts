@@ -11,13 +11,29 @@ export interface BackgroundLeadership {
    * and tests can tell one leader's work from the next one's. 0 while not leading.
    */
   readonly term: number;
-  /** Called whenever this replica gains or loses leadership. Listeners must not throw. */
+  /** Called whenever this replica gains or loses leadership, never after {@link stop}. Listeners must not throw. */
   onChange(listener: (leader: boolean, term: number) => void): void;
+  /**
+   * Leaves the election: gives the leadership up (another replica takes it
+   * over), `isLeader` is false from now on and no listener is called again,
+   * whatever the store still reports.
+   */
+  stop(): void;
 }
 
-/** The leadership of a broker that shares its store with no one: always the leader, term 1. */
-export const soleLeadership: BackgroundLeadership = {
-  isLeader: true,
-  term: 1,
-  onChange: () => undefined,
-};
+/** The leadership of a broker that shares its store with no one: the leader, term 1, until stopped; it never changes, so no listener is ever called. */
+export function soleLeadership(): BackgroundLeadership {
+  let stopped = false;
+  return {
+    get isLeader() {
+      return !stopped;
+    },
+    get term() {
+      return stopped ? 0 : 1;
+    },
+    onChange: () => undefined,
+    stop() {
+      stopped = true;
+    },
+  };
+}

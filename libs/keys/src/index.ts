@@ -14,7 +14,7 @@ export type { CreateKeyInput, KeySettingsInput } from './key-lifecycle.js';
 export type { DurabilityPolicy, RegistryLog, RequestOptions } from './registry-options.js';
 export { ReplicaReconciler } from './replica-reconciler.js';
 export type { ApplianceInventory, ReconciledListener, ReconcileReport, ReconcilerOptions, ReconcileTrigger } from './replica-reconciler.js';
-export type { KeySettings, KeyStore, NewKey } from './key-store.js';
+export type { KeySettings, KeyStore, KeyStoreReads, NewKey } from './key-store.js';
 export type { SweepReport } from './sweep-report.js';
 export { SqliteKeyStore } from './sqlite-key-store.js';
 export { decodeBackup, encodeBackup } from './backup-archive.js';

@@ -23,6 +23,19 @@ export interface KeySettings {
 }
 
 /**
+ * Reads that never hold the caller's thread. Watchers (readiness, metrics,
+ * the dashboard) use these: a slow shared database then delays their
+ * answer instead of the event loop, and every call keeps being served.
+ */
+export interface KeyStoreReads {
+  /** Every key. */
+  allKeys(): Promise<KeyRecord[]>;
+  /** How many key versions each appliance holds. */
+  replicaCounts(): Promise<Map<string, number>>;
+  getMeta(name: string): Promise<string | undefined>;
+}
+
+/**
  * Where key metadata lives. The embedded SQLite store is the default; a
  * shared database lets several broker replicas use one registry. Key
  * material is never here, only ids, versions, states and replica locations.
@@ -54,6 +67,8 @@ export interface KeyStore {
   replicaCounts(): Map<string, number>;
   getMeta(name: string): string | undefined;
   setMeta(name: string, value: string): void;
+  /** The same reads, answered asynchronously (see {@link KeyStoreReads}). */
+  readonly reads: KeyStoreReads;
   /**
    * Calls `listener` after a key's record changed, with its id: changes made
    * here and, with a shared store, changes other replicas made (within about

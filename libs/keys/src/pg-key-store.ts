@@ -3,7 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import type { BackgroundLeadership } from './background-leadership.js';
 import type { KeyRecord, KeyState } from './key-model.js';
-import type { KeySettings, KeyStore, NewKey } from './key-store.js';
+import type { KeySettings, KeyStore, KeyStoreReads, NewKey } from './key-store.js';
 import { storeReason } from './pg-store-failure.js';
 import type { FromWorker, PgWorkerData, SyncResponse, ToWorker } from './pg-store-protocol.js';
 
@@ -15,6 +15,13 @@ export interface PgKeyStoreOptions {
   timeoutMs?: number;
   /** How often leadership is checked and sought (default 1000 ms; a dead leader is replaced within about twice this). */
   leaseCheckMs?: number;
+  /**
+   * Receives pg's own text of a failure (statement, table, host), which the
+   * errors callers get leave out. Nothing secret reaches it: the store holds
+   * no key material, PINs or plaintext, and the connection string is never
+   * part of it.
+   */
+  log?: (level: 'warn' | 'error', message: string, fields: Record<string, string>) => void;
 }
 
 /** Buffers cross the thread boundary as Uint8Arrays; the registry wants Buffers back. */
@@ -66,11 +73,17 @@ export class PgKeyStore implements KeyStore {
   readonly #listeners = new Set<(keyId: string | undefined) => void>();
   readonly #locks = new Map<number, { resolve: () => void; reject: (error: BrokerError) => void }>();
   readonly #leaderListeners: ((leader: boolean, term: number) => void)[] = [];
+  readonly #reads = new Map<number, { resolve: (value: unknown) => void; reject: (error: BrokerError) => void; timer: NodeJS.Timeout }>();
   #leader = { isLeader: false, term: 0 };
+  /** Set by the leadership's stop() and by close(): the worker's leader messages are ignored from then on. */
+  #leftElection = false;
   #nextId = 1;
   #closed = false;
 
-  private constructor(worker: Worker, port: MessagePort, signal: SharedArrayBuffer, waitMs: number) {
+  readonly #log: NonNullable<PgKeyStoreOptions['log']>;
+
+  private constructor(worker: Worker, port: MessagePort, signal: SharedArrayBuffer, waitMs: number, log: NonNullable<PgKeyStoreOptions['log']>) {
+    this.#log = log;
     this.#worker = worker;
     this.#port = port;
     this.#signal = new Int32Array(signal);
@@ -94,6 +107,11 @@ export class PgKeyStore implements KeyStore {
       port: port2,
     };
     const worker = new Worker(new URL('./pg-store-worker.js', import.meta.url), { workerData, transferList: [port2] });
+    const log = options.log ?? (() => undefined);
+    const logWhileOpening = (message: FromWorker): void => {
+      if (message.kind === 'log') log(message.level, message.message, message.fields);
+    };
+    worker.on('message', logWhileOpening);
     const opened = await new Promise<FromWorker>((resolve, reject) => {
       const onMessage = (message: FromWorker): void => {
         if (message.kind !== 'ready' && message.kind !== 'openFailed') return;
@@ -103,13 +121,14 @@ export class PgKeyStore implements KeyStore {
       worker.on('message', onMessage);
       worker.once('error', reject);
     });
+    worker.off('message', logWhileOpening);
     if (opened.kind === 'openFailed') {
       await worker.terminate();
       const failure = BrokerError.fromJSON(opened.error);
       throw new BrokerError(failure.code, `key store ${redactStoreUrl(url)}: ${failure.message}`, { reason: failure.reason, retryable: failure.retryable });
     }
     // A connection attempt and a statement may each take timeoutMs; wait a little longer than both.
-    return new PgKeyStore(worker, port1, signal, 2 * timeoutMs + 1000);
+    return new PgKeyStore(worker, port1, signal, 2 * timeoutMs + 1000, log);
   }
 
   #onMessage(message: FromWorker): void {
@@ -130,9 +149,23 @@ export class PgKeyStore implements KeyStore {
         this.#locks.delete(message.id);
         return;
       case 'leader':
+        // A message sent before the worker saw stop() or close() may still arrive.
+        if (this.#leftElection || this.#closed) return;
         this.#leader = { isLeader: message.leader, term: message.term };
         for (const listener of this.#leaderListeners) listener(message.leader, message.term);
         return;
+      case 'log':
+        this.#log(message.level, message.message, message.fields);
+        return;
+      case 'answer': {
+        const read = this.#reads.get(message.response.id);
+        if (!read) return;
+        this.#reads.delete(message.response.id);
+        clearTimeout(read.timer);
+        if (message.response.ok) read.resolve(message.response.value);
+        else read.reject(BrokerError.fromJSON(message.response.error));
+        return;
+      }
       case 'ready':
       case 'openFailed':
       case 'closed':
@@ -172,6 +205,27 @@ export class PgKeyStore implements KeyStore {
       Atomics.store(this.#signal, 0, 0);
     }
   }
+
+  /** Runs one read on the worker without waiting for it; fails UNAVAILABLE when no answer comes in time. */
+  #ask<T>(op: 'allKeys' | 'replicaCounts' | 'getMeta', ...args: unknown[]): Promise<T> {
+    if (this.#closed) return Promise.reject(new BrokerError(Code.UNAVAILABLE, 'key store is closed', { reason: storeReason.unavailable }));
+    const id = this.#nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#reads.delete(id);
+        reject(new BrokerError(Code.UNAVAILABLE, 'key store unavailable: no answer in time', { reason: storeReason.unavailable, retryable: true }));
+      }, this.#waitMs);
+      timer.unref();
+      this.#reads.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+      this.#post({ kind: 'read', id, op, args });
+    });
+  }
+
+  readonly reads: KeyStoreReads = {
+    allKeys: async () => (await this.#ask<KeyRecord[]>('allKeys')).map(revive),
+    replicaCounts: async () => new Map(await this.#ask<[string, number][]>('replicaCounts')),
+    getMeta: async (name) => (await this.#ask<string | undefined>('getMeta', name)) ?? undefined,
+  };
 
   #write(keyId: string, record: KeyRecord): KeyRecord {
     const key = revive(record);
@@ -278,8 +332,14 @@ export class PgKeyStore implements KeyStore {
   /** Starts seeking the leader lock; `holder` names this replica in the leader_term row. */
   lead(holder: string): BackgroundLeadership {
     this.#post({ kind: 'lead', holder });
-    const current = (): { isLeader: boolean; term: number } => this.#leader;
+    const current = (): { isLeader: boolean; term: number } => (this.#leftElection || this.#closed ? { isLeader: false, term: 0 } : this.#leader);
     const listeners = this.#leaderListeners;
+    const leave = (): void => {
+      if (this.#leftElection) return;
+      this.#leftElection = true;
+      listeners.length = 0;
+      if (!this.#closed) this.#post({ kind: 'unlead' });
+    };
     return {
       get isLeader() {
         return current().isLeader;
@@ -287,15 +347,22 @@ export class PgKeyStore implements KeyStore {
       get term() {
         return current().term;
       },
-      onChange(listener) {
-        listeners.push(listener);
+      onChange: (listener) => {
+        if (!this.#leftElection && !this.#closed) listeners.push(listener);
       },
+      stop: leave,
     };
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#leaderListeners.length = 0;
+    for (const read of this.#reads.values()) {
+      clearTimeout(read.timer);
+      read.reject(new BrokerError(Code.UNAVAILABLE, 'key store is closed', { reason: storeReason.unavailable }));
+    }
+    this.#reads.clear();
     this.#post({ kind: 'close' });
     // Give the worker a moment to end its sessions (releasing locks at once), then stop it.
     const stop = setTimeout(() => void this.#worker.terminate(), 2000);

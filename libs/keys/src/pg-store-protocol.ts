@@ -28,6 +28,10 @@ export type ToWorker =
   | { kind: 'lock'; id: number; keyId: string }
   | { kind: 'unlock'; id: number }
   | { kind: 'lead'; holder: string }
+  /** Leave the election: stop seeking the leader lock and give it up if held. */
+  | { kind: 'unlead' }
+  /** A read answered on the ordinary channel, so the caller's thread never waits for it. */
+  | { kind: 'read'; id: number; op: 'allKeys' | 'replicaCounts' | 'getMeta'; args: unknown[] }
   | { kind: 'close' };
 
 /** Messages from the worker to the store over the ordinary channel. */
@@ -40,4 +44,8 @@ export type FromWorker =
   /** Listening (again): notifications may have been missed before this, so forget every cached key. */
   | { kind: 'reset' }
   | { kind: 'leader'; leader: boolean; term: number }
+  /** A store failure's own text, for the server log only (callers get a stable message). */
+  | { kind: 'log'; level: 'warn' | 'error'; message: string; fields: Record<string, string> }
+  /** The answer to a `read`. */
+  | { kind: 'answer'; response: SyncResponse }
   | { kind: 'closed' };

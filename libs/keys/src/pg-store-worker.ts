@@ -8,7 +8,8 @@ import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { PgKeyQueries } from './pg-key-queries.js';
 import { keyChangedChannel, lockSpace, migrate } from './pg-schema.js';
-import { storeFailure } from './pg-store-failure.js';
+import { storeFailure, storeFailureDetail, storeReason } from './pg-store-failure.js';
+import type { SerializedBrokerError } from '@hsm-broker/errors';
 import type { FromWorker, PgWorkerData, SyncRequest, SyncResponse, ToWorker } from './pg-store-protocol.js';
 
 const data = workerData as PgWorkerData & { port: MessagePort };
@@ -16,6 +17,28 @@ const parent = parentPort;
 if (!parent) throw new Error('pg-store-worker runs only as a worker thread');
 const signal = new Int32Array(data.signal);
 const post = (message: FromWorker): void => parent.postMessage(message);
+
+/** An outage fails every call the same way; its text is logged once in this long. */
+const unavailableLogEveryMs = 5000;
+let unavailableLoggedAt = 0;
+
+/**
+ * The error a caller gets for what pg threw, with pg's own text sent to the
+ * server log instead (it may quote statements, tables and values).
+ */
+function failed(error: unknown, during: string): SerializedBrokerError {
+  const failure = storeFailure(error);
+  if (error !== failure && (failure.reason === storeReason.failed || failure.reason === storeReason.unavailable)) {
+    const unavailable = failure.reason === storeReason.unavailable;
+    const now = Date.now();
+    if (!unavailable || now - unavailableLoggedAt >= unavailableLogEveryMs) {
+      if (unavailable) unavailableLoggedAt = now;
+      const { code, ...detail } = storeFailureDetail(error);
+      post({ kind: 'log', level: unavailable ? 'warn' : 'error', message: unavailable ? 'key store unavailable' : 'key store statement failed', fields: { during, ...(code ? { code } : {}), ...detail } });
+    }
+  }
+  return failure.toJSON();
+}
 
 const connection = {
   connectionString: data.url,
@@ -52,13 +75,17 @@ const operations: Record<string, Operation> = {
   setMeta: (...args: Parameters<PgKeyQueries['setMeta']>) => queries.setMeta(...args),
 };
 
-data.port.on('message', (request: SyncRequest) => {
+function answer(request: SyncRequest): Promise<SyncResponse> {
   const operation = operations[request.op];
   const run = operation ? operation(...(request.args as never[])) : Promise.reject(new Error(`unknown store operation ${request.op}`));
-  void run.then(
+  return run.then(
     (value): SyncResponse => ({ id: request.id, ok: true, value }),
-    (error: unknown): SyncResponse => ({ id: request.id, ok: false, error: storeFailure(error).toJSON() }),
-  ).then((response) => {
+    (error: unknown): SyncResponse => ({ id: request.id, ok: false, error: failed(error, request.op) }),
+  );
+}
+
+data.port.on('message', (request: SyncRequest) => {
+  void answer(request).then((response) => {
     data.port.postMessage(response);
     Atomics.store(signal, 0, request.id);
     Atomics.notify(signal, 0);
@@ -85,7 +112,7 @@ async function lock(id: number, keyId: string): Promise<void> {
     post({ kind: 'locked', id });
   } catch (error: unknown) {
     client?.release(true);
-    post({ kind: 'lockFailed', id, error: storeFailure(error).toJSON() });
+    post({ kind: 'lockFailed', id, error: failed(error, 'lock') });
   }
 }
 
@@ -137,9 +164,10 @@ async function listen(): Promise<void> {
 
 let leading = false;
 let leaderClient: pg.Client | undefined;
+let leaving = false;
 
 async function leadLoop(holder: string): Promise<void> {
-  while (!closing) {
+  while (!closing && !leaving) {
     try {
       if (!leaderClient) {
         const client = new pg.Client(connection);
@@ -173,6 +201,11 @@ async function leadLoop(holder: string): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, data.leaseCheckMs));
   }
+  // Left the election: ending the session releases the leader lock at once.
+  leading = false;
+  const client = leaderClient;
+  leaderClient = undefined;
+  await client?.end().catch(() => undefined);
 }
 
 // ---- lifecycle ------------------------------------------------------------
@@ -181,6 +214,8 @@ parent.on('message', (message: ToWorker) => {
   if (message.kind === 'lock') void lock(message.id, message.keyId);
   else if (message.kind === 'unlock') void unlock(message.id);
   else if (message.kind === 'lead') void leadLoop(message.holder);
+  else if (message.kind === 'unlead') leaving = true;
+  else if (message.kind === 'read') void answer(message).then((response) => post({ kind: 'answer', response }));
   else void close();
 });
 
@@ -205,6 +240,6 @@ void (async () => {
     void listen();
     post({ kind: 'ready' });
   } catch (error: unknown) {
-    post({ kind: 'openFailed', error: storeFailure(error).toJSON() });
+    post({ kind: 'openFailed', error: failed(error, 'open') });
   }
 })();

@@ -18,8 +18,8 @@ function aliasOf(row: AliasRow): KeyAlias {
  * The table is created if missing rather than through the key store's
  * numbered migrations, so the two stores never contend for `user_version`.
  * There is no foreign key to `keys`: a store for keys elsewhere must be able
- * to sit beside it, and a key's destruction leaves its aliases resolving to
- * NOT_FOUND, which is what KMS callers see for a deleted key too.
+ * to sit beside it. Whoever destroys keys removes their aliases
+ * ({@link deleteAliasesOf}), as AWS KMS does when a deletion completes.
  */
 export class SqliteAliasStore implements AliasStore {
   readonly #db: Database.Database;
@@ -63,6 +63,10 @@ export class SqliteAliasStore implements AliasStore {
 
   deleteAlias(aliasName: string): boolean {
     return this.#db.prepare('DELETE FROM key_aliases WHERE alias_name = ?').run(aliasName).changes > 0;
+  }
+
+  deleteAliasesOf(targetKeyId: string): number {
+    return this.#db.prepare('DELETE FROM key_aliases WHERE target_key_id = ?').run(targetKeyId).changes;
   }
 
   listAliases(afterAliasName: string | undefined, limit: number, targetKeyId?: string): KeyAlias[] {

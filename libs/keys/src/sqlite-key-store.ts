@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import type { KeyMaterialSpec } from '@hsm-broker/pkcs11';
 import type { KeyRecord, KeyState, KeyUsage, KeyVersionRecord } from './key-model.js';
-import type { KeySettings, KeyStore, NewKey } from './key-store.js';
+import type { KeySettings, KeyStore, KeyStoreReads, NewKey } from './key-store.js';
 
 const migrations: string[] = [
   `CREATE TABLE keys (
@@ -81,6 +81,13 @@ export class SqliteKeyStore implements KeyStore {
     }
     return statement as unknown as Database.Statement<P, R>;
   }
+
+  /** A local file answers in microseconds, so the asynchronous reads are the synchronous ones, run on the next tick. */
+  readonly reads: KeyStoreReads = {
+    allKeys: () => Promise.resolve().then(() => this.allKeys()),
+    replicaCounts: () => Promise.resolve().then(() => this.replicaCounts()),
+    getMeta: (name) => Promise.resolve().then(() => this.getMeta(name)),
+  };
 
   onKeyChanged(listener: (keyId: string | undefined) => void): () => void {
     this.#listeners.add(listener);

@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Fleet } from '@hsm-broker/fleet';
 import { SqliteAliasStore } from '@hsm-broker/keys';
-import type { KeyRegistry, RegistryRebuild } from '@hsm-broker/keys';
+import type { AliasStore, KeyRegistry, KeyStore, RegistryRebuild } from '@hsm-broker/keys';
 import type { AuditTrail } from '../audit-trail.js';
 import type { CallPipeline } from '../call-pipeline.js';
 import { ConfigError } from '../config-error.js';
@@ -38,6 +38,8 @@ export interface KmsEndpointOptions {
   /** The broker's server certificate and key files; undefined for loopback plaintext. */
   tls: { certFile: string; keyFile: string } | undefined;
   registry: KeyRegistry;
+  /** The key store: a key it no longer holds (destroyed) loses its aliases. */
+  store: KeyStore;
   fleet: Fleet;
   enrolled: ReadonlySet<string>;
   /** Registry recovery, which the gRPC KeyService serves beside the key operations. */
@@ -78,6 +80,35 @@ function readPem(path: string, field: string): Buffer {
 }
 
 /**
+ * Removes the aliases of a key once the store no longer holds it, as AWS
+ * KMS does when a key's deletion completes: ListAliases never shows an
+ * alias of a destroyed key, and its name is free again. Keys destroyed
+ * while the endpoint was off (or before this existed) are found at start
+ * and whenever the store says changes may have been missed. Returns a
+ * function that stops listening.
+ */
+function forgetAliasesOfDestroyedKeys(aliases: AliasStore, store: KeyStore, log: Logger): () => void {
+  const forget = (keyId: string): void => {
+    if (store.getKey(keyId) !== undefined) return;
+    const removed = aliases.deleteAliasesOf(keyId);
+    if (removed > 0) log.info('aliases of a destroyed key removed', { keyId, aliases: removed });
+  };
+  const forgetAll = (): void => {
+    const targets = new Set<string>();
+    let after: string | undefined;
+    for (;;) {
+      const page = aliases.listAliases(after, 500);
+      for (const alias of page) targets.add(alias.targetKeyId);
+      if (page.length < 500) break;
+      after = page[page.length - 1]?.aliasName;
+    }
+    for (const keyId of targets) forget(keyId);
+  };
+  forgetAll();
+  return store.onKeyChanged((keyId) => (keyId === undefined ? forgetAll() : forget(keyId)));
+}
+
+/**
  * Starts the AWS KMS-compatible endpoint: a second front door onto the same
  * registry, fleet, policy, quotas and audit trail as the gRPC API. Secrets
  * are read here, once; a missing or weak one stops the broker.
@@ -92,6 +123,7 @@ export async function startKmsEndpoint(options: KmsEndpointOptions): Promise<Run
   });
   const tls = options.tls ? { cert: readPem(options.tls.certFile, 'tls.cert'), key: readPem(options.tls.keyFile, 'tls.key') } : undefined;
   const aliases = new SqliteAliasStore(options.databaseFile);
+  const stopForgetting = forgetAliasesOfDestroyedKeys(aliases, options.store, log);
   const pipeline = kmsPipeline(options.pipeline);
   const deps = { scope: { region: settings.region, account: settings.account }, aliases };
   const operations = {
@@ -113,6 +145,7 @@ export async function startKmsEndpoint(options: KmsEndpointOptions): Promise<Run
       log,
     });
   } catch (error: unknown) {
+    stopForgetting();
     aliases.close();
     throw error;
   }
@@ -122,6 +155,7 @@ export async function startKmsEndpoint(options: KmsEndpointOptions): Promise<Run
     ...listener,
     async close() {
       await listener.close();
+      stopForgetting();
       aliases.close();
     },
   };

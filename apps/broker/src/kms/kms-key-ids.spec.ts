@@ -14,6 +14,7 @@ function aliasesOf(entries: Record<string, string>): AliasStore {
     createAlias: () => assert.fail('not used'),
     updateAlias: () => assert.fail('not used'),
     deleteAlias: () => false,
+    deleteAliasesOf: () => 0,
     listAliases: () => [],
     close: () => undefined,
   };
