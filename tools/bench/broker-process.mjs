@@ -23,6 +23,7 @@ export function cleanEnvironment() {
  * @property {{ localZone: string, workersPerAppliance: number, timeouts: Record<string, number>, routing: Record<string, unknown> } | { error: string }} settings
  *   what the broker makes of its environment, read with its own loadConfig
  * @property {string} address      host:port actually bound
+ * @property {string | undefined} adminAddress host:port of its admin listener (metrics)
  * @property {string[]} appliances appliance ids, in the broker's order
  * @property {number} startupMs
  * @property {() => number[]} workerPids   live appliance worker processes
@@ -83,6 +84,7 @@ export async function startBroker({ workspaceRoot, dataDir, localFleet, modulePa
     child,
     settings,
     address,
+    adminAddress: typeof serving.dashboard === 'string' && serving.dashboard.startsWith('http://') ? new URL(serving.dashboard).host : undefined,
     appliances,
     startupMs: performance.now() - startedAt,
     workerPids: () => (lastWorkers = descendantsOf(pid)),
