@@ -161,7 +161,7 @@ async function scalingSection(options, settings) {
   const steps = [];
   for (const appliances of options.scaling) {
     progress(`scaling: ${appliances} appliance(s)`);
-    const bench = await startBenchBroker({ workspaceRoot, appliances, workersPerAppliance: options.workersPerAppliance, modulePath: options.modulePath, progress });
+    const bench = await startBenchBroker({ workspaceRoot, appliances, workersPerAppliance: options.workersPerAppliance, modulePath: options.modulePath, progress, rsa: false });
     try {
       const unary = await measureUnary(bench.broker, operation, bench.samples, settings);
       const batch = await measureGrpcJs(bench.broker, operation, bench.samples, 'batch', settings);
@@ -203,7 +203,8 @@ async function main() {
 
   if (has('broker') || has('latency') || has('soak') || has('ceiling')) {
     progress(`starting the broker (${options.appliances} appliances, ${options.workersPerAppliance} workers each)`);
-    const main = await startBenchBroker({ workspaceRoot, appliances: options.appliances, workersPerAppliance: options.workersPerAppliance, modulePath: options.modulePath, progress });
+    const rsa = operations.some((operation) => operation.key === 'rsa');
+    const main = await startBenchBroker({ workspaceRoot, appliances: options.appliances, workersPerAppliance: options.workersPerAppliance, modulePath: options.modulePath, progress, rsa });
     try {
       if (has('broker')) results.broker = await brokerSection(main, operations, settings);
       else results.broker = { fleet: main.fleet, workers: main.workers, startupS: Number((main.broker.startupMs / 1000).toFixed(2)) };

@@ -27,16 +27,17 @@ export function fleetShape(appliances) {
  */
 
 /**
- * @param {{ workspaceRoot: string, appliances: number, workersPerAppliance: number, modulePath: string, progress: (line: string) => void }} options
+ * @param {{ workspaceRoot: string, appliances: number, workersPerAppliance: number, modulePath: string, progress: (line: string) => void, rsa?: boolean }} options
+ *   `rsa: false` skips the RSA-2048 key (its generation and replication take seconds) when no RSA run follows
  * @returns {Promise<BenchBroker>}
  */
-export async function startBenchBroker({ workspaceRoot, appliances, workersPerAppliance, modulePath, progress }) {
+export async function startBenchBroker({ workspaceRoot, appliances, workersPerAppliance, modulePath, progress, rsa = true }) {
   const dataDir = makeDataDir();
   const fleet = fleetShape(appliances);
   const broker = await startBroker({ workspaceRoot, dataDir, localFleet: fleet, modulePath, workersPerAppliance, startTimeoutMs: 120_000 });
   started.broker = broker;
   progress(`broker serving on ${broker.address} after ${(broker.startupMs / 1000).toFixed(1)} s: fleet ${fleet} (${broker.appliances.join(', ')}), ${workersPerAppliance} workers per appliance`);
-  const keys = await createBenchKeys(broker.address, broker.appliances, ['sign', 'encrypt', 'rsa']);
+  const keys = await createBenchKeys(broker.address, broker.appliances, rsa ? ['sign', 'encrypt', 'rsa'] : ['sign', 'encrypt']);
   const samples = await benchSamples(broker.address, keys);
   return {
     broker,
