@@ -52,6 +52,15 @@ export function renderMarkdown(results) {
   out();
   out('![throughput, scaling and memory](bench.svg)');
 
+  if (results.runErrors?.length) {
+    out();
+    out('## Runs that failed');
+    out();
+    out('Their figures are missing below, and the targets that need them say "not measured".');
+    out();
+    for (const { run, message } of results.runErrors) out(`- ${run}: ${message}`);
+  }
+
   if (results.targets?.length) {
     out();
     out('## Targets');
@@ -81,7 +90,7 @@ export function renderMarkdown(results) {
     out(`Started in ${broker.startupS} s. Ops/s counts operations: a batch of ${settings.batchItems} counts ${settings.batchItems}; latency is per call (a batch once).`);
     out();
     const rows = [];
-    for (const id of Object.keys(broker.unary ?? {})) {
+    for (const id of new Set([...Object.keys(broker.unary ?? {}), ...Object.keys(broker.batch ?? {}), ...Object.keys(broker.stream ?? {})])) {
       for (const mode of ['unary', 'batch', 'stream']) {
         const run = broker[mode]?.[id];
         if (!run) continue;

@@ -44,6 +44,29 @@ const latencyFractions = [0.5, 0.9];
 
 const progress = (line) => process.stderr.write(`bench: ${line}\n`);
 
+/** Runs that failed, with why: the report lists them, and the other runs go on. */
+const runErrors = [];
+
+/**
+ * Runs one measurement; a failure is recorded and reported instead of
+ * ending the whole run (a 15-minute run should not be lost to one glitch).
+ * @template T
+ * @param {string} label
+ * @param {() => Promise<T>} measure
+ * @returns {Promise<T | undefined>}
+ */
+async function attempt(label, measure) {
+  try {
+    return await measure();
+  } catch (error) {
+    if (started.interrupted) throw error;
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0].slice(0, 500);
+    progress(`${label} failed: ${message}`);
+    runErrors.push({ run: label, message });
+    return undefined;
+  }
+}
+
 /** The command as the user can repeat it. */
 function commandLine(argv) {
   const args = argv.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)).join(' ');
@@ -110,14 +133,14 @@ async function brokerSection(main, operations, settings) {
   const section = { fleet: main.fleet, workers: main.workers, startupS: Number((main.broker.startupMs / 1000).toFixed(2)), unary: {}, batch: {}, stream: {} };
   for (const operation of operations) {
     progress(`broker ${operation.id}: unary (h2load)`);
-    section.unary[operation.id] = await measureUnary(main.broker, operation, main.samples, settings);
+    section.unary[operation.id] = await attempt(`broker ${operation.id} unary`, () => measureUnary(main.broker, operation, main.samples, settings));
     if (operation.batchMethod) {
       progress(`broker ${operation.id}: batch of ${batchItems}`);
-      section.batch[operation.id] = await measureGrpcJs(main.broker, operation, main.samples, 'batch', settings);
+      section.batch[operation.id] = await attempt(`broker ${operation.id} batch`, () => measureGrpcJs(main.broker, operation, main.samples, 'batch', settings));
     }
     if (operation.stream) {
       progress(`broker ${operation.id}: SignStream`);
-      section.stream[operation.id] = await measureGrpcJs(main.broker, operation, main.samples, 'stream', settings);
+      section.stream[operation.id] = await attempt(`broker ${operation.id} stream`, () => measureGrpcJs(main.broker, operation, main.samples, 'stream', settings));
     }
   }
   return section;
@@ -127,11 +150,13 @@ async function brokerSection(main, operations, settings) {
 async function latencySection(main, operations, brokerSectionResults, settings) {
   const entries = [];
   for (const operation of operations.filter((candidate) => latencyOperations.includes(candidate.id))) {
-    const peak = brokerSectionResults?.unary?.[operation.id]?.opsPerSec ?? (await measureUnary(main.broker, operation, main.samples, settings)).opsPerSec;
+    const peak = brokerSectionResults?.unary?.[operation.id]?.opsPerSec ?? (await attempt(`latency ${operation.id} peak`, () => measureUnary(main.broker, operation, main.samples, settings)))?.opsPerSec;
+    if (!peak) continue;
     const at = [];
     for (const fraction of latencyFractions) {
       progress(`latency ${operation.id}: ${Math.round(fraction * 100)}% of ${Math.round(peak)} calls/s, open loop`);
-      at.push(await measureLatencyAt(main.broker, operation, main.samples, peak, fraction, settings));
+      const point = await attempt(`latency ${operation.id} ${fraction}`, () => measureLatencyAt(main.broker, operation, main.samples, peak, fraction, settings));
+      if (point) at.push(point);
     }
     entries.push({ operation: operation.id, title: operation.title, peakOpsPerSec: peak, at });
   }
@@ -146,9 +171,10 @@ async function ceilingSection(access, main, operations, settings, modulePath) {
   for (const operation of operations.filter((candidate) => candidate.direct)) {
     const key = main.samples.keys[operation.key];
     progress(`ceiling ${operation.id}: ${main.workers} processes`);
-    const many = await measureCeiling(access, operation, key, main.workers, window);
+    const many = await attempt(`ceiling ${operation.id} ${main.workers} processes`, () => measureCeiling(access, operation, key, main.workers, window));
     progress(`ceiling ${operation.id}: 1 process`);
-    const single = await measureCeiling(access, operation, key, 1, window);
+    const single = await attempt(`ceiling ${operation.id} 1 process`, () => measureCeiling(access, operation, key, 1, window));
+    if (!many || !single) continue;
     byOperation[operation.id] = { single, many };
     library ??= many.library;
   }
@@ -161,15 +187,18 @@ async function scalingSection(options, settings) {
   const steps = [];
   for (const appliances of options.scaling) {
     progress(`scaling: ${appliances} appliance(s)`);
-    const bench = await startBenchBroker({ workspaceRoot, appliances, workersPerAppliance: options.workersPerAppliance, modulePath: options.modulePath, progress, rsa: false });
-    try {
-      const unary = await measureUnary(bench.broker, operation, bench.samples, settings);
-      const batch = await measureGrpcJs(bench.broker, operation, bench.samples, 'batch', settings);
-      steps.push({ appliances, fleet: bench.fleet, workers: bench.workers, unary, batch });
-    } finally {
-      await bench.stop();
-      bench.discard();
-    }
+    const step = await attempt(`scaling ${appliances} appliances`, async () => {
+      const bench = await startBenchBroker({ workspaceRoot, appliances, workersPerAppliance: options.workersPerAppliance, modulePath: options.modulePath, progress, rsa: false });
+      try {
+        const unary = await measureUnary(bench.broker, operation, bench.samples, settings);
+        const batch = await measureGrpcJs(bench.broker, operation, bench.samples, 'batch', settings);
+        return { appliances, fleet: bench.fleet, workers: bench.workers, unary, batch };
+      } finally {
+        await bench.stop();
+        bench.discard();
+      }
+    });
+    if (step) steps.push(step);
   }
   return steps;
 }
@@ -199,7 +228,7 @@ async function main() {
     machine,
     settings: { ...settings, workDir: undefined, workersPerAppliance: options.workersPerAppliance, appliances: options.appliances, batchItems, soakS: options.soakS, sections: options.sections },
   };
-  if (has('floor')) results.floor = await floorSection(settings);
+  if (has('floor')) results.floor = await attempt('floor', () => floorSection(settings));
 
   if (has('broker') || has('latency') || has('soak') || has('ceiling')) {
     progress(`starting the broker (${options.appliances} appliances, ${options.workersPerAppliance} workers each)`);
@@ -212,8 +241,8 @@ async function main() {
       if (has('soak')) {
         const operation = operations.find((candidate) => candidate.id === 'sign-ecdsa') ?? operations[0];
         progress(`soak: ${operation.id} at peak for ${options.soakS} s`);
-        const soak = await soakAtPeak(main.broker, operation, main.samples, options.soakS, settings);
-        results.soak = { ...soak, growth: rssGrowth(soak.rss) };
+        const soak = await attempt('soak', () => soakAtPeak(main.broker, operation, main.samples, options.soakS, settings));
+        if (soak) results.soak = { ...soak, growth: rssGrowth(soak.rss) };
       }
       results.brokerLog = main.broker.logSummary();
     } finally {
@@ -231,13 +260,15 @@ async function main() {
   }
   if (has('scaling')) results.scaling = await scalingSection(options, settings);
   if (has('failover')) {
-    await failoverRun({ workspaceRoot, modulePath: options.modulePath, failover: options.failover }, { ...machine, busyBeforeStartPercent: await busyBeforeStart() }, command, progress);
+    const failoverMachine = { ...machine, busyBeforeStartPercent: await busyBeforeStart() };
+    await attempt('failover', () => failoverRun({ workspaceRoot, modulePath: options.modulePath, failover: options.failover }, failoverMachine, command, progress));
   }
   rmSync(workDir, { recursive: true, force: true });
   started.dataDirs.delete(workDir);
 
   machine.loadAverageAtEnd = os.loadavg().map((load) => Number(load.toFixed(2)));
   results.totalS = (performance.now() - startedAt) / 1000;
+  results.runErrors = runErrors;
   results.targets = evaluateTargets(results);
   mkdirSync(options.outDir, { recursive: true });
   const markdownPath = join(options.outDir, 'bench.md');
@@ -248,7 +279,9 @@ async function main() {
   out();
   for (const outcome of results.targets) out(`${outcome.met === null ? 'n/a   ' : outcome.met ? 'met   ' : 'MISSED'} ${outcome.target}: ${outcome.measured}${outcome.saturated ? ` — saturated first: ${outcome.saturated}` : ''}`);
   out();
+  for (const { run, message } of runErrors) out(`FAILED RUN ${run}: ${message}`);
   out(`report: ${relative(workspaceRoot, markdownPath)} (+ bench.svg, bench.json); total run time ${Math.round(results.totalS)} s`);
+  if (runErrors.length) process.exitCode = 1;
 }
 
 main().catch((error) => {
