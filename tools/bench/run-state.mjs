@@ -16,9 +16,14 @@ export function makeDataDir() {
   return dir;
 }
 
-/** @param {string} dir */
+/**
+ * Removes a data directory and the backup HSM the broker keeps beside it
+ * (`<dataDir>-backup-hsm`, outside the data directory on purpose).
+ * @param {string} dir
+ */
 export function removeDataDir(dir) {
   rmSync(dir, { recursive: true, force: true });
+  rmSync(`${dir.replace(/\/+$/, '')}-backup-hsm`, { recursive: true, force: true });
   started.dataDirs.delete(dir);
 }
 
