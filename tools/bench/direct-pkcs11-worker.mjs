@@ -22,7 +22,16 @@ function openSession(modulePath, tokenLabel, userPin) {
   // The broker initialises with OS locking (remote modules need it); do the same.
   module.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
   const slot = module.C_GetSlotList(true).find((candidate) => trimPadded(module.C_GetTokenInfo(candidate).label) === tokenLabel);
-  if (!slot) throw new Error(`no token labelled ${tokenLabel} (SOFTHSM2_CONF=${process.env.SOFTHSM2_CONF})`);
+  if (!slot) {
+    const labels = module.C_GetSlotList(false).map((candidate) => {
+      try {
+        return trimPadded(module.C_GetTokenInfo(candidate).label) || '(empty)';
+      } catch {
+        return '(no token)';
+      }
+    });
+    throw new Error(`no token labelled ${tokenLabel} (SOFTHSM2_CONF=${process.env.SOFTHSM2_CONF}; slots: ${labels.join(', ') || 'none'})`);
+  }
   const session = module.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
   module.C_Login(session, pkcs11js.CKU_USER, userPin);
   return { module, session };
