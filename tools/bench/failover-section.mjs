@@ -37,7 +37,8 @@ export async function failoverRun({ workspaceRoot, modulePath, failover: setting
     localFleet: failoverFleet,
     modulePath,
     workersPerAppliance: settings.workersPerAppliance,
-    startTimeoutMs: 90_000,
+    // A 3x2 fleet on a busy 2-core machine has taken 80 s to start.
+    startTimeoutMs: 120_000,
     env: { HSMB_FAULT_INJECTION: '1' },
   });
   started.broker = broker;
