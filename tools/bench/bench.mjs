@@ -284,17 +284,21 @@ async function main() {
   if (runErrors.length) process.exitCode = 1;
 }
 
-main().catch((error) => {
-  // After Ctrl-C the runs fail because their processes were stopped: not news.
-  if (started.interrupted) return;
-  if (error instanceof UsageError) {
-    process.stderr.write(`bench: ${error.message}\n${usage()}\n`);
-    process.exitCode = 2;
-    return;
-  }
-  process.stderr.write(`bench: failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-  process.exitCode = 1;
-  // Stop the broker in order if it is still up; the exit handler kills the rest.
-  const stopping = started.broker?.stop() ?? Promise.resolve();
-  stopping.finally(() => process.exit(1));
-});
+main()
+  .then(() => {
+    // Whatever a failed run left behind (a measuring process, a broker that
+    // never served) must not keep the bench alive: the exit handler kills it.
+    process.exit(process.exitCode ?? 0);
+  })
+  .catch((error) => {
+    // After Ctrl-C the runs fail because their processes were stopped: not news.
+    if (started.interrupted) return;
+    if (error instanceof UsageError) {
+      process.stderr.write(`bench: ${error.message}\n${usage()}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`bench: failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    // Stop the broker in order if it is still up; the exit handler kills the rest.
+    const stopping = started.broker?.stop() ?? Promise.resolve();
+    stopping.finally(() => process.exit(1));
+  });

@@ -73,7 +73,23 @@ export async function startBroker({ workspaceRoot, dataDir, localFleet, modulePa
   });
   own(child, { group: true });
   const log = watchLog(child);
-  const serving = await log.waitFor('hsm-broker serving', startTimeoutMs);
+  let serving;
+  try {
+    serving = await log.waitFor('hsm-broker serving', startTimeoutMs);
+  } catch (error) {
+    // A broker that did not start is killed with its workers now: left
+    // running, its pipes would keep the bench alive after its report.
+    const pid = /** @type {number} */ (child.pid);
+    const workers = descendantsOf(pid);
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    await waitForExit(child, 5000);
+    await waitForWorkersGone(workers);
+    throw error;
+  }
   const address = String(serving.address);
   const appliances = /** @type {string[]} */ (serving.appliances ?? []).map((entryText) => entryText.split('@')[0]);
   checkFleetLayout(dataDir, appliances);
