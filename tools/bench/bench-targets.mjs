@@ -117,12 +117,12 @@ export function evaluateTargets(results) {
     const steps = [...results.scaling].sort((a, b) => a.appliances - b.appliances);
     let met = true;
     let saturated;
-    /** @type {number | undefined} */
-    let coresRanOutAt;
+    /** @type {number[]} */
+    const busyAt = [];
     for (let i = 1; i < steps.length; i++) {
       const grew = steps[i].batch.opsPerSec >= 1.05 * steps[i - 1].batch.opsPerSec;
       const machineBusy = (steps[i - 1].batch.cpu.machine ?? 0) >= 90 * cores;
-      if (machineBusy) coresRanOutAt ??= steps[i - 1].appliances;
+      if (machineBusy) busyAt.push(steps[i - 1].appliances);
       if (!grew && !machineBusy) {
         met = false;
         saturated = `${steps[i].appliances} appliances: ${saturatedResource(steps[i].batch, { cores, workers: steps[i].workers })}`;
@@ -134,7 +134,7 @@ export function evaluateTargets(results) {
       measured:
         steps.map((step) => `${step.appliances}: ${Math.round(step.batch.opsPerSec)}`).join(', ') +
         ' ops/s' +
-        (coresRanOutAt === undefined ? '' : `; every core busy from ${coresRanOutAt} appliance${coresRanOutAt === 1 ? '' : 's'} on, so no growth is due after that`),
+        (busyAt.length === 0 ? '' : `; every core busy at ${busyAt.join(', ')} appliance(s), so no growth was due after those`),
       met,
       ...(saturated ? { saturated } : {}),
     });
