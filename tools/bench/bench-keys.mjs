@@ -43,7 +43,7 @@ function unary(client, method, request, timeoutMs) {
  * all of them, and the failover run needs it in every zone.
  * @param {string} address
  * @param {string[]} appliances
- * @param {Array<'sign' | 'encrypt'>} [operations]
+ * @param {Array<'sign' | 'encrypt' | 'rsa'>} [operations]
  */
 export async function createBenchKeys(address, appliances, operations = ['sign', 'encrypt']) {
   const client = new KeyServiceClient(address, credentials.createInsecure());
@@ -51,6 +51,7 @@ export async function createBenchKeys(address, appliances, operations = ['sign',
     const specs = {
       sign: { keyId: 'bench-ecdsa-p256', keySpec: KeySpec.ECC_NIST_P256, keyUsage: KeyUsage.SIGN_VERIFY },
       encrypt: { keyId: 'bench-aes-256', keySpec: KeySpec.AES_256, keyUsage: KeyUsage.ENCRYPT_DECRYPT },
+      rsa: { keyId: 'bench-rsa-2048', keySpec: KeySpec.RSA_2048, keyUsage: KeyUsage.SIGN_VERIFY },
     };
     /** @type {Record<string, { keyId: string, version: number, replicas: string[] }>} */
     const keys = {};
@@ -113,6 +114,36 @@ export async function checkBenchCalls(address, keys) {
       ...(keys.encrypt ? { ciphertextBytes: await checkEncrypt(client, keys.encrypt.keyId) } : {}),
       ...(keys.sign ? { signatureBytes: await checkSign(client, keys.sign.keyId) } : {}),
     };
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * The input of the report's requests: the three keys, and a ciphertext and
+ * an ECDSA signature made by the broker now, so Decrypt and Verify are
+ * measured on real input (the signature is checked to verify).
+ * @param {string} address
+ * @param {Record<string, { keyId: string, version: number }>} keys from createBenchKeys with sign, encrypt and rsa
+ * @returns {Promise<import('./bench-operations.mjs').BenchSamples>}
+ */
+export async function benchSamples(address, keys) {
+  const client = new CryptoServiceClient(address, credentials.createInsecure());
+  try {
+    const message = randomBytes(32);
+    const plaintext = randomBytes(1024);
+    const sealed = await unary(client, 'encrypt', EncryptRequest.fromPartial({ keyId: keys.encrypt.keyId, plaintext }), 10_000);
+    const signed = await unary(
+      client,
+      'sign',
+      SignRequest.fromPartial({ keyId: keys.sign.keyId, message, messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 }),
+      10_000,
+    );
+    const publicKey = await unary(client, 'getPublicKey', GetPublicKeyRequest.fromPartial({ keyId: keys.sign.keyId }), 10_000);
+    if (!verify('sha256', message, createPublicKey({ key: publicKey.publicKeyDer, format: 'der', type: 'spki' }), signed.signature)) {
+      throw new Error('the broker returned an ECDSA signature that does not verify');
+    }
+    return { keys: { ecdsa: keys.sign, rsa: keys.rsa, aes: keys.encrypt }, message, plaintext, ciphertext: sealed.ciphertext, signature: signed.signature };
   } finally {
     client.close();
   }

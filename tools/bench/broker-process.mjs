@@ -23,6 +23,7 @@ export function cleanEnvironment() {
  * @property {{ localZone: string, workersPerAppliance: number, timeouts: Record<string, number>, routing: Record<string, unknown> } | { error: string }} settings
  *   what the broker makes of its environment, read with its own loadConfig
  * @property {string} address      host:port actually bound
+ * @property {string | undefined} adminAddress host:port of its admin listener (metrics)
  * @property {string[]} appliances appliance ids, in the broker's order
  * @property {number} startupMs
  * @property {() => number[]} workerPids   live appliance worker processes
@@ -72,7 +73,23 @@ export async function startBroker({ workspaceRoot, dataDir, localFleet, modulePa
   });
   own(child, { group: true });
   const log = watchLog(child);
-  const serving = await log.waitFor('hsm-broker serving', startTimeoutMs);
+  let serving;
+  try {
+    serving = await log.waitFor('hsm-broker serving', startTimeoutMs);
+  } catch (error) {
+    // A broker that did not start is killed with its workers now: left
+    // running, its pipes would keep the bench alive after its report.
+    const pid = /** @type {number} */ (child.pid);
+    const workers = descendantsOf(pid);
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    await waitForExit(child, 5000);
+    await waitForWorkersGone(workers);
+    throw error;
+  }
   const address = String(serving.address);
   const appliances = /** @type {string[]} */ (serving.appliances ?? []).map((entryText) => entryText.split('@')[0]);
   checkFleetLayout(dataDir, appliances);
@@ -83,6 +100,7 @@ export async function startBroker({ workspaceRoot, dataDir, localFleet, modulePa
     child,
     settings,
     address,
+    adminAddress: typeof serving.dashboard === 'string' && serving.dashboard.startsWith('http://') ? new URL(serving.dashboard).host : undefined,
     appliances,
     startupMs: performance.now() - startedAt,
     workerPids: () => (lastWorkers = descendantsOf(pid)),

@@ -10,6 +10,8 @@ import { serveMeasurement } from './measuring-child.mjs';
 
 const gcmIvBytes = 12;
 const gcmTagBytes = 16;
+/** DER DigestInfo prefix for SHA-256 (RFC 8017 §9.2), which CKM_RSA_PKCS signs with the digest after it. */
+const sha256DigestInfo = Buffer.from('3031300d060960864801650304020105000420', 'hex');
 
 const trimPadded = (value) => value.replace(/[\s\0]+$/u, '');
 
@@ -20,7 +22,16 @@ function openSession(modulePath, tokenLabel, userPin) {
   // The broker initialises with OS locking (remote modules need it); do the same.
   module.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
   const slot = module.C_GetSlotList(true).find((candidate) => trimPadded(module.C_GetTokenInfo(candidate).label) === tokenLabel);
-  if (!slot) throw new Error(`no token labelled ${tokenLabel} (SOFTHSM2_CONF=${process.env.SOFTHSM2_CONF})`);
+  if (!slot) {
+    const labels = module.C_GetSlotList(false).map((candidate) => {
+      try {
+        return trimPadded(module.C_GetTokenInfo(candidate).label) || '(empty)';
+      } catch {
+        return '(no token)';
+      }
+    });
+    throw new Error(`no token labelled ${tokenLabel} (SOFTHSM2_CONF=${process.env.SOFTHSM2_CONF}; slots: ${labels.join(', ') || 'none'})`);
+  }
   const session = module.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
   module.C_Login(session, pkcs11js.CKU_USER, userPin);
   return { module, session };
@@ -55,6 +66,33 @@ function operationFor(module, session, init) {
         module.C_SignInit(session, { mechanism: pkcs11js.CKM_ECDSA }, key);
         const signature = module.C_Sign(session, digest, Buffer.alloc(1024));
         if (signature.length !== 64) throw new Error(`P-256 signature of ${signature.length} bytes`);
+      };
+    }
+    case 'sign-rsa': {
+      const key = findKey(module, session, pkcs11js.CKO_PRIVATE_KEY, init.label);
+      const message = randomBytes(init.messageBytes);
+      return () => {
+        const digestInfo = Buffer.concat([sha256DigestInfo, createHash('sha256').update(message).digest()]);
+        module.C_SignInit(session, { mechanism: pkcs11js.CKM_RSA_PKCS }, key);
+        const signature = module.C_Sign(session, digestInfo, Buffer.alloc(512));
+        if (signature.length !== 256) throw new Error(`RSA-2048 signature of ${signature.length} bytes`);
+      };
+    }
+    case 'decrypt': {
+      const key = findKey(module, session, pkcs11js.CKO_SECRET_KEY, init.label);
+      const plaintext = randomBytes(init.plaintextBytes);
+      const aad = randomBytes(init.aadBytes);
+      const mechanism = {
+        mechanism: pkcs11js.CKM_AES_GCM,
+        parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv: randomBytes(gcmIvBytes), aad, ivBits: gcmIvBytes * 8, tagBits: gcmTagBytes * 8 },
+      };
+      // One ciphertext sealed up front, opened on every call: what Decrypt does with the broker's ciphertext.
+      module.C_EncryptInit(session, mechanism, key);
+      const sealed = Buffer.from(module.C_Encrypt(session, plaintext, Buffer.alloc(plaintext.length + gcmTagBytes)));
+      return () => {
+        module.C_DecryptInit(session, mechanism, key);
+        const opened = module.C_Decrypt(session, sealed, Buffer.alloc(sealed.length));
+        if (opened.length !== plaintext.length) throw new Error(`GCM decrypt gave ${opened.length} bytes`);
       };
     }
     case 'encrypt': {

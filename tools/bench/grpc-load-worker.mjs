@@ -1,12 +1,15 @@
 // A load generator process: one grpc-js channel to the broker, for a bounded
-// time either keeping a fixed number of unary calls in flight (closed loop,
-// the throughput runs) or sending calls at a fixed rate whatever the answers
-// (open loop, the failover run). Several of these run at once because one
+// time either keeping a fixed number of unary calls in flight (closed loop),
+// sending calls at a fixed rate whatever the answers (open loop, the failover
+// run), keeping batch calls in flight (mode 'batch') or requests in flight on
+// one SignStream (mode 'stream'). Unary load in the report comes from h2load;
+// batch and stream load from several of these. Several of these run at once because one
 // grpc-js client process tops out near 2k calls/s here, below what the
 // broker may serve.
 import { randomBytes } from 'node:crypto';
 import { Metadata, credentials, status } from '@grpc/grpc-js';
-import { CryptoServiceClient, EncryptRequest, MessageType, SignRequest, SigningAlgorithm } from '@hsm-broker/proto';
+import { CryptoServiceClient, EncryptRequest, MessageType, SignRequest, SignStreamRequest, SigningAlgorithm } from '@hsm-broker/proto';
+import { operationById } from './bench-operations.mjs';
 import { CallLog, WindowRecorder, epochNow } from './latency-stats.mjs';
 import { serveMeasurement } from './measuring-child.mjs';
 
@@ -128,9 +131,106 @@ function runOpenLoop(call, { ratePerSec, runMs, callTimeoutMs, scheduleOffset = 
   });
 }
 
+/**
+ * One batch call of the report's operation as a function taking a completion
+ * callback; an item that failed is reported as the call's error count.
+ */
+function batchCallFor(client, init) {
+  const operation = operationById(init.operation);
+  if (!operation.batchMethod || !operation.batchRequest) throw new Error(`${init.operation} has no batch RPC`);
+  const request = operation.batchRequest(init.samples, init.items);
+  const method = operation.batchMethod;
+  return (done) =>
+    client[method](request, new Metadata(), { deadline: Date.now() + init.callTimeoutMs }, (error, response) => {
+      if (error) return done(error);
+      const failed = response.results.filter((result) => result.error);
+      done(null, response.results.length - failed.length, failed[0]?.error);
+    });
+}
+
+/**
+ * Keeps `concurrency` batch calls in flight until the window ends; counts
+ * items, and a batch's latency once.
+ */
+function runBatchLoop(call, { concurrency, warmupMs, durationMs }) {
+  const startedAt = performance.now();
+  const recorder = new WindowRecorder(startedAt + warmupMs, startedAt + warmupMs + durationMs);
+  return new Promise((resolve) => {
+    let inFlight = 0;
+    const issue = () => {
+      inFlight++;
+      const callStartedAt = performance.now();
+      call((error, okItems, itemError) => {
+        inFlight--;
+        const endedAt = performance.now();
+        if (error) recorder.failure(error.code === undefined ? 'ERROR' : `grpc ${error.code}`, error.details ?? error.message);
+        else {
+          recorder.success(callStartedAt, endedAt, okItems);
+          if (itemError) recorder.failure(`item ${itemError.code} ${itemError.reason}`, itemError.message);
+        }
+        if (endedAt < recorder.endsAt) issue();
+        else if (inFlight === 0) resolve(recorder.report());
+      });
+    };
+    for (let i = 0; i < concurrency; i++) issue();
+  });
+}
+
+/**
+ * One SignStream keeping `concurrency` requests in flight until the window
+ * ends, then waiting for the answers still due and closing the stream.
+ * Responses are matched by id (they may come out of order).
+ */
+function runSignStream(client, init) {
+  const operation = operationById(init.operation);
+  const sign = SignRequest.decode(operation.unaryRequest(init.samples));
+  const startedAt = performance.now();
+  const recorder = new WindowRecorder(startedAt + init.warmupMs, startedAt + init.warmupMs + init.durationMs);
+  const stream = client.signStream(new Metadata(), { deadline: Date.now() + init.warmupMs + init.durationMs + init.callTimeoutMs });
+  /** @type {Map<string, number>} */
+  const sentAt = new Map();
+  let next = 0;
+  const send = () => {
+    const id = String(next++);
+    sentAt.set(id, performance.now());
+    stream.write(SignStreamRequest.fromPartial({ requestId: id, request: sign }));
+  };
+  return new Promise((resolve) => {
+    let ended = false;
+    const finish = () => {
+      if (ended) return;
+      ended = true;
+      stream.end();
+      resolve(recorder.report());
+    };
+    stream.on('data', (response) => {
+      const endedAt = performance.now();
+      const began = sentAt.get(response.requestId) ?? endedAt;
+      sentAt.delete(response.requestId);
+      if (response.error) recorder.failure(`item ${response.error.code} ${response.error.reason}`, response.error.message);
+      else recorder.success(began, endedAt);
+      if (endedAt < recorder.endsAt) send();
+      else if (sentAt.size === 0) finish();
+    });
+    stream.on('error', (error) => {
+      recorder.failure(error.code === undefined ? 'ERROR' : `grpc ${error.code}`, error.details ?? error.message);
+      finish();
+    });
+    for (let i = 0; i < init.concurrency; i++) send();
+  });
+}
+
 serveMeasurement(async (init) => {
   const client = new CryptoServiceClient(init.address, credentials.createInsecure());
   await waitForReady(client, 10_000);
+  if (init.mode === 'batch' || init.mode === 'stream') {
+    const batch = init.mode === 'batch' ? batchCallFor(client, init) : undefined;
+    return {
+      info: { pid: process.pid },
+      run: () => (batch ? runBatchLoop(batch, init) : runSignStream(client, init)),
+      close: () => client.close(),
+    };
+  }
   const call = callFor(client, init);
   return {
     info: { pid: process.pid },

@@ -66,10 +66,13 @@ export class WindowRecorder {
     this.errorSamples = [];
   }
 
-  /** @param {number} startedAt @param {number} endedAt */
-  success(startedAt, endedAt) {
+  /**
+   * @param {number} startedAt @param {number} endedAt
+   * @param {number} [items] operations the call completed (a batch's items); its latency counts once
+   */
+  success(startedAt, endedAt, items = 1) {
     if (endedAt < this.startsAt || endedAt > this.endsAt) return;
-    this.ok++;
+    this.ok += items;
     this.latencies.push(endedAt - startedAt);
   }
 

@@ -125,3 +125,17 @@ export function withOther(percent) {
   if (percent.machine === null || own.some(([, value]) => value === null)) return { ...percent, other: null };
   return { ...percent, other: Math.max(0, percent.machine - own.reduce((sum, [, value]) => sum + /** @type {number} */ (value), 0)) };
 }
+
+/**
+ * Resident set size of one process in bytes (VmRSS from /proc/PID/status),
+ * or null when it is gone or this is not Linux.
+ * @param {number} pid
+ */
+export function residentBytes(pid) {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}

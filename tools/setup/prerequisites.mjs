@@ -41,12 +41,14 @@ const debianPackages = [
   // brings no browser); a font so the screenshot has readable text.
   { pkg: 'chromium', present: () => existsSync('/usr/bin/chromium'), onlyForTests: true },
   { pkg: 'fonts-dejavu-core', present: () => existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf'), onlyForTests: true },
+  // h2load, the unary load generator of `npm run bench` and of its smoke test.
+  { pkg: 'nghttp2-client', present: () => onPath('h2load'), onlyForTests: true },
 ];
 
 /**
  * Installs what is missing, or throws a {@link PrerequisiteError} that says
  * exactly what to install when this process may not do it (not root).
- * `forTests` adds what only the test suites need (Chromium).
+ * `forTests` adds what only the test suites need (Chromium, h2load).
  *
  * @param {{ log?: (line: string) => void, forTests?: boolean }} [options]
  */
