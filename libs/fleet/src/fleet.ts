@@ -13,7 +13,8 @@ import type { CallAttempt, RoutedCallListener } from './routed-call.js';
 import type { RetryBudgetPolicy } from './retry-budget.js';
 import { chooseAppliance } from './zone-router.js';
 import type { RouteCandidate } from './zone-router.js';
-import { idempotentOperations } from './worker-operations.js';
+import { operationCatalog } from './worker-operations.js';
+import type { WorkerFactory } from './worker-pool.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
 
 /** Routing, failure handling and recovery settings. */
@@ -45,6 +46,8 @@ export interface FleetConfig {
   routing: RoutingPolicy;
   /** Receives one span per appliance attempt (OpenTelemetry API); default: the global tracer. */
   tracer?: Tracer;
+  /** Starts appliance workers; default one OS process each (tests inject fakes). */
+  workerFactory?: WorkerFactory;
 }
 
 /** Options for {@link Fleet.execute}. */
@@ -114,12 +117,6 @@ export interface FaultRequest {
   durationMs: number;
 }
 
-/**
- * Crypto operations safe to send twice (the first answer wins; a second
- * ciphertext or signature is just as valid). Across a network a hung peer
- * otherwise costs the whole hang timeout before the retry starts.
- */
-const hedgeableOperations = new Set<WorkerOperation>(['sign', 'verify', 'encrypt', 'decrypt', 'generateMac', 'verifyMac', 'generateRandom']);
 /** A week; also keeps expiry timers below Node's 2^31 ms limit. */
 const maxFaultDurationMs = 7 * 24 * 60 * 60 * 1000;
 
@@ -155,7 +152,12 @@ export class Fleet {
     }
     this.config = config;
     for (const appliance of config.appliances) {
-      const created = new Appliance(appliance, config.timeouts, { breaker: config.routing.breaker, slowStartMs: config.routing.slowStartMs });
+      const created = new Appliance(
+        appliance,
+        config.timeouts,
+        { breaker: config.routing.breaker, slowStartMs: config.routing.slowStartMs },
+        config.workerFactory ? { workerFactory: config.workerFactory } : {},
+      );
       created.breaker.onStateChange((state) => {
         if (state === 'closed') for (const listener of this.#recoveryListeners) listener(created.id);
         // The half-open trial goes out at once rather than at the next health tick.
@@ -331,8 +333,12 @@ export class Fleet {
     }
   }
 
-  async #execute<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options: ExecuteOptions, trace: CallAttempt[]): Promise<Executed<WorkerResult<K>>> {
-    const retryable = idempotentOperations.has(op);
+  async #execute<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, given: ExecuteOptions, trace: CallAttempt[]): Promise<Executed<WorkerResult<K>>> {
+    const definition = operationCatalog[op];
+    // The catalog knows the mechanism the arguments need; a caller may still name one itself.
+    const mechanism = given.mechanism ?? definition.mechanism?.(args).name;
+    const options = mechanism === given.mechanism ? given : { ...given, mechanism };
+    const retryable = definition.idempotent;
     const maxAttempts = retryable ? this.config.routing.maxAttempts : 1;
     const tried = new Set<string>();
     const triedZones = new Set<string>();
@@ -354,7 +360,8 @@ export class Fleet {
       tried.add(appliance.id);
       triedZones.add(appliance.zone);
       try {
-        const hedge = this.config.routing.hedgeDelayMs > 0 && hedgeableOperations.has(op) && attempt === 0;
+        // A hung peer across a network otherwise costs the whole hang timeout before the retry starts.
+        const hedge = this.config.routing.hedgeDelayMs > 0 && definition.hedgeable && attempt === 0;
         const result = hedge
           ? await this.#hedged(appliance, choice.panic, op, args, options, tried, triedZones, trace)
           : { result: await this.#attempt(appliance, choice.panic, op, args, options, trace), applianceId: appliance.id };

@@ -1,6 +1,6 @@
 export { Appliance } from './appliance.js';
 export type { ApplianceCallListener, ApplianceCallOutcome, ApplianceCallSample } from './appliance-call-sample.js';
-export type { ApplianceConfig, ApplianceHealth, ApplianceStats, ApplianceTimeouts, CallOptions, RecoveryPolicy } from './appliance.js';
+export type { ApplianceConfig, ApplianceHealth, ApplianceSeams, ApplianceStats, ApplianceTimeouts, CallOptions, RecoveryPolicy } from './appliance.js';
 export { ApplianceBreaker } from './appliance-breaker.js';
 export type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
 export { ApplianceWorker } from './appliance-worker.js';
@@ -25,7 +25,10 @@ export type {
 export type { AttemptOutcome, CallAttempt, RoutedCall, RoutedCallListener } from './routed-call.js';
 export { RetryBudget } from './retry-budget.js';
 export type { RetryBudgetPolicy } from './retry-budget.js';
-export { idempotentOperations } from './worker-operations.js';
-export type { WorkerArgs, WorkerOperation, WorkerOperations, WorkerResult } from './worker-operations.js';
+export { idempotentOperations, operationCatalog } from './worker-operations.js';
+export type { MechanismRef, OperationDefinition, WorkerArgs, WorkerContext, WorkerOperation, WorkerOperations, WorkerResult } from './worker-operations.js';
+export type { WorkerCallOptions } from './worker-connection.js';
+export { processWorkerFactory } from './worker-pool.js';
+export type { PooledWorker, WorkerFactory } from './worker-pool.js';
 export { chooseAppliance } from './zone-router.js';
 export type { RouteCandidate, RouteChoice, RouteOptions } from './zone-router.js';
