@@ -3,7 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import type { WorkerExit, WorkerSpec } from './appliance-worker.js';
 import { Fleet } from './fleet.js';
-import type { FleetConfig } from './fleet.js';
+import type { FleetConfig } from './fleet-config.js';
 import type { RoutedCall } from './routed-call.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
 import type { PooledWorker, WorkerFactory } from './worker-pool.js';

@@ -1,124 +1,22 @@
-import type { Tracer } from '@opentelemetry/api';
 import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
-import type { CloneOperation } from '@hsm-broker/pkcs11';
 import { Appliance } from './appliance.js';
-import type { ApplianceConfig, ApplianceHealth, ApplianceTimeouts, CallOptions } from './appliance.js';
-import type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
-import { ApplianceWorker } from './appliance-worker.js';
+import type { CallOptions } from './appliance-config.js';
 import { defaultFleetTracer, endAttemptSpan, startAttemptSpan } from './attempt-span.js';
-import type { ActiveFault, FaultKind } from './fault-injection.js';
+import { faultFromRequest } from './fault-injection.js';
+import type { FaultRequest } from './fault-injection.js';
+import type { ExecuteOptions, Executed, FleetConfig, OfficerSession } from './fleet-config.js';
+import { applianceSnapshot, applianceState } from './fleet-status.js';
+import type { ApplianceSnapshot, ApplianceStatusState, FleetSnapshot, ZoneSnapshot } from './fleet-status.js';
+import { HealthProbes } from './health-probes.js';
+import { hedgedCall } from './hedged-call.js';
+import { withOfficerSession } from './officer-session.js';
 import type { FleetControlEvent, FleetControlListener } from './fleet-control-event.js';
 import { RetryBudget } from './retry-budget.js';
 import type { CallAttempt, RoutedCallListener } from './routed-call.js';
-import type { RetryBudgetPolicy } from './retry-budget.js';
 import { chooseAppliance } from './zone-router.js';
 import type { RouteCandidate } from './zone-router.js';
 import { operationCatalog } from './worker-operations.js';
-import type { WorkerFactory } from './worker-pool.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
-
-/** Routing, failure handling and recovery settings. */
-export interface RoutingPolicy {
-  /** Zones in order of preference after the local zone; others follow. */
-  zonePriority: string[];
-  /** When false, every zone is one level and traffic spreads across all. */
-  preferLocalZone: boolean;
-  breaker: BreakerPolicy;
-  retryBudget: RetryBudgetPolicy;
-  /** Most attempts for one idempotent call (first try included). */
-  maxAttempts: number;
-  /** Sign calls still running after this long are sent to a second appliance too (0 = off). */
-  hedgeDelayMs: number;
-  slowStartMs: number;
-  /** Background probe period; an idle broker still learns the fleet's state. */
-  healthIntervalMs: number;
-  probeTimeoutMs: number;
-  /** Whether InjectFault is allowed. */
-  faultInjection: boolean;
-}
-
-/** The fleet as configured. */
-export interface FleetConfig {
-  /** The zone the broker runs in. */
-  localZone: string;
-  appliances: ApplianceConfig[];
-  timeouts: ApplianceTimeouts;
-  routing: RoutingPolicy;
-  /** Receives one span per appliance attempt (OpenTelemetry API); default: the global tracer. */
-  tracer?: Tracer;
-  /** Starts appliance workers; default one OS process each (tests inject fakes). */
-  workerFactory?: WorkerFactory;
-}
-
-/** Options for {@link Fleet.execute}. */
-export interface ExecuteOptions extends CallOptions {
-  /** Only these appliances may serve the call (the holders of a key version). */
-  candidates?: readonly string[];
-  /** A PKCS#11 mechanism the appliance must offer (as discovered with C_GetMechanismList). */
-  mechanism?: string;
-  /** Told each appliance an attempt goes to, in order (failover and hedges included), so the audit trail can name them. */
-  onAttempt?: (applianceId: string) => void;
-}
-
-/** A result and where it was computed. */
-export interface Executed<T> {
-  result: T;
-  applianceId: string;
-}
-
-/** Status of one appliance as operators see it. */
-export type ApplianceStatusState = 'HEALTHY' | 'DEGRADED' | 'OPEN' | 'DRAINED' | 'DOWN';
-
-/** A snapshot of one appliance for status output. */
-export interface ApplianceSnapshot {
-  id: string;
-  zone: string;
-  state: ApplianceStatusState;
-  health: ApplianceHealth;
-  breakerState: BreakerState;
-  ejectionsTotal: number;
-  drained: boolean;
-  inFlight: number;
-  requestsTotal: number;
-  failuresTotal: number;
-  latencyEwmaMs: number;
-  mechanisms: readonly string[];
-  lastError: string;
-  workers: number;
-  workerRestartsTotal: number;
-  faults: readonly ActiveFault[];
-}
-
-/** A snapshot of one zone. */
-export interface ZoneSnapshot {
-  name: string;
-  applianceCount: number;
-  healthyCount: number;
-}
-
-/** A snapshot of the fleet for status output. */
-export interface FleetSnapshot {
-  localZone: string;
-  zones: ZoneSnapshot[];
-  appliances: ApplianceSnapshot[];
-  fencedZones: string[];
-}
-
-/** A security-officer session on one appliance, for KEK enrollment. */
-export interface OfficerSession {
-  call<K extends WorkerOperation>(op: K, args: WorkerArgs<K>): Promise<WorkerResult<K>>;
-}
-
-/** A fault to inject, as an operator asks for it. */
-export interface FaultRequest {
-  kind: FaultKind;
-  probability: number;
-  latencyMs: number;
-  durationMs: number;
-}
-
-/** A week; also keeps expiry timers below Node's 2^31 ms limit. */
-const maxFaultDurationMs = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * The appliances behind the broker, and for every call the choice of which
@@ -133,9 +31,7 @@ export class Fleet {
   readonly #fenced = new Set<string>();
   readonly #zoneOrder: string[];
   readonly #budget: RetryBudget;
-  readonly #probing = new Set<string>();
-  /** Appliances whose last health probe failed: panic mode skips them. */
-  readonly #probeFailed = new Set<string>();
+  readonly #health: HealthProbes;
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #recoveryListeners: ((applianceId: string) => void)[] = [];
   readonly #replacedListeners: ((applianceId: string) => void)[] = [];
@@ -151,6 +47,9 @@ export class Fleet {
       ids.add(appliance.id);
     }
     this.config = config;
+    this.#health = new HealthProbes(config.routing.probeTimeoutMs, (applianceId) => {
+      for (const listener of this.#replacedListeners) listener(applianceId);
+    });
     for (const appliance of config.appliances) {
       const created = new Appliance(
         appliance,
@@ -161,7 +60,7 @@ export class Fleet {
       created.breaker.onStateChange((state) => {
         if (state === 'closed') for (const listener of this.#recoveryListeners) listener(created.id);
         // The half-open trial goes out at once rather than at the next health tick.
-        if (state === 'half-open') queueMicrotask(() => this.#probe(created));
+        if (state === 'half-open') queueMicrotask(() => this.#health.probe(created));
       });
       this.#appliances.set(appliance.id, created);
     }
@@ -275,7 +174,7 @@ export class Fleet {
         weight: appliance.weight,
         healthy: appliance.breaker.state === 'closed',
         inRotation: this.inRotation(appliance),
-        answersProbes: !this.#probeFailed.has(appliance.id),
+        answersProbes: this.#health.answersProbes(appliance.id),
       }));
   }
 
@@ -393,47 +292,19 @@ export class Fleet {
     triedZones: Set<string>,
     trace: CallAttempt[],
   ): Promise<Executed<WorkerResult<K>>> {
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let pending = 1;
-      let lastError: unknown;
-      const finish = (applianceId: string) => (result: WorkerResult<K>) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve({ result, applianceId });
-      };
-      const failed = (error: unknown): void => {
-        lastError = error;
-        pending--;
-        if (settled) return;
-        // A caller's error would repeat on any appliance: report it at once.
-        const callerFault = BrokerError.from(error).failureClass !== 'appliance';
-        if (callerFault || (pending === 0 && !timerPending)) {
-          settled = true;
-          clearTimeout(timer);
-          reject(error);
-        }
-      };
-      let timerPending = true;
-      this.#attempt(first, panic, op, args, options, trace).then(finish(first.id), failed);
-      const timer = setTimeout(() => {
-        timerPending = false;
-        if (settled) return;
+    const attempt = (appliance: Appliance, choicePanic: boolean, hedge: boolean): Promise<Executed<WorkerResult<K>>> =>
+      this.#attempt(appliance, choicePanic, op, args, options, trace, hedge).then((result) => ({ result, applianceId: appliance.id }));
+    return hedgedCall(
+      () => attempt(first, panic, false),
+      () => {
         const second = chooseAppliance(this.#candidates(options), { zoneOrder: this.#zoneOrder, exclude: tried, avoidZones: triedZones });
-        if (!second || !this.#tryRetry()) {
-          if (pending === 0) {
-            settled = true;
-            reject(lastError);
-          }
-          return;
-        }
+        if (!second || !this.#tryRetry()) return undefined;
         tried.add(second.appliance.id);
         triedZones.add(second.appliance.zone);
-        pending++;
-        this.#attempt(second.appliance.appliance, second.panic, op, args, options, trace, true).then(finish(second.appliance.id), failed);
-      }, this.config.routing.hedgeDelayMs);
-    });
+        return () => attempt(second.appliance.appliance, second.panic, true);
+      },
+      this.config.routing.hedgeDelayMs,
+    );
   }
 
   /** Performs `op` on one named appliance, without failover (replication, inventory, repair). */
@@ -449,45 +320,7 @@ export class Fleet {
    * request being the guinea pig.
    */
   checkHealth(): void {
-    for (const appliance of this.appliances) this.#probe(appliance);
-  }
-
-  #probeCall(appliance: Appliance): Promise<WorkerResult<'probe'>> {
-    const deadline = Date.now() + this.config.routing.probeTimeoutMs;
-    return appliance.call('probe', {}, { deadline, background: true }).catch((error: unknown) => {
-      const failure = BrokerError.from(error);
-      if (failure.failureClass === 'deadline') {
-        throw new BrokerError(Code.UNAVAILABLE, `appliance ${appliance.id} did not answer a probe within ${String(this.config.routing.probeTimeoutMs)} ms`, {
-          reason: 'PROBE_TIMEOUT',
-          failureClass: 'appliance',
-        });
-      }
-      throw failure;
-    });
-  }
-
-  #probe(appliance: Appliance): void {
-    if (!appliance.available || appliance.breaker.state === 'open' || this.#probing.has(appliance.id)) return;
-    this.#probing.add(appliance.id);
-    appliance.breaker
-      .fire(() => this.#probeCall(appliance))
-      .then((result) => {
-        this.#probeFailed.delete(appliance.id);
-        if (appliance.noteTokenSerial(result.serial)) {
-          for (const listener of this.#replacedListeners) listener(appliance.id);
-        }
-      })
-      .catch(() => {
-        this.#probeFailed.add(appliance.id);
-      })
-      .finally(() => this.#probing.delete(appliance.id));
-  }
-
-  async #recoverSoon(appliance: Appliance): Promise<void> {
-    for (let attempt = 0; attempt < 50 && appliance.breaker.state !== 'closed'; attempt++) {
-      if (appliance.available && (await appliance.breaker.retryNow(() => this.#probeCall(appliance)))) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    for (const appliance of this.appliances) this.#health.probe(appliance);
   }
 
   /**
@@ -565,22 +398,9 @@ export class Fleet {
         reason: 'FAULT_INJECTION_DISABLED',
       });
     }
-    if (!(request.probability >= 0 && request.probability <= 1)) {
-      throw BrokerError.invalidArgument('probability', `must be 0 to 1, got ${String(request.probability)}`, 'INVALID_PROBABILITY');
-    }
-    if (!Number.isInteger(request.durationMs) || request.durationMs < 0 || request.durationMs > maxFaultDurationMs) {
-      throw BrokerError.invalidArgument('duration_ms', `must be 0 (until cleared) to ${String(maxFaultDurationMs)}, got ${String(request.durationMs)}`, 'INVALID_DURATION');
-    }
-    if (request.kind === 'LATENCY' && (request.latencyMs <= 0 || request.latencyMs > 600_000)) {
-      throw BrokerError.invalidArgument('latency_ms', `must be 1 to 600000 for LATENCY, got ${String(request.latencyMs)}`, 'INVALID_LATENCY');
-    }
+    const fault = faultFromRequest(request);
     const appliance = this.appliance(applianceId);
-    appliance.injectFault({
-      kind: request.kind,
-      probability: request.probability,
-      latencyMs: request.latencyMs,
-      expiresAt: request.durationMs > 0 ? Date.now() + request.durationMs : undefined,
-    });
+    appliance.injectFault(fault);
     this.#control('fault-injected', appliance.id, request.kind);
     return appliance;
   }
@@ -594,7 +414,7 @@ export class Fleet {
     // instead of waiting out back-offs grown during the rehearsal.
     for (const appliance of targets) {
       appliance.restartNow();
-      void this.#recoverSoon(appliance);
+      void this.#health.recoverSoon(appliance);
     }
     this.#control('faults-cleared', applianceId);
     return cleared;
@@ -605,62 +425,18 @@ export class Fleet {
    * of its own: login state is per process, and the crypto workers stay
    * logged in as the user meanwhile.
    */
-  async withOfficer<T>(applianceId: string, body: (session: OfficerSession) => Promise<T>): Promise<T> {
-    const appliance = this.appliance(applianceId);
-    const clone = appliance.clone;
-    if (clone) {
-      return clone.officer((session) => body({ call: (op, args) => session.call(op as CloneOperation, args as never) as never }), this.config.timeouts.slowCallMs);
-    }
-    if (appliance.config.soPin === undefined) {
-      throw new BrokerError(Code.FAILED_PRECONDITION, `appliance ${applianceId} has no security-officer PIN configured`, {
-        reason: 'SO_PIN_MISSING',
-      });
-    }
-    const worker = await ApplianceWorker.start({
-      applianceId,
-      modulePath: appliance.config.modulePath,
-      selector: appliance.config.selector,
-      role: 'so',
-      pin: appliance.config.soPin,
-      env: appliance.config.env,
-      startTimeoutMs: this.config.timeouts.startMs,
-    });
-    try {
-      return await body({ call: (op, args) => worker.call(op, args, this.config.timeouts.slowCallMs) });
-    } finally {
-      await worker.stop();
-    }
+  withOfficer<T>(applianceId: string, body: (session: OfficerSession) => Promise<T>): Promise<T> {
+    return withOfficerSession(this.appliance(applianceId), this.config.timeouts, body);
   }
 
   /** The operator-facing state of an appliance. */
   stateOf(appliance: Appliance): ApplianceStatusState {
-    if (appliance.drained || this.#fenced.has(appliance.zone)) return 'DRAINED';
-    if (appliance.health === 'down' || !appliance.available) return 'DOWN';
-    if (appliance.breaker.state !== 'closed') return 'OPEN';
-    if (appliance.health !== 'healthy' || appliance.weight < 1 || appliance.breaker.consecutiveFailures > 0) return 'DEGRADED';
-    return 'HEALTHY';
+    return applianceState(appliance, this.#fenced.has(appliance.zone));
   }
 
   /** A snapshot of one appliance. */
   applianceSnapshot(appliance: Appliance): ApplianceSnapshot {
-    return {
-      id: appliance.id,
-      zone: appliance.zone,
-      state: this.stateOf(appliance),
-      health: appliance.health,
-      breakerState: appliance.breaker.state,
-      ejectionsTotal: appliance.breaker.ejections,
-      drained: appliance.drained,
-      inFlight: appliance.inFlight,
-      requestsTotal: appliance.stats.requestsTotal,
-      failuresTotal: appliance.stats.failuresTotal,
-      latencyEwmaMs: appliance.stats.latencyEwmaMs,
-      mechanisms: appliance.mechanisms,
-      lastError: appliance.stats.lastError,
-      workers: appliance.workerCount,
-      workerRestartsTotal: appliance.stats.workerRestartsTotal,
-      faults: appliance.faults,
-    };
+    return applianceSnapshot(appliance, this.stateOf(appliance));
   }
 
   #zoneSnapshot(zone: string): ZoneSnapshot {
