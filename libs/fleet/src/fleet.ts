@@ -9,6 +9,7 @@ import { applianceSnapshot, applianceState } from './fleet-status.js';
 import type { ApplianceSnapshot, ApplianceStatusState, FleetSnapshot, ZoneSnapshot } from './fleet-status.js';
 import { HealthProbes } from './health-probes.js';
 import { hedgedCall } from './hedged-call.js';
+import { knownZone, refuseDrainingLast, refuseFencingLast } from './rotation-guard.js';
 import { withOfficerSession } from './officer-session.js';
 import type { FleetControlEvent, FleetControlListener } from './fleet-control-event.js';
 import { RetryBudget } from './retry-budget.js';
@@ -323,29 +324,14 @@ export class Fleet {
     for (const appliance of this.appliances) this.#health.probe(appliance);
   }
 
-  /**
-   * Refuses a drain or fence that would leave nothing serving: with every
-   * appliance drained or every zone fenced, every call fails, which no
-   * operator wants from one command. Appliances that are down do not count
-   * as serving, so a fleet that is already broken cannot lose its last
-   * working appliance this way either.
-   */
-  #keepOneServing(removed: (appliance: Appliance) => boolean, refusal: () => BrokerError): void {
-    const serving = this.appliances.filter((appliance) => this.inRotation(appliance));
-    if (serving.length > 0 && serving.every(removed)) throw refusal();
+  #serving(): Appliance[] {
+    return this.appliances.filter((appliance) => this.inRotation(appliance));
   }
 
   /** Stops new work for one appliance; calls in flight finish. Refused when it is the last one serving. */
   drain(applianceId: string): Appliance {
     const appliance = this.appliance(applianceId);
-    this.#keepOneServing(
-      (candidate) => candidate === appliance,
-      () =>
-        new BrokerError(Code.FAILED_PRECONDITION, `appliance_id: draining ${quoteInput(appliance.id)} would leave no appliance serving; undrain or repair another appliance first`, {
-          reason: 'LAST_SERVING_APPLIANCE',
-          details: { field: 'appliance_id', appliance: appliance.id },
-        }),
-    );
+    refuseDrainingLast(this.#serving(), appliance);
     appliance.setDrained(true);
     this.#control('drained', appliance.id);
     return appliance;
@@ -359,24 +345,10 @@ export class Fleet {
     return appliance;
   }
 
-  #zone(zone: string): string {
-    if (!this.appliances.some((appliance) => appliance.zone === zone)) {
-      throw new BrokerError(Code.NOT_FOUND, `zone: no appliance is in zone ${quoteInput(zone)}`, { reason: 'ZONE_NOT_FOUND', details: { field: 'zone' } });
-    }
-    return zone;
-  }
-
   /** Takes a whole zone out of rotation. Refused when no other zone would be serving. */
   fence(zone: string): ZoneSnapshot {
-    const name = this.#zone(zone);
-    this.#keepOneServing(
-      (candidate) => candidate.zone === name,
-      () =>
-        new BrokerError(Code.FAILED_PRECONDITION, `zone: fencing ${quoteInput(name)} would leave no zone serving; unfence or repair another zone first`, {
-          reason: 'LAST_SERVING_ZONE',
-          details: { field: 'zone', zone: name },
-        }),
-    );
+    const name = knownZone(this.appliances, zone);
+    refuseFencingLast(this.#serving(), name);
     this.#fenced.add(name);
     this.#control('fenced', name);
     return this.#zoneSnapshot(zone);
@@ -384,7 +356,7 @@ export class Fleet {
 
   /** Returns a fenced zone to rotation. */
   unfence(zone: string): ZoneSnapshot {
-    if (this.#fenced.delete(this.#zone(zone))) {
+    if (this.#fenced.delete(knownZone(this.appliances, zone))) {
       for (const appliance of this.appliances) if (appliance.zone === zone) appliance.slowStart();
       this.#control('unfenced', zone);
     }
