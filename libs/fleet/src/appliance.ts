@@ -78,6 +78,9 @@ export class Appliance {
         startFailed: (error) => {
           this.stats.lastError = error.message;
         },
+        restarting: () => {
+          this.stats.workerRestartsTotal++;
+        },
       },
     );
     this.clone = config.clone ? new CloneClient(config.id, config.clone) : undefined;
@@ -258,7 +261,6 @@ export class Appliance {
     if (this.#health === 'down') this.#recoveredAt = Date.now();
     if (this.#health === 'down' || this.#health === 'starting') this.#health = 'degraded';
     if (this.#pool.full && this.stats.consecutiveFailures === 0) this.#health = 'healthy';
-    this.stats.workerRestartsTotal = this.#pool.restarts;
     // A worker restarted after start-up describes the token if nobody could yet.
     if (!this.#token && this.#startedUp) queueMicrotask(() => void this.#describe());
   }

@@ -35,6 +35,8 @@ export interface WorkerPoolEvents {
   exited(reason: string, remaining: number): void;
   /** A worker could not start. */
   startFailed(error: BrokerError): void;
+  /** A missing worker is being restarted (counted whether or not it starts). */
+  restarting(): void;
 }
 
 /** Settings of one appliance's pool. */
@@ -98,7 +100,6 @@ export class WorkerPool {
   #restartDelayMs = 100;
   #faults: ActiveFault[] = [];
   #stopped = false;
-  #restarts = 0;
 
   constructor(options: WorkerPoolOptions, events: WorkerPoolEvents) {
     this.#options = options;
@@ -113,11 +114,6 @@ export class WorkerPool {
   /** Whether every configured worker runs. */
   get full(): boolean {
     return this.#workers.size >= this.#options.size;
-  }
-
-  /** Workers restarted since start. */
-  get restarts(): number {
-    return this.#restarts;
   }
 
   /** Process ids of the workers (for failure rehearsals). */
@@ -181,7 +177,7 @@ export class WorkerPool {
     const timer = setTimeout(() => {
       this.#restartTimers.delete(timer);
       if (this.#stopped || this.full) return;
-      this.#restarts++;
+      this.#events.restarting();
       this.#startWorker().catch(() => {
         if (!this.full) this.scheduleRestart();
       });

@@ -32,11 +32,13 @@ const enum Tag {
 }
 
 const initialBytes = 16 * 1024;
+const maxKeptBytes = 1024 * 1024;
 
 /**
- * Encodes frames into one growing buffer. `take()` hands the bytes written so
- * far to the caller (for one socket write) and starts a fresh buffer, so a
- * turn's frames cost one allocation and one write however many there are.
+ * Encodes frames into one reused, growing buffer. `take()` hands a copy of
+ * the bytes written so far to the caller (for one socket write) and starts
+ * over, so a turn's frames cost one small allocation and one write however
+ * many there are.
  */
 export class FrameWriter {
   #buffer = Buffer.allocUnsafe(initialBytes);
@@ -141,10 +143,12 @@ export class FrameWriter {
     }
   }
 
-  /** The frames written since the last take, as one buffer; the writer starts afresh. */
+  /** The frames written since the last take, as one buffer of their own; the writer starts over. */
   take(): Buffer {
-    const taken = this.#buffer.subarray(0, this.#offset);
-    this.#buffer = Buffer.allocUnsafe(Math.max(initialBytes, Math.min(this.#offset, 1024 * 1024)));
+    // A copy: the socket may hold the bytes until the kernel takes them.
+    const taken = Buffer.from(this.#buffer.subarray(0, this.#offset));
+    // A buffer grown for one large frame is not kept.
+    if (this.#buffer.length > maxKeptBytes) this.#buffer = Buffer.allocUnsafe(initialBytes);
     this.#offset = 0;
     return taken;
   }
