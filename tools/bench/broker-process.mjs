@@ -63,7 +63,9 @@ export async function startBroker({ workspaceRoot, dataDir, localFleet, modulePa
     ...env,
   };
   const settings = await resolvedSettings(workspaceRoot, brokerEnv);
-  const child = spawn(process.execPath, [entry], {
+  // BENCH_CPU_PROF=DIR profiles the broker's main process (node --cpu-prof; see profile-layers.mjs).
+  const profileDir = process.env['BENCH_CPU_PROF'];
+  const child = spawn(process.execPath, [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), entry], {
     cwd: workspaceRoot,
     env: brokerEnv,
     // Its own process group: a terminal's Ctrl-C reaches the bench only, which

@@ -44,6 +44,11 @@ export class ApplianceBreaker {
       volumeThreshold: policy.volumeThreshold,
       rollingCountTimeout: policy.rollingWindowMs,
       rollingCountBuckets: 10,
+      // Nothing reads opossum's latency percentiles or its per-bucket snapshots;
+      // collecting them cost an array entry per call and a sort of the whole
+      // window each time a failure made opossum read its stats.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
       errorFilter: (error: unknown) => !this.#countsAsFault(error),
     });
     this.#breaker.on('failure', () => {

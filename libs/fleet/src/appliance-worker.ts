@@ -1,14 +1,17 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { BrokerError, Code } from '@hsm-broker/errors';
 import type { LoginRole, TokenSelector } from '@hsm-broker/pkcs11';
 import type { ActiveFault } from './fault-injection.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
+import { WorkerConnection } from './worker-connection.js';
+import type { WorkerCallOptions } from './worker-connection.js';
 import { workerEnvironment } from './worker-environment.js';
 import type { ParentMessage, WorkerMessage } from './worker-protocol.js';
-import { setStallTolerantTimeout } from './stall-tolerant-timer.js';
+import { workerPipeFd } from './worker-protocol.js';
 
-const workerEntry = new URL('./appliance-worker-main.js', import.meta.url);
+const defaultEntry = new URL('./appliance-worker-main.js', import.meta.url);
 
 /** How to start a worker for one appliance. */
 export interface WorkerSpec {
@@ -26,45 +29,60 @@ export interface WorkerSpec {
   env: Record<string, string>;
   /** How long opening the token and logging in may take. */
   startTimeoutMs: number;
-}
-
-interface Pending {
-  resolve(value: unknown): void;
-  reject(error: BrokerError): void;
-  timer: NodeJS.Timeout;
+  /**
+   * The worker program; default the appliance worker. Tests substitute a
+   * program that speaks the same pipe protocol without a token.
+   * @internal
+   */
+  entry?: URL;
 }
 
 /** Why a worker stopped, for status output. */
 export type WorkerExit = { code: number | null; signal: NodeJS.Signals | null; reason: string };
 
 /**
- * One OS process speaking PKCS#11 to one appliance. It runs one operation at
- * a time. A call that outlives its timeout is abandoned and the process is
- * killed: a C call that never returns cannot be cancelled any other way.
+ * One OS process speaking PKCS#11 to one appliance. Calls are pipelined over
+ * its pipe (many in flight; the process runs them in order). A call that
+ * outlives its timeout is a hang: the process is killed, since a C call that
+ * never returns cannot be cancelled any other way, and every call still in
+ * flight on it fails with a retryable appliance fault.
  */
 export class ApplianceWorker {
   readonly spec: WorkerSpec;
   readonly #child: ChildProcess;
-  readonly #pending = new Map<number, Pending>();
-  #nextId = 1;
+  readonly #connection: WorkerConnection;
   #exited: WorkerExit | undefined;
   readonly #exitListeners: ((exit: WorkerExit) => void)[] = [];
+  #killReason: string | undefined;
 
-  private constructor(spec: WorkerSpec, child: ChildProcess) {
+  private constructor(spec: WorkerSpec, child: ChildProcess, pipe: Socket) {
     this.spec = spec;
     this.#child = child;
+    this.#connection = new WorkerConnection(spec.applianceId, pipe, (op) => this.kill(`${op} timed out`));
+    pipe.on('data', (chunk: Buffer) => {
+      try {
+        this.#connection.receive(chunk);
+      } catch {
+        this.kill('sent a corrupt frame');
+      }
+    });
+    pipe.on('error', () => {
+      // The process is gone or going; 'exit' carries the outcome.
+    });
   }
 
   /** Starts the process and waits until it has logged in to the token. */
   static async start(spec: WorkerSpec): Promise<ApplianceWorker> {
-    const child = fork(workerEntry, [`--appliance=${spec.applianceId}`], {
+    const stdio: ('ignore' | 'inherit' | 'ipc' | 'pipe')[] = ['ignore', 'inherit', 'inherit', 'ipc'];
+    while (stdio.length < workerPipeFd) stdio.push('ignore');
+    stdio.push('pipe');
+    const child = fork(spec.entry ?? defaultEntry, [`--appliance=${spec.applianceId}`], {
       env: workerEnvironment(process.env, spec.env),
       execArgv: [],
       serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio,
     });
-    const worker = new ApplianceWorker(spec, child);
-    child.on('message', (message: WorkerMessage) => worker.#onMessage(message));
+    const worker = new ApplianceWorker(spec, child, child.stdio[workerPipeFd] as Socket);
     child.on('exit', (code, signal) => worker.#onExit(code, signal));
     child.on('error', () => {
       // 'exit' follows and carries the outcome.
@@ -124,41 +142,30 @@ export class ApplianceWorker {
     return this.#exited !== undefined;
   }
 
+  /** Calls sent to the process and not yet answered. */
+  get inFlight(): number {
+    return this.#connection.inFlight;
+  }
+
+  /** The worker's recent time per call (see WorkerConnection.serviceTimeMs). */
+  get serviceTimeMs(): number {
+    return this.#connection.serviceTimeMs;
+  }
+
   /** Registers a listener for the process's exit (called at most once). */
   onExit(listener: (exit: WorkerExit) => void): void {
     if (this.#exited) listener(this.#exited);
     else this.#exitListeners.push(listener);
   }
 
+  /** Called after each call on this worker settled. Listeners must not throw. */
+  onCallSettled(listener: () => void): void {
+    this.#connection.onSettled(listener);
+  }
+
   /** Performs one operation. Rejects with an appliance fault when the worker dies or times out. */
-  call<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, timeoutMs: number): Promise<WorkerResult<K>> {
-    if (this.#exited) {
-      return Promise.reject(this.#gone(op));
-    }
-    const id = this.#nextId++;
-    return new Promise<WorkerResult<K>>((resolve, reject) => {
-      const timer = setStallTolerantTimeout(() => {
-        if (!this.#pending.has(id)) return;
-        this.#pending.delete(id);
-        reject(new BrokerError(Code.UNAVAILABLE, `appliance ${this.spec.applianceId}: ${op} did not complete within ${String(timeoutMs)} ms; worker replaced`, {
-          reason: 'APPLIANCE_TIMEOUT',
-          failureClass: 'appliance',
-          details: { appliance: this.spec.applianceId, op },
-        }));
-        this.kill(`${op} timed out`);
-      }, timeoutMs);
-      this.#pending.set(id, { resolve: resolve, reject, timer });
-      const message: ParentMessage = { type: 'request', id, op, args };
-      this.#child.send(message, (error) => {
-        if (error) {
-          const pending = this.#pending.get(id);
-          if (!pending) return;
-          clearTimeout(pending.timer);
-          this.#pending.delete(id);
-          pending.reject(this.#gone(op));
-        }
-      });
-    });
+  call<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, timeoutMs: number, options?: WorkerCallOptions): Promise<WorkerResult<K>> {
+    return this.#connection.call(op, args, timeoutMs, options);
   }
 
   /** Replaces the injected faults this worker applies (failure rehearsals). */
@@ -171,17 +178,15 @@ export class ApplianceWorker {
   /** Kills the process (SIGKILL: a hung PKCS#11 call ignores anything gentler). */
   kill(reason: string): void {
     if (this.#exited) return;
-    this.#killReason = reason;
+    this.#killReason ??= reason;
     this.#child.kill('SIGKILL');
   }
-
-  #killReason: string | undefined;
 
   /** Asks the process to finish: it closes its session and exits. */
   async stop(): Promise<void> {
     if (this.#exited) return;
     const exited = new Promise<void>((resolve) => this.onExit(() => resolve()));
-    this.#child.disconnect();
+    if (this.#child.connected) this.#child.disconnect();
     const timer = setTimeout(() => this.kill('did not stop'), 2000);
     await exited;
     clearTimeout(timer);
@@ -195,24 +200,10 @@ export class ApplianceWorker {
     });
   }
 
-  #onMessage(message: WorkerMessage): void {
-    if (message.type !== 'response') return;
-    const pending = this.#pending.get(message.id);
-    if (!pending) return;
-    this.#pending.delete(message.id);
-    clearTimeout(pending.timer);
-    if (message.ok) pending.resolve(message.result);
-    else pending.reject(BrokerError.fromJSON(message.error));
-  }
-
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
     const reason = this.#killReason ?? (signal ? `killed by ${signal}` : `exit code ${String(code)}`);
     this.#exited = { code, signal, reason };
-    for (const [id, pending] of this.#pending) {
-      clearTimeout(pending.timer);
-      this.#pending.delete(id);
-      pending.reject(this.#gone('call'));
-    }
+    this.#connection.failAll((op) => this.#gone(op));
     for (const listener of this.#exitListeners.splice(0)) listener(this.#exited);
   }
 }

@@ -1,112 +1,19 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
 import { cloneUserOperations } from '@hsm-broker/pkcs11';
-import type { CloneOperation, TokenDescription, TokenSelector } from '@hsm-broker/pkcs11';
+import type { CloneOperation, TokenDescription } from '@hsm-broker/pkcs11';
 import { ApplianceBreaker } from './appliance-breaker.js';
-import type { BreakerPolicy } from './appliance-breaker.js';
-import { ApplianceWorker } from './appliance-worker.js';
 import { CloneClient } from './clone-client.js';
-import type { CloneEndpoint } from './clone-client.js';
 import type { ActiveFault } from './fault-injection.js';
+import type { ApplianceConfig, ApplianceHealth, ApplianceSeams, ApplianceStats, ApplianceTimeouts, CallOptions, RecoveryPolicy } from './appliance-config.js';
 import type { ApplianceCallListener, ApplianceCallOutcome } from './appliance-call-sample.js';
+import { operationCatalog } from './worker-operations.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
+import { processWorkerFactory, WorkerPool } from './worker-pool.js';
 import { setStallTolerantTimeout } from './stall-tolerant-timer.js';
 
-/** One HSM appliance as configured. */
-export interface ApplianceConfig {
-  id: string;
-  zone: string;
-  /** Path of the PKCS#11 module that reaches the appliance. */
-  modulePath: string;
-  selector: TokenSelector;
-  /** Crypto-user PIN. In memory only. */
-  userPin: string;
-  /** Security-officer PIN, needed to enroll the appliance in the fleet KEK. */
-  soPin?: string;
-  /** Environment for the module: SOFTHSM2_CONF, P11_KIT_SERVER_ADDRESS, … */
-  env: Record<string, string>;
-  /** Worker processes (sessions) for this appliance: its concurrency. */
-  workers: number;
-  /**
-   * The node's clone endpoint, for appliances reached over the network: key
-   * wrapping and the officer steps of KEK transfer run there, inside the
-   * node, because the PKCS#11 link cannot carry AES key wrap.
-   */
-  clone?: CloneEndpoint;
-}
-
-/** Time limits for appliance calls. */
-export interface ApplianceTimeouts {
-  /** A crypto call that takes longer is a hang: the worker is replaced. */
-  callMs: number;
-  /** Key generation and replication may take longer (RSA-4096 generation). */
-  slowCallMs: number;
-  /** Opening the token and logging in. */
-  startMs: number;
-}
-
-/** Coarse health of an appliance. */
-export type ApplianceHealth = 'starting' | 'healthy' | 'degraded' | 'down';
-
-/** Counters reported in fleet status. */
-export interface ApplianceStats {
-  requestsTotal: number;
-  failuresTotal: number;
-  latencyEwmaMs: number;
-  lastError: string;
-  workerRestartsTotal: number;
-  consecutiveFailures: number;
-}
-
-/** Options of one call. */
-export interface CallOptions {
-  /** Absolute deadline (ms since epoch) of the caller. */
-  deadline?: number;
-  /** Use the long timeout (key generation, unwrapping). */
-  slow?: boolean;
-  /** A health probe or maintenance call: not counted as a caller's request. */
-  background?: boolean;
-  /**
-   * Told when the caller's deadline passes while the worker still runs the
-   * call: `settled` ends when the worker does. Whoever started work that
-   * leaves something behind (a generated key) cleans up from there.
-   */
-  onAbandoned?: (applianceId: string, settled: Promise<unknown>) => void;
-}
-
-/** How an appliance returns to service. */
-export interface RecoveryPolicy {
-  breaker: BreakerPolicy;
-  /** After recovering, an appliance's share of traffic grows linearly over this long. */
-  slowStartMs: number;
-}
-
-const slowOperations = new Set<WorkerOperation>(['generateKey', 'unwrapKey', 'wrapKey', 'destroyKey', 'listKeys']);
 const ewmaWeight = 0.2;
-
-/**
- * How long a call may wait for a session: until shortly before the caller's
- * deadline, so the caller hears RESOURCE_EXHAUSTED from the broker rather
- * than its own DEADLINE_EXCEEDED, and knows the fleet was saturated.
- */
-function queueWait(deadline: number): number {
-  const remaining = deadline - Date.now();
-  return Math.max(0, remaining - Math.max(25, remaining * 0.1));
-}
-const maxQueuedPerWorker = 256;
-
-interface Waiter {
-  resolve(worker: ApplianceWorker): void;
-  reject(error: BrokerError): void;
-  timer: NodeJS.Timeout | undefined;
-  deadline: number | undefined;
-}
-
-function saturated(id: string): BrokerError {
-  return new BrokerError(Code.RESOURCE_EXHAUSTED, `appliance ${id} had no free session in time for the deadline`, {
-    reason: 'APPLIANCE_SATURATED',
-    failureClass: 'overload',
-  });
-}
+/** Calls pipelined to one worker at most; more wait in the appliance's queue. */
+const defaultMaxInFlightPerWorker = 32;
 
 /**
  * An appliance and its pool of worker processes. Each worker holds one
@@ -118,14 +25,12 @@ function saturated(id: string): BrokerError {
 export class Appliance {
   readonly config: ApplianceConfig;
   readonly #timeouts: ApplianceTimeouts;
-  readonly #workers = new Set<ApplianceWorker>();
-  readonly #idle: ApplianceWorker[] = [];
-  readonly #waiters: Waiter[] = [];
+  readonly #pool: WorkerPool;
   #inFlight = 0;
   #health: ApplianceHealth = 'starting';
   #stopped = false;
-  #restartDelayMs = 100;
-  readonly #restartTimers = new Set<NodeJS.Timeout>();
+  /** Whether start() has run: later workers describe the token themselves if start could not. */
+  #startedUp = false;
   #token: TokenDescription | undefined;
   #mechanisms: string[] = [];
   readonly stats: ApplianceStats = {
@@ -149,8 +54,35 @@ export class Appliance {
   /** The node's clone endpoint, when the appliance has one. */
   readonly clone: CloneClient | undefined;
 
-  constructor(config: ApplianceConfig, timeouts: ApplianceTimeouts, recovery: RecoveryPolicy) {
+  constructor(config: ApplianceConfig, timeouts: ApplianceTimeouts, recovery: RecoveryPolicy, seams: ApplianceSeams = {}) {
     this.config = config;
+    this.#pool = new WorkerPool(
+      {
+        spec: {
+          applianceId: config.id,
+          modulePath: config.modulePath,
+          selector: config.selector,
+          role: 'user',
+          pin: config.userPin,
+          env: config.env,
+          startTimeoutMs: timeouts.startMs,
+        },
+        size: config.workers,
+        maxInFlightPerWorker: config.maxInFlightPerWorker ?? defaultMaxInFlightPerWorker,
+        factory: seams.workerFactory ?? processWorkerFactory,
+        expectedLatencyMs: () => this.stats.latencyEwmaMs,
+      },
+      {
+        started: () => this.#workerStarted(),
+        exited: (reason, remaining) => this.#workerExited(reason, remaining),
+        startFailed: (error) => {
+          this.stats.lastError = error.message;
+        },
+        restarting: () => {
+          this.stats.workerRestartsTotal++;
+        },
+      },
+    );
     this.clone = config.clone ? new CloneClient(config.id, config.clone) : undefined;
     this.#timeouts = timeouts;
     this.#slowStartMs = recovery.slowStartMs;
@@ -224,18 +156,13 @@ export class Appliance {
     this.#pushFaults();
     if (fault.kind === 'CRASH' && fault.probability === 0) {
       // Every call would crash the worker; do not wait for a call to find out.
-      for (const worker of this.#workers) worker.kill('injected crash');
+      this.#pool.killAll('injected crash');
     }
   }
 
   /** Restarts missing workers now instead of after the back-off (an operator cleared the cause). */
   restartNow(): void {
-    this.#restartDelayMs = 100;
-    if (this.#stopped) return;
-    const pending = [...this.#restartTimers];
-    this.#restartTimers.clear();
-    for (const timer of pending) clearTimeout(timer);
-    for (let i = 0; i < pending.length; i++) this.#scheduleRestart();
+    this.#pool.restartNow();
   }
 
   /** Removes every injected fault. Returns how many there were. */
@@ -249,7 +176,7 @@ export class Appliance {
   }
 
   #pushFaults(): void {
-    for (const worker of this.#workers) worker.setFaults(this.#faults);
+    this.#pool.setFaults(this.#faults);
   }
 
   get id(): string {
@@ -272,12 +199,12 @@ export class Appliance {
 
   /** Live worker processes. */
   get workerCount(): number {
-    return this.#workers.size;
+    return this.#pool.size;
   }
 
   /** Whether calls can be sent now. */
   get available(): boolean {
-    return !this.#stopped && this.#workers.size > 0;
+    return !this.#stopped && this.#pool.size > 0;
   }
 
   /** Token facts, once a worker has connected. */
@@ -303,100 +230,46 @@ export class Appliance {
 
   /** Process ids of the workers (for failure rehearsals). */
   get workerPids(): number[] {
-    return [...this.#workers].map((worker) => worker.pid).filter((pid): pid is number => pid !== undefined);
+    return this.#pool.pids;
   }
 
   /** Starts the worker pool. Resolves once at least one worker serves, or the appliance is known down. */
   async start(): Promise<void> {
-    const results = await Promise.allSettled(
-      Array.from({ length: this.config.workers }, () => this.#startWorker()),
-    );
-    const failures = results.filter((result) => result.status === 'rejected');
-    if (failures.length === results.length) {
+    const started = await this.#pool.start();
+    this.#startedUp = true;
+    if (started === 0) {
       this.#health = 'down';
       // It joins only after a probe succeeds, which also triggers its repair.
       this.breaker.forceOpen();
-    } else {
-      this.#health = failures.length === 0 ? 'healthy' : 'degraded';
-      try {
-        const description = await this.call('describe', {}, {});
-        this.#token = description.token;
-        this.#mechanisms = description.mechanisms;
-      } catch {
-        // Status shows no mechanisms until a later describe succeeds.
-      }
+      return;
     }
-    for (let i = this.#workers.size; i < this.config.workers; i++) this.#scheduleRestart();
+    this.#health = started === this.config.workers ? 'healthy' : 'degraded';
+    await this.#describe();
   }
 
-  async #startWorker(): Promise<void> {
+  async #describe(): Promise<void> {
     try {
-      const worker = await ApplianceWorker.start({
-        applianceId: this.id,
-        modulePath: this.config.modulePath,
-        selector: this.config.selector,
-        role: 'user',
-        pin: this.config.userPin,
-        env: this.config.env,
-        startTimeoutMs: this.#timeouts.startMs,
-      });
-      if (this.#stopped) {
-        await worker.stop();
-        return;
-      }
-      this.#workers.add(worker);
-      worker.onExit((exit) => this.#onWorkerExit(worker, exit.reason));
-      if (this.#faults.length > 0) worker.setFaults(this.#faults);
-      if (this.#health === 'down') this.#recoveredAt = Date.now();
-      if (this.#health === 'down' || this.#health === 'starting') this.#health = 'degraded';
-      if (this.#workers.size === this.config.workers && this.stats.consecutiveFailures === 0) this.#health = 'healthy';
-      this.#release(worker);
-    } catch (error: unknown) {
-      this.stats.lastError = BrokerError.from(error).message;
-      throw error;
+      const description = await this.call('describe', {}, {});
+      this.#token = description.token;
+      this.#mechanisms = description.mechanisms;
+    } catch {
+      // Status shows no mechanisms until a later describe succeeds.
     }
   }
 
-  #onWorkerExit(worker: ApplianceWorker, reason: string): void {
-    this.#workers.delete(worker);
-    const index = this.#idle.indexOf(worker);
-    if (index !== -1) this.#idle.splice(index, 1);
-    if (this.#stopped) return;
+  #workerStarted(): void {
+    if (this.#health === 'down') this.#recoveredAt = Date.now();
+    if (this.#health === 'down' || this.#health === 'starting') this.#health = 'degraded';
+    if (this.#pool.full && this.stats.consecutiveFailures === 0) this.#health = 'healthy';
+    // A worker restarted after start-up describes the token if nobody could yet.
+    if (!this.#token && this.#startedUp) queueMicrotask(() => void this.#describe());
+  }
+
+  #workerExited(reason: string, remaining: number): void {
     this.stats.lastError = `worker exited: ${reason}`;
-    this.#health = this.#workers.size === 0 ? 'down' : 'degraded';
-    if (this.#workers.size === 0) this.breaker.forceOpen();
+    this.#health = remaining === 0 ? 'down' : 'degraded';
+    if (remaining === 0) this.breaker.forceOpen();
     else this.breaker.noteFault();
-    if (this.#workers.size === 0) {
-      // Nobody can serve the queue; fail it fast so callers go elsewhere.
-      for (const waiter of this.#waiters.splice(0)) {
-        if (waiter.timer) clearTimeout(waiter.timer);
-        waiter.reject(this.#unavailable('has no running worker'));
-      }
-    }
-    this.#scheduleRestart();
-  }
-
-  #scheduleRestart(): void {
-    if (this.#stopped) return;
-    const delay = this.#restartDelayMs;
-    this.#restartDelayMs = Math.min(this.#restartDelayMs * 2, 5000);
-    const timer = setTimeout(() => {
-      this.#restartTimers.delete(timer);
-      if (this.#stopped || this.#workers.size >= this.config.workers) return;
-      this.stats.workerRestartsTotal++;
-      this.#startWorker()
-        .then(async () => {
-          if (!this.#token) {
-            const description = await this.call('describe', {}, {});
-            this.#token = description.token;
-            this.#mechanisms = description.mechanisms;
-          }
-        })
-        .catch(() => {
-          if (this.#workers.size < this.config.workers) this.#scheduleRestart();
-        });
-    }, delay);
-    this.#restartTimers.add(timer);
   }
 
   #unavailable(what: string): BrokerError {
@@ -405,43 +278,6 @@ export class Appliance {
       failureClass: 'appliance',
       details: { appliance: this.id },
     });
-  }
-
-  #acquire(deadline: number | undefined): Promise<ApplianceWorker> {
-    const worker = this.#idle.pop();
-    if (worker) return Promise.resolve(worker);
-    if (this.#workers.size === 0) return Promise.reject(this.#unavailable('has no running worker'));
-    if (this.#waiters.length >= maxQueuedPerWorker * Math.max(1, this.#workers.size)) {
-      return Promise.reject(
-        new BrokerError(Code.RESOURCE_EXHAUSTED, `appliance ${this.id} queue is full`, { reason: 'APPLIANCE_QUEUE_FULL' }),
-      );
-    }
-    return new Promise<ApplianceWorker>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: undefined, deadline };
-      if (deadline !== undefined) {
-        waiter.timer = setTimeout(() => {
-          const index = this.#waiters.indexOf(waiter);
-          if (index !== -1) this.#waiters.splice(index, 1);
-          reject(saturated(this.id));
-        }, queueWait(deadline));
-      }
-      this.#waiters.push(waiter);
-    });
-  }
-
-  #release(worker: ApplianceWorker): void {
-    if (worker.exited || !this.#workers.has(worker)) return;
-    for (let waiter = this.#waiters.shift(); waiter; waiter = this.#waiters.shift()) {
-      if (waiter.timer) clearTimeout(waiter.timer);
-      // No call starts that cannot finish before its deadline.
-      if (waiter.deadline !== undefined && waiter.deadline - Date.now() < this.stats.latencyEwmaMs) {
-        waiter.reject(saturated(this.id));
-        continue;
-      }
-      waiter.resolve(worker);
-      return;
-    }
-    this.#idle.push(worker);
   }
 
   /**
@@ -455,25 +291,25 @@ export class Appliance {
     const started = performance.now();
     let queued = 0;
     try {
-      const hangTimeout = options.slow || slowOperations.has(op) ? this.#timeouts.slowCallMs : this.#timeouts.callMs;
-      let running: Promise<WorkerResult<K>>;
+      const definition = operationCatalog[op];
+      const slow = options.slow === true || definition.slow;
+      const hangTimeout = slow ? this.#timeouts.slowCallMs : this.#timeouts.callMs;
+      let result: WorkerResult<K>;
       if (this.clone && cloneUserOperations.has(op)) {
-        running = this.clone.call(op as CloneOperation, args as never, hangTimeout) as Promise<WorkerResult<K>>;
+        const running = this.clone.call(op as CloneOperation, args as never, hangTimeout) as Promise<WorkerResult<K>>;
+        result = await this.#withinDeadline(running, options.deadline, op, options.onAbandoned);
       } else {
-        const worker = await this.#acquire(options.deadline).finally(() => {
-          queued = performance.now() - started;
+        const acquired = this.#pool.acquire(options.deadline);
+        const worker = 'then' in acquired ? await acquired : acquired;
+        queued = performance.now() - started;
+        const onAbandoned = options.onAbandoned;
+        const running = worker.call(op, args, hangTimeout, {
+          deadline: options.deadline,
+          onAbandoned: onAbandoned && ((settled) => onAbandoned(this.id, settled)),
         });
-        running = worker.call(op, args, hangTimeout);
-        running.then(
-          () => this.#release(worker),
-          () => this.#release(worker),
-        );
+        if (slow) this.#pool.trackSlow(worker, running);
+        result = await running;
       }
-      const pending = running;
-      const result = await this.#withinDeadline(pending, options.deadline, op).catch((error: unknown) => {
-        if (options.onAbandoned && BrokerError.from(error).failureClass === 'deadline') options.onAbandoned(this.id, pending);
-        throw error;
-      });
       this.#recordSuccess(performance.now() - started);
       this.#finished(op, options, 'ok', undefined, started, queued);
       return result;
@@ -487,7 +323,8 @@ export class Appliance {
     }
   }
 
-  #withinDeadline<T>(running: Promise<T>, deadline: number | undefined, op: string): Promise<T> {
+  /** The caller's deadline for calls outside the worker pipe (clone endpoint). */
+  #withinDeadline<T>(running: Promise<T>, deadline: number | undefined, op: string, onAbandoned: CallOptions['onAbandoned']): Promise<T> {
     if (deadline === undefined) return running;
     // The caller stops waiting; the worker finishes the call and is released then.
     let timer: NodeJS.Timeout | undefined;
@@ -501,17 +338,22 @@ export class Appliance {
         );
       }, Math.max(0, deadline - Date.now()));
     });
-    return Promise.race([running, expired]).finally(() => clearTimeout(timer));
+    return Promise.race([running, expired])
+      .catch((error: unknown) => {
+        if (onAbandoned && BrokerError.from(error).failureClass === 'deadline') onAbandoned(this.id, running);
+        throw error;
+      })
+      .finally(() => clearTimeout(timer));
   }
 
   #recordSuccess(latencyMs: number): void {
     // Restart back-off resets only once a worker has really served: a worker
     // that starts and then crashes on its first call keeps backing off.
-    this.#restartDelayMs = 100;
+    this.#pool.resetBackoff();
     this.stats.latencyEwmaMs =
       this.stats.latencyEwmaMs === 0 ? latencyMs : this.stats.latencyEwmaMs * (1 - ewmaWeight) + latencyMs * ewmaWeight;
     this.stats.consecutiveFailures = 0;
-    if (this.#health === 'degraded' && this.#workers.size === this.config.workers) this.#health = 'healthy';
+    if (this.#health === 'degraded' && this.#pool.full) this.#health = 'healthy';
   }
 
   #recordFailure(error: BrokerError, background: boolean): void {
@@ -526,15 +368,7 @@ export class Appliance {
     this.#stopped = true;
     this.breaker.shutdown();
     for (const timer of this.#faultTimers) clearTimeout(timer);
-    for (const timer of this.#restartTimers) clearTimeout(timer);
-    this.#restartTimers.clear();
-    for (const waiter of this.#waiters.splice(0)) {
-      if (waiter.timer) clearTimeout(waiter.timer);
-      waiter.reject(this.#unavailable('is stopping'));
-    }
-    await Promise.all([...this.#workers].map((worker) => worker.stop()));
+    await this.#pool.stop();
     this.clone?.close();
-    this.#workers.clear();
-    this.#idle.length = 0;
   }
 }

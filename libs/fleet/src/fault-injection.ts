@@ -1,3 +1,4 @@
+import { BrokerError } from '@hsm-broker/errors';
 import { translateCkr } from '@hsm-broker/pkcs11';
 
 /** What an injected fault does to a call at the worker boundary. */
@@ -47,4 +48,34 @@ export function applyFaults(faults: readonly ActiveFault[], op: string, random: 
         break;
     }
   }
+}
+
+/** A fault to inject, as an operator asks for it. */
+export interface FaultRequest {
+  kind: FaultKind;
+  probability: number;
+  latencyMs: number;
+  durationMs: number;
+}
+
+/** A week; also keeps expiry timers below Node's 2^31 ms limit. */
+const maxFaultDurationMs = 7 * 24 * 60 * 60 * 1000;
+
+/** Checks an operator's fault request and turns it into the fault to put in force; bad fields are INVALID_ARGUMENT naming the field. */
+export function faultFromRequest(request: FaultRequest, now: number = Date.now()): ActiveFault {
+  if (!(request.probability >= 0 && request.probability <= 1)) {
+    throw BrokerError.invalidArgument('probability', `must be 0 to 1, got ${String(request.probability)}`, 'INVALID_PROBABILITY');
+  }
+  if (!Number.isInteger(request.durationMs) || request.durationMs < 0 || request.durationMs > maxFaultDurationMs) {
+    throw BrokerError.invalidArgument('duration_ms', `must be 0 (until cleared) to ${String(maxFaultDurationMs)}, got ${String(request.durationMs)}`, 'INVALID_DURATION');
+  }
+  if (request.kind === 'LATENCY' && (request.latencyMs <= 0 || request.latencyMs > 600_000)) {
+    throw BrokerError.invalidArgument('latency_ms', `must be 1 to 600000 for LATENCY, got ${String(request.latencyMs)}`, 'INVALID_LATENCY');
+  }
+  return {
+    kind: request.kind,
+    probability: request.probability,
+    latencyMs: request.latencyMs,
+    expiresAt: request.durationMs > 0 ? now + request.durationMs : undefined,
+  };
 }

@@ -1,127 +1,24 @@
-import type { Tracer } from '@opentelemetry/api';
 import { BrokerError, Code, quoteInput } from '@hsm-broker/errors';
-import type { CloneOperation } from '@hsm-broker/pkcs11';
 import { Appliance } from './appliance.js';
-import type { ApplianceConfig, ApplianceHealth, ApplianceTimeouts, CallOptions } from './appliance.js';
-import type { BreakerPolicy, BreakerState } from './appliance-breaker.js';
-import { ApplianceWorker } from './appliance-worker.js';
+import type { CallOptions } from './appliance-config.js';
 import { defaultFleetTracer, endAttemptSpan, startAttemptSpan } from './attempt-span.js';
-import type { ActiveFault, FaultKind } from './fault-injection.js';
+import { faultFromRequest } from './fault-injection.js';
+import type { FaultRequest } from './fault-injection.js';
+import type { ExecuteOptions, Executed, FleetConfig, OfficerSession } from './fleet-config.js';
+import { applianceSnapshot, applianceState } from './fleet-status.js';
+import type { ApplianceSnapshot, ApplianceStatusState, FleetSnapshot, ZoneSnapshot } from './fleet-status.js';
+import { HealthProbes } from './health-probes.js';
+import { panicTrial } from './panic-trial.js';
+import { hedgedCall } from './hedged-call.js';
+import { knownZone, refuseDrainingLast, refuseFencingLast } from './rotation-guard.js';
+import { withOfficerSession } from './officer-session.js';
 import type { FleetControlEvent, FleetControlListener } from './fleet-control-event.js';
 import { RetryBudget } from './retry-budget.js';
 import type { CallAttempt, RoutedCallListener } from './routed-call.js';
-import type { RetryBudgetPolicy } from './retry-budget.js';
 import { chooseAppliance } from './zone-router.js';
 import type { RouteCandidate } from './zone-router.js';
-import { idempotentOperations } from './worker-operations.js';
+import { operationCatalog } from './worker-operations.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
-
-/** Routing, failure handling and recovery settings. */
-export interface RoutingPolicy {
-  /** Zones in order of preference after the local zone; others follow. */
-  zonePriority: string[];
-  /** When false, every zone is one level and traffic spreads across all. */
-  preferLocalZone: boolean;
-  breaker: BreakerPolicy;
-  retryBudget: RetryBudgetPolicy;
-  /** Most attempts for one idempotent call (first try included). */
-  maxAttempts: number;
-  /** Sign calls still running after this long are sent to a second appliance too (0 = off). */
-  hedgeDelayMs: number;
-  slowStartMs: number;
-  /** Background probe period; an idle broker still learns the fleet's state. */
-  healthIntervalMs: number;
-  probeTimeoutMs: number;
-  /** Whether InjectFault is allowed. */
-  faultInjection: boolean;
-}
-
-/** The fleet as configured. */
-export interface FleetConfig {
-  /** The zone the broker runs in. */
-  localZone: string;
-  appliances: ApplianceConfig[];
-  timeouts: ApplianceTimeouts;
-  routing: RoutingPolicy;
-  /** Receives one span per appliance attempt (OpenTelemetry API); default: the global tracer. */
-  tracer?: Tracer;
-}
-
-/** Options for {@link Fleet.execute}. */
-export interface ExecuteOptions extends CallOptions {
-  /** Only these appliances may serve the call (the holders of a key version). */
-  candidates?: readonly string[];
-  /** A PKCS#11 mechanism the appliance must offer (as discovered with C_GetMechanismList). */
-  mechanism?: string;
-  /** Told each appliance an attempt goes to, in order (failover and hedges included), so the audit trail can name them. */
-  onAttempt?: (applianceId: string) => void;
-}
-
-/** A result and where it was computed. */
-export interface Executed<T> {
-  result: T;
-  applianceId: string;
-}
-
-/** Status of one appliance as operators see it. */
-export type ApplianceStatusState = 'HEALTHY' | 'DEGRADED' | 'OPEN' | 'DRAINED' | 'DOWN';
-
-/** A snapshot of one appliance for status output. */
-export interface ApplianceSnapshot {
-  id: string;
-  zone: string;
-  state: ApplianceStatusState;
-  health: ApplianceHealth;
-  breakerState: BreakerState;
-  ejectionsTotal: number;
-  drained: boolean;
-  inFlight: number;
-  requestsTotal: number;
-  failuresTotal: number;
-  latencyEwmaMs: number;
-  mechanisms: readonly string[];
-  lastError: string;
-  workers: number;
-  workerRestartsTotal: number;
-  faults: readonly ActiveFault[];
-}
-
-/** A snapshot of one zone. */
-export interface ZoneSnapshot {
-  name: string;
-  applianceCount: number;
-  healthyCount: number;
-}
-
-/** A snapshot of the fleet for status output. */
-export interface FleetSnapshot {
-  localZone: string;
-  zones: ZoneSnapshot[];
-  appliances: ApplianceSnapshot[];
-  fencedZones: string[];
-}
-
-/** A security-officer session on one appliance, for KEK enrollment. */
-export interface OfficerSession {
-  call<K extends WorkerOperation>(op: K, args: WorkerArgs<K>): Promise<WorkerResult<K>>;
-}
-
-/** A fault to inject, as an operator asks for it. */
-export interface FaultRequest {
-  kind: FaultKind;
-  probability: number;
-  latencyMs: number;
-  durationMs: number;
-}
-
-/**
- * Crypto operations safe to send twice (the first answer wins; a second
- * ciphertext or signature is just as valid). Across a network a hung peer
- * otherwise costs the whole hang timeout before the retry starts.
- */
-const hedgeableOperations = new Set<WorkerOperation>(['sign', 'verify', 'encrypt', 'decrypt', 'generateMac', 'verifyMac', 'generateRandom']);
-/** A week; also keeps expiry timers below Node's 2^31 ms limit. */
-const maxFaultDurationMs = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * The appliances behind the broker, and for every call the choice of which
@@ -136,14 +33,7 @@ export class Fleet {
   readonly #fenced = new Set<string>();
   readonly #zoneOrder: string[];
   readonly #budget: RetryBudget;
-  readonly #probing = new Set<string>();
-  /**
-   * Appliances whose last contact (a health probe or a caller's call) ended
-   * in an appliance fault: panic mode skips them. Calls count as well as
-   * probes because probes stop while a breaker is open, and an appliance
-   * whose breaker opened on callers' faults has often not failed a probe yet.
-   */
-  readonly #probeFailed = new Set<string>();
+  readonly #health: HealthProbes;
   #healthTimer: NodeJS.Timeout | undefined;
   readonly #recoveryListeners: ((applianceId: string) => void)[] = [];
   readonly #replacedListeners: ((applianceId: string) => void)[] = [];
@@ -159,12 +49,20 @@ export class Fleet {
       ids.add(appliance.id);
     }
     this.config = config;
+    this.#health = new HealthProbes(config.routing.probeTimeoutMs, (applianceId) => {
+      for (const listener of this.#replacedListeners) listener(applianceId);
+    });
     for (const appliance of config.appliances) {
-      const created = new Appliance(appliance, config.timeouts, { breaker: config.routing.breaker, slowStartMs: config.routing.slowStartMs });
+      const created = new Appliance(
+        appliance,
+        config.timeouts,
+        { breaker: config.routing.breaker, slowStartMs: config.routing.slowStartMs },
+        config.workerFactory ? { workerFactory: config.workerFactory } : {},
+      );
       created.breaker.onStateChange((state) => {
         if (state === 'closed') for (const listener of this.#recoveryListeners) listener(created.id);
         // The half-open trial goes out at once rather than at the next health tick.
-        if (state === 'half-open') queueMicrotask(() => this.#probe(created));
+        if (state === 'half-open') queueMicrotask(() => this.#health.probe(created));
       });
       this.#appliances.set(appliance.id, created);
     }
@@ -278,7 +176,7 @@ export class Fleet {
         weight: appliance.weight,
         healthy: appliance.breaker.state === 'closed',
         inRotation: this.inRotation(appliance),
-        answersProbes: !this.#probeFailed.has(appliance.id),
+        answersProbes: this.#health.answersProbes(appliance.id),
       }));
   }
 
@@ -303,43 +201,18 @@ export class Fleet {
     trace.push(attempt);
     const span = startAttemptSpan(this.config.tracer ?? defaultFleetTracer, op, attempt, trace.length - 1);
     try {
-      const result = panic ? await this.#panicTrial(appliance, op, args, options) : await appliance.breaker.fire(() => appliance.call(op, args, options));
+      const result = panic ? await panicTrial(appliance, op, args, options, this.config.routing.probeTimeoutMs) : await appliance.breaker.fire(() => appliance.call(op, args, options));
       attempt.outcome = 'answered';
-      this.#probeFailed.delete(appliance.id);
+      this.#health.noteAnswered(appliance.id);
       return result;
     } catch (error: unknown) {
       if (panic) appliance.breaker.record(error);
-      if (BrokerError.from(error).failureClass === 'appliance') this.#probeFailed.add(appliance.id);
+      if (BrokerError.from(error).failureClass === 'appliance') this.#health.noteFault(appliance.id);
       attempt.outcome = 'failed';
       attempt.reason = BrokerError.from(error).reason;
       throw error;
     } finally {
       endAttemptSpan(span, attempt);
-    }
-  }
-
-  /**
-   * A call in panic mode goes to an appliance whose breaker is open, past
-   * the breaker. An idempotent one gets no longer than a health probe would
-   * (`probeTimeoutMs`): an appliance that is still down or reconnecting then
-   * costs the caller a bounded wait and an UNAVAILABLE, not its whole
-   * deadline, and the caller's remaining time is left for another appliance.
-   */
-  async #panicTrial<K extends WorkerOperation>(appliance: Appliance, op: K, args: WorkerArgs<K>, options: ExecuteOptions): Promise<WorkerResult<K>> {
-    if (!idempotentOperations.has(op)) return appliance.call(op, args, options);
-    const bound = Date.now() + this.config.routing.probeTimeoutMs;
-    if (options.deadline !== undefined && options.deadline <= bound) return appliance.call(op, args, options);
-    try {
-      return await appliance.call(op, args, { ...options, deadline: bound });
-    } catch (error: unknown) {
-      const failure = BrokerError.from(error);
-      if (failure.failureClass !== 'deadline' && failure.failureClass !== 'overload') throw failure;
-      throw new BrokerError(Code.UNAVAILABLE, `appliance ${appliance.id} did not answer within ${String(this.config.routing.probeTimeoutMs)} ms while every breaker was open`, {
-        reason: 'PANIC_TRIAL_TIMEOUT',
-        failureClass: 'appliance',
-        details: { appliance: appliance.id },
-        cause: failure,
-      });
     }
   }
 
@@ -363,8 +236,12 @@ export class Fleet {
     }
   }
 
-  async #execute<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options: ExecuteOptions, trace: CallAttempt[]): Promise<Executed<WorkerResult<K>>> {
-    const retryable = idempotentOperations.has(op);
+  async #execute<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, given: ExecuteOptions, trace: CallAttempt[]): Promise<Executed<WorkerResult<K>>> {
+    const definition = operationCatalog[op];
+    // The catalog knows the mechanism the arguments need; a caller may still name one itself.
+    const mechanism = given.mechanism ?? definition.mechanism?.(args).name;
+    const options = mechanism === given.mechanism ? given : { ...given, mechanism };
+    const retryable = definition.idempotent;
     const maxAttempts = retryable ? this.config.routing.maxAttempts : 1;
     const tried = new Set<string>();
     const triedZones = new Set<string>();
@@ -386,7 +263,8 @@ export class Fleet {
       tried.add(appliance.id);
       triedZones.add(appliance.zone);
       try {
-        const hedge = this.config.routing.hedgeDelayMs > 0 && hedgeableOperations.has(op) && attempt === 0;
+        // A hung peer across a network otherwise costs the whole hang timeout before the retry starts.
+        const hedge = this.config.routing.hedgeDelayMs > 0 && definition.hedgeable && attempt === 0;
         const result = hedge
           ? await this.#hedged(appliance, choice.panic, op, args, options, tried, triedZones, trace)
           : { result: await this.#attempt(appliance, choice.panic, op, args, options, trace), applianceId: appliance.id };
@@ -418,47 +296,19 @@ export class Fleet {
     triedZones: Set<string>,
     trace: CallAttempt[],
   ): Promise<Executed<WorkerResult<K>>> {
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let pending = 1;
-      let lastError: unknown;
-      const finish = (applianceId: string) => (result: WorkerResult<K>) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve({ result, applianceId });
-      };
-      const failed = (error: unknown): void => {
-        lastError = error;
-        pending--;
-        if (settled) return;
-        // A caller's error would repeat on any appliance: report it at once.
-        const callerFault = BrokerError.from(error).failureClass !== 'appliance';
-        if (callerFault || (pending === 0 && !timerPending)) {
-          settled = true;
-          clearTimeout(timer);
-          reject(error);
-        }
-      };
-      let timerPending = true;
-      this.#attempt(first, panic, op, args, options, trace).then(finish(first.id), failed);
-      const timer = setTimeout(() => {
-        timerPending = false;
-        if (settled) return;
+    const attempt = (appliance: Appliance, choicePanic: boolean, hedge: boolean): Promise<Executed<WorkerResult<K>>> =>
+      this.#attempt(appliance, choicePanic, op, args, options, trace, hedge).then((result) => ({ result, applianceId: appliance.id }));
+    return hedgedCall(
+      () => attempt(first, panic, false),
+      () => {
         const second = chooseAppliance(this.#candidates(options), { zoneOrder: this.#zoneOrder, exclude: tried, avoidZones: triedZones });
-        if (!second || !this.#tryRetry()) {
-          if (pending === 0) {
-            settled = true;
-            reject(lastError);
-          }
-          return;
-        }
+        if (!second || !this.#tryRetry()) return undefined;
         tried.add(second.appliance.id);
         triedZones.add(second.appliance.zone);
-        pending++;
-        this.#attempt(second.appliance.appliance, second.panic, op, args, options, trace, true).then(finish(second.appliance.id), failed);
-      }, this.config.routing.hedgeDelayMs);
-    });
+        return () => attempt(second.appliance.appliance, second.panic, true);
+      },
+      this.config.routing.hedgeDelayMs,
+    );
   }
 
   /** Performs `op` on one named appliance, without failover (replication, inventory, repair). */
@@ -474,70 +324,17 @@ export class Fleet {
    * request being the guinea pig.
    */
   checkHealth(): void {
-    for (const appliance of this.appliances) this.#probe(appliance);
+    for (const appliance of this.appliances) this.#health.probe(appliance);
   }
 
-  #probeCall(appliance: Appliance): Promise<WorkerResult<'probe'>> {
-    const deadline = Date.now() + this.config.routing.probeTimeoutMs;
-    return appliance.call('probe', {}, { deadline, background: true }).catch((error: unknown) => {
-      const failure = BrokerError.from(error);
-      if (failure.failureClass === 'deadline') {
-        throw new BrokerError(Code.UNAVAILABLE, `appliance ${appliance.id} did not answer a probe within ${String(this.config.routing.probeTimeoutMs)} ms`, {
-          reason: 'PROBE_TIMEOUT',
-          failureClass: 'appliance',
-        });
-      }
-      throw failure;
-    });
-  }
-
-  #probe(appliance: Appliance): void {
-    if (!appliance.available || appliance.breaker.state === 'open' || this.#probing.has(appliance.id)) return;
-    this.#probing.add(appliance.id);
-    appliance.breaker
-      .fire(() => this.#probeCall(appliance))
-      .then((result) => {
-        this.#probeFailed.delete(appliance.id);
-        if (appliance.noteTokenSerial(result.serial)) {
-          for (const listener of this.#replacedListeners) listener(appliance.id);
-        }
-      })
-      .catch(() => {
-        this.#probeFailed.add(appliance.id);
-      })
-      .finally(() => this.#probing.delete(appliance.id));
-  }
-
-  async #recoverSoon(appliance: Appliance): Promise<void> {
-    for (let attempt = 0; attempt < 50 && appliance.breaker.state !== 'closed'; attempt++) {
-      if (appliance.available && (await appliance.breaker.retryNow(() => this.#probeCall(appliance)))) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
-  /**
-   * Refuses a drain or fence that would leave nothing serving: with every
-   * appliance drained or every zone fenced, every call fails, which no
-   * operator wants from one command. Appliances that are down do not count
-   * as serving, so a fleet that is already broken cannot lose its last
-   * working appliance this way either.
-   */
-  #keepOneServing(removed: (appliance: Appliance) => boolean, refusal: () => BrokerError): void {
-    const serving = this.appliances.filter((appliance) => this.inRotation(appliance));
-    if (serving.length > 0 && serving.every(removed)) throw refusal();
+  #serving(): Appliance[] {
+    return this.appliances.filter((appliance) => this.inRotation(appliance));
   }
 
   /** Stops new work for one appliance; calls in flight finish. Refused when it is the last one serving. */
   drain(applianceId: string): Appliance {
     const appliance = this.appliance(applianceId);
-    this.#keepOneServing(
-      (candidate) => candidate === appliance,
-      () =>
-        new BrokerError(Code.FAILED_PRECONDITION, `appliance_id: draining ${quoteInput(appliance.id)} would leave no appliance serving; undrain or repair another appliance first`, {
-          reason: 'LAST_SERVING_APPLIANCE',
-          details: { field: 'appliance_id', appliance: appliance.id },
-        }),
-    );
+    refuseDrainingLast(this.#serving(), appliance);
     appliance.setDrained(true);
     this.#control('drained', appliance.id);
     return appliance;
@@ -551,24 +348,10 @@ export class Fleet {
     return appliance;
   }
 
-  #zone(zone: string): string {
-    if (!this.appliances.some((appliance) => appliance.zone === zone)) {
-      throw new BrokerError(Code.NOT_FOUND, `zone: no appliance is in zone ${quoteInput(zone)}`, { reason: 'ZONE_NOT_FOUND', details: { field: 'zone' } });
-    }
-    return zone;
-  }
-
   /** Takes a whole zone out of rotation. Refused when no other zone would be serving. */
   fence(zone: string): ZoneSnapshot {
-    const name = this.#zone(zone);
-    this.#keepOneServing(
-      (candidate) => candidate.zone === name,
-      () =>
-        new BrokerError(Code.FAILED_PRECONDITION, `zone: fencing ${quoteInput(name)} would leave no zone serving; unfence or repair another zone first`, {
-          reason: 'LAST_SERVING_ZONE',
-          details: { field: 'zone', zone: name },
-        }),
-    );
+    const name = knownZone(this.appliances, zone);
+    refuseFencingLast(this.#serving(), name);
     this.#fenced.add(name);
     this.#control('fenced', name);
     return this.#zoneSnapshot(zone);
@@ -576,7 +359,7 @@ export class Fleet {
 
   /** Returns a fenced zone to rotation. */
   unfence(zone: string): ZoneSnapshot {
-    if (this.#fenced.delete(this.#zone(zone))) {
+    if (this.#fenced.delete(knownZone(this.appliances, zone))) {
       for (const appliance of this.appliances) if (appliance.zone === zone) appliance.slowStart();
       this.#control('unfenced', zone);
     }
@@ -590,22 +373,9 @@ export class Fleet {
         reason: 'FAULT_INJECTION_DISABLED',
       });
     }
-    if (!(request.probability >= 0 && request.probability <= 1)) {
-      throw BrokerError.invalidArgument('probability', `must be 0 to 1, got ${String(request.probability)}`, 'INVALID_PROBABILITY');
-    }
-    if (!Number.isInteger(request.durationMs) || request.durationMs < 0 || request.durationMs > maxFaultDurationMs) {
-      throw BrokerError.invalidArgument('duration_ms', `must be 0 (until cleared) to ${String(maxFaultDurationMs)}, got ${String(request.durationMs)}`, 'INVALID_DURATION');
-    }
-    if (request.kind === 'LATENCY' && (request.latencyMs <= 0 || request.latencyMs > 600_000)) {
-      throw BrokerError.invalidArgument('latency_ms', `must be 1 to 600000 for LATENCY, got ${String(request.latencyMs)}`, 'INVALID_LATENCY');
-    }
+    const fault = faultFromRequest(request);
     const appliance = this.appliance(applianceId);
-    appliance.injectFault({
-      kind: request.kind,
-      probability: request.probability,
-      latencyMs: request.latencyMs,
-      expiresAt: request.durationMs > 0 ? Date.now() + request.durationMs : undefined,
-    });
+    appliance.injectFault(fault);
     this.#control('fault-injected', appliance.id, request.kind);
     return appliance;
   }
@@ -619,7 +389,7 @@ export class Fleet {
     // instead of waiting out back-offs grown during the rehearsal.
     for (const appliance of targets) {
       appliance.restartNow();
-      void this.#recoverSoon(appliance);
+      void this.#health.recoverSoon(appliance);
     }
     this.#control('faults-cleared', applianceId);
     return cleared;
@@ -630,62 +400,18 @@ export class Fleet {
    * of its own: login state is per process, and the crypto workers stay
    * logged in as the user meanwhile.
    */
-  async withOfficer<T>(applianceId: string, body: (session: OfficerSession) => Promise<T>): Promise<T> {
-    const appliance = this.appliance(applianceId);
-    const clone = appliance.clone;
-    if (clone) {
-      return clone.officer((session) => body({ call: (op, args) => session.call(op as CloneOperation, args as never) as never }), this.config.timeouts.slowCallMs);
-    }
-    if (appliance.config.soPin === undefined) {
-      throw new BrokerError(Code.FAILED_PRECONDITION, `appliance ${applianceId} has no security-officer PIN configured`, {
-        reason: 'SO_PIN_MISSING',
-      });
-    }
-    const worker = await ApplianceWorker.start({
-      applianceId,
-      modulePath: appliance.config.modulePath,
-      selector: appliance.config.selector,
-      role: 'so',
-      pin: appliance.config.soPin,
-      env: appliance.config.env,
-      startTimeoutMs: this.config.timeouts.startMs,
-    });
-    try {
-      return await body({ call: (op, args) => worker.call(op, args, this.config.timeouts.slowCallMs) });
-    } finally {
-      await worker.stop();
-    }
+  withOfficer<T>(applianceId: string, body: (session: OfficerSession) => Promise<T>): Promise<T> {
+    return withOfficerSession(this.appliance(applianceId), this.config.timeouts, body);
   }
 
   /** The operator-facing state of an appliance. */
   stateOf(appliance: Appliance): ApplianceStatusState {
-    if (appliance.drained || this.#fenced.has(appliance.zone)) return 'DRAINED';
-    if (appliance.health === 'down' || !appliance.available) return 'DOWN';
-    if (appliance.breaker.state !== 'closed') return 'OPEN';
-    if (appliance.health !== 'healthy' || appliance.weight < 1 || appliance.breaker.consecutiveFailures > 0) return 'DEGRADED';
-    return 'HEALTHY';
+    return applianceState(appliance, this.#fenced.has(appliance.zone));
   }
 
   /** A snapshot of one appliance. */
   applianceSnapshot(appliance: Appliance): ApplianceSnapshot {
-    return {
-      id: appliance.id,
-      zone: appliance.zone,
-      state: this.stateOf(appliance),
-      health: appliance.health,
-      breakerState: appliance.breaker.state,
-      ejectionsTotal: appliance.breaker.ejections,
-      drained: appliance.drained,
-      inFlight: appliance.inFlight,
-      requestsTotal: appliance.stats.requestsTotal,
-      failuresTotal: appliance.stats.failuresTotal,
-      latencyEwmaMs: appliance.stats.latencyEwmaMs,
-      mechanisms: appliance.mechanisms,
-      lastError: appliance.stats.lastError,
-      workers: appliance.workerCount,
-      workerRestartsTotal: appliance.stats.workerRestartsTotal,
-      faults: appliance.faults,
-    };
+    return applianceSnapshot(appliance, this.stateOf(appliance));
   }
 
   #zoneSnapshot(zone: string): ZoneSnapshot {
