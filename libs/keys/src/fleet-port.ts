@@ -22,7 +22,7 @@ export interface FleetPort {
   readonly appliances: readonly ReplicaTarget[];
   /** One appliance by id; throws NOT_FOUND for an id not configured. */
   appliance(id: string): ReplicaTarget;
-  /** Runs `op` on one appliance the fleet chooses (among `options.candidates`), with failover for idempotent operations. */
+  /** Runs `op` on one appliance the fleet chooses (among `options.candidates`, offering the mechanism the arguments need), with failover for idempotent operations. */
   execute<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, options?: ExecuteOptions): Promise<Executed<WorkerResult<K>>>;
   /** Runs `op` on exactly `applianceId`, without failover. */
   executeOn<K extends WorkerOperation>(applianceId: string, op: K, args: WorkerArgs<K>, options?: CallOptions): Promise<WorkerResult<K>>;

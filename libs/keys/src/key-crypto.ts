@@ -18,9 +18,6 @@ export type MessageType = 'RAW' | 'DIGEST';
 /** Largest RAW message Sign and GenerateMac accept. */
 export const maxRawMessageBytes = 4096;
 
-/** The PKCS#11 mechanism each operation needs; a remote transport may not carry every one. */
-const schemeMechanism = { ecdsa: 'CKM_ECDSA', 'rsa-pss': 'CKM_RSA_PKCS_PSS', 'rsa-pkcs1': 'CKM_RSA_PKCS' } as const;
-const hmacMechanism = { sha256: 'CKM_SHA256_HMAC', sha384: 'CKM_SHA384_HMAC', sha512: 'CKM_SHA512_HMAC' } as const;
 
 /**
  * The cryptographic operations: each resolves its key id to a usable key
@@ -37,14 +34,14 @@ export class KeyCrypto {
   }
 
   /**
-   * Routing options: only holders of the version, offering the mechanism,
-   * within the deadline. Built field by field: this runs on every call.
+   * Routing options: only holders of the version, within the deadline (the
+   * fleet's operation catalog adds the mechanism the arguments need). Built
+   * field by field: this runs on every call.
    */
-  #options(version: KeyVersionRecord, options: RequestOptions, mechanism?: string): ExecuteOptions {
+  #options(version: KeyVersionRecord, options: RequestOptions): ExecuteOptions {
     const routed: ExecuteOptions = { candidates: version.replicas };
     if (options.deadline !== undefined) routed.deadline = options.deadline;
     if (options.onAttempt !== undefined) routed.onAttempt = options.onAttempt;
-    if (mechanism !== undefined) routed.mechanism = mechanism;
     return routed;
   }
 
@@ -60,7 +57,7 @@ export class KeyCrypto {
     const { result } = await this.#fleet.execute(
       'encrypt',
       { label: objectLabel(key.keyId, version.version), iv, aad: additionalData(header, context), plaintext },
-      this.#options(version, options, 'CKM_AES_GCM'),
+      this.#options(version, options),
     );
     return { ciphertext: Buffer.concat([header, iv, result]), keyId: key.keyId, keyVersion: version.version };
   }
@@ -90,7 +87,7 @@ export class KeyCrypto {
       const { result } = await this.#fleet.execute(
         'decrypt',
         { label: objectLabel(key.keyId, version.version), iv: parsed.iv, aad: additionalData(parsed.header, context), ciphertext: parsed.sealed },
-        this.#options(version, options, 'CKM_AES_GCM'),
+        this.#options(version, options),
       );
       return { plaintext: result, keyId: key.keyId, keyVersion: version.version };
     } catch (error: unknown) {
@@ -180,7 +177,7 @@ export class KeyCrypto {
     const { scheme, hash } = signatureParameters(algorithm);
     const digest = this.#digest(message, messageType, hash);
     const version = this.#resolver.version(key, 0);
-    const { result } = await this.#fleet.execute('sign', { label: objectLabel(key.keyId, version.version), scheme, hash, digest }, this.#options(version, options, schemeMechanism[scheme]));
+    const { result } = await this.#fleet.execute('sign', { label: objectLabel(key.keyId, version.version), scheme, hash, digest }, this.#options(version, options));
     return { signature: result, keyId: key.keyId, keyVersion: version.version };
   }
 
@@ -244,7 +241,7 @@ export class KeyCrypto {
     const key = this.#resolver.usable(keyId, 'GENERATE_VERIFY_MAC');
     this.#checkMacAlgorithm(key, algorithm);
     const version = this.#resolver.version(key, 0);
-    const { result } = await this.#fleet.execute('generateMac', { label: objectLabel(key.keyId, version.version), hash: macHash(algorithm), message }, this.#options(version, options, hmacMechanism[macHash(algorithm)]));
+    const { result } = await this.#fleet.execute('generateMac', { label: objectLabel(key.keyId, version.version), hash: macHash(algorithm), message }, this.#options(version, options));
     return { mac: result, keyId: key.keyId, keyVersion: version.version };
   }
 
@@ -270,7 +267,7 @@ export class KeyCrypto {
     const { result } = await this.#fleet.execute(
       'verifyMac',
       { label: objectLabel(key.keyId, version.version), hash: macHash(algorithm), message, mac },
-      this.#options(version, options, hmacMechanism[macHash(algorithm)]),
+      this.#options(version, options),
     );
     return { valid: result, keyId: key.keyId, keyVersion: version.version };
   }
