@@ -85,7 +85,7 @@ import {
 import { decryptEnvelope, encryptEnvelope } from './envelope-encryption.js';
 import type { EncryptionContext } from './encryption-context.js';
 import { registerReplicaResolver } from './replica-resolver.js';
-import { replicaChannelOptions } from './replica-service-config.js';
+import { idempotentMethodPaths, replicaChannelOptions } from './replica-service-config.js';
 import { parseReplicaTarget } from './replica-target.js';
 
 export type { PartialMessage } from './partial-message.js';
@@ -108,6 +108,8 @@ const reconnectBackoff: Partial<ChannelOptions> = { 'grpc.initial_reconnect_back
  */
 export const defaultBackupDeadlineMs = 600_000;
 
+/** Methods a call may be sent again after its connection dropped (see replica-service-config.ts). */
+const idempotentPaths: ReadonlySet<string> = new Set(idempotentMethodPaths);
 
 /** Settings for {@link createBrokerClient}, checked once when the client is made. */
 export interface BrokerClientOptions {
@@ -346,7 +348,7 @@ export function createBrokerClient(options: BrokerClientOptions): BrokerClient {
     options.credentials ?? grpcCredentials.createInsecure(),
     replicaChannelOptions({ ...reconnectBackoff, ...options.channelOptions }),
   );
-  const calls = channelCalls(channel, clientDeadlineMs);
+  const calls = channelCalls(channel, clientDeadlineMs, idempotentPaths);
   const { unary } = calls;
 
 

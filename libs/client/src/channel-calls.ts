@@ -1,5 +1,5 @@
 import { status as GrpcStatus, type Client, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { BrokerError, Code } from '@hsm-broker/errors';
+import { BrokerError, Code, reasonTrailer } from '@hsm-broker/errors';
 import { checkDeadlineMs, deadlineFrom, toMetadata, type BrokerCallOptions } from './call-options.js';
 import { toBrokerError } from './status-error.js';
 
@@ -22,9 +22,21 @@ export interface ChannelCalls {
   ) => Promise<void>;
 }
 
+/**
+ * How often a unary idempotent call is sent again, beyond grpc-js' own
+ * retries, when it failed with UNAVAILABLE that no broker sent (a
+ * connection reset by a replica that died mid-call). grpc-js stops retrying
+ * a call once any attempt saw response headers, and may spend its attempts
+ * on a connection it has not yet seen die; this second layer keeps the
+ * promise that a killed replica costs no idempotent call.
+ */
+const transportRetries = 2;
+/** Wait before such a retry: long enough for grpc-js to mark the dead connection, short against any deadline. */
+const transportRetryDelayMs = 50;
+
 /** The calls of {@link ChannelCalls} on `channel`; a call without its own deadline gets `clientDeadlineMs`. */
-export function channelCalls(channel: Client, clientDeadlineMs: number): ChannelCalls {
-function unary<Request, Response>(
+export function channelCalls(channel: Client, clientDeadlineMs: number, retryablePaths: ReadonlySet<string> = new Set()): ChannelCalls {
+  function unary<Request, Response>(
     method: MethodDescriptor<Request, Response>,
     request: Request,
     callOptions: BrokerCallOptions = {},
@@ -36,36 +48,66 @@ function unary<Request, Response>(
         return;
       }
       let onAbort: (() => void) | undefined;
+      let cancelCurrent: (() => void) | undefined;
+      let retryTimer: NodeJS.Timeout | undefined;
+      const finish = (): void => {
+        if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+      };
       try {
-        const deadlineMs = checkDeadlineMs(
-          'deadlineMs',
-          callOptions.deadlineMs ?? clientDeadlineMs,
-        );
-        const call = channel.makeUnaryRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          request,
-          toMetadata(callOptions.metadata),
-          { deadline: deadlineFrom(deadlineMs) },
-          (error: ServiceError | null, response?: Response) => {
-            if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-            if (error !== null) reject(toBrokerError(error));
-            else if (response === undefined) {
-              reject(new BrokerError(Code.INTERNAL, `${method.path}: empty response`));
-            } else resolve(response);
-          },
-        );
+        const deadlineMs = checkDeadlineMs('deadlineMs', callOptions.deadlineMs ?? clientDeadlineMs);
+        const deadline = deadlineFrom(deadlineMs);
+        const metadata = toMetadata(callOptions.metadata);
+        const attempt = (retriesLeft: number): void => {
+          const call = channel.makeUnaryRequest(
+            method.path,
+            method.requestSerialize,
+            method.responseDeserialize,
+            request,
+            metadata,
+            { deadline },
+            (error: ServiceError | null, response?: Response) => {
+              if (error !== null) {
+                if (retriesLeft > 0 && retryablePaths.has(method.path) && droppedByTransport(error) && deadline - Date.now() > 2 * transportRetryDelayMs) {
+                  retryTimer = setTimeout(() => {
+                    retryTimer = undefined;
+                    attempt(retriesLeft - 1);
+                  }, transportRetryDelayMs);
+                  return;
+                }
+                finish();
+                reject(toBrokerError(error));
+              } else if (response === undefined) {
+                finish();
+                reject(new BrokerError(Code.INTERNAL, `${method.path}: empty response`));
+              } else {
+                finish();
+                resolve(response);
+              }
+            },
+          );
+          cancelCurrent = () => call.cancel();
+        };
+        attempt(transportRetries);
         if (signal !== undefined) {
-          onAbort = () => call.cancel();
+          onAbort = () => {
+            if (retryTimer !== undefined) {
+              clearTimeout(retryTimer);
+              retryTimer = undefined;
+              finish();
+              reject(new BrokerError(Code.CANCELLED, 'call cancelled', { cause: signal.reason }));
+              return;
+            }
+            cancelCurrent?.();
+          };
           signal.addEventListener('abort', onAbort, { once: true });
         }
       } catch (error: unknown) {
+        finish();
         reject(toBrokerError(error));
       }
     });
   }
-  
+
   /**
    * Calls a server-streaming method, handing each message to `onMessage` in
    * order. Resolves once the stream has ended with status OK; rejects with
@@ -136,4 +178,13 @@ function unary<Request, Response>(
     });
   }
   return { unary, serverStream };
+}
+
+/**
+ * UNAVAILABLE that no broker sent: a broker's own refusals carry its reason
+ * trailer (and a fleet refusal asks not to be retried), while a connection
+ * that was reset, refused or closed under the call carries none.
+ */
+function droppedByTransport(error: ServiceError): boolean {
+  return error.code === GrpcStatus.UNAVAILABLE && (error.metadata?.get(reasonTrailer) ?? []).length === 0;
 }
