@@ -35,14 +35,16 @@ export function unary<Req, Res>(
     const started = performance.now();
     let context: CallContext | undefined;
     let span: CallTrace | undefined;
+    let headers: ReturnType<CallTrace['responseMetadata']>;
     let result: Promise<Res>;
     try {
       const current = contextOf(call, method, deadlineOf(call.getDeadline()), pipeline);
       context = current;
       const traced = beginCallTrace(pipeline.tracer, call, current);
       span = traced;
-      const headers = traced.responseMetadata();
-      if (headers) call.sendMetadata(headers);
+      // Sent with the answer, not now: a client that sees response headers
+      // early may no longer retry the call if this replica dies under it.
+      headers = traced.responseMetadata();
       result = traced.run(() => Promise.resolve(pipeline.admit(current, call.request)).then(() => handler(call.request, current)));
     } catch (error: unknown) {
       result = Promise.reject(error);
@@ -59,6 +61,7 @@ export function unary<Req, Res>(
     // Settled inside the call's scope, so the lines it logs carry the request id.
     const settle = (): Promise<void> => result.then(
       (response) => {
+        if (headers) call.sendMetadata(headers);
         callback(null, response);
         if (context) noteResponseKey(context, response);
         finish(status.OK);
@@ -67,6 +70,7 @@ export function unary<Req, Res>(
         const serviceError = toServiceError(error);
         if (serviceError.code === status.INTERNAL) log.error('request failed', { method, error: error instanceof Error ? error.message : String(error) });
         else log.debug('request refused', { method, code: serviceError.code, detail: serviceError.message });
+        if (headers) call.sendMetadata(headers);
         callback(serviceError);
         const [reason] = serviceError.metadata?.get(reasonTrailer) ?? [];
         finish(serviceError.code ?? status.UNKNOWN, typeof reason === 'string' ? reason : undefined);
