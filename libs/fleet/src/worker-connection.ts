@@ -28,6 +28,13 @@ interface PendingCall {
 
 /** How often in-flight calls are checked against their limits: one timer per worker, not one per call. */
 const sweepIntervalMs = 10;
+/**
+ * A gap between two checks longer than this means the event loop stalled
+ * (a large request being parsed, a long garbage collection). Answers that
+ * arrived meanwhile are still unread in the pipe, so no hang is judged until
+ * the loop has polled once more.
+ */
+const stallGapMs = 100;
 
 /**
  * The broker's end of one worker pipe: calls go out as frames (coalesced,
@@ -53,6 +60,10 @@ export class WorkerConnection {
   #closedBy: ((op: string) => BrokerError) | undefined;
   /** A hang was reported: the process is being killed, and the calls behind it fail with it, not as hangs of their own. */
   #condemned = false;
+  /** When the sweep last ran, to tell a stalled event loop from a hung worker. */
+  #lastCheckAt = 0;
+  /** The last check found a stall and judged nothing; the next one judges whatever the gap. */
+  #deferredByStall = false;
 
   constructor(applianceId: string, sink: FrameSink, onHang: (op: WorkerOperation) => void) {
     this.#applianceId = applianceId;
@@ -164,6 +175,10 @@ export class WorkerConnection {
       return;
     }
     const now = Date.now();
+    const stalled = this.#lastCheckAt !== 0 && now - this.#lastCheckAt > stallGapMs && !this.#deferredByStall;
+    this.#lastCheckAt = now;
+    this.#deferredByStall = stalled;
+    if (stalled) return;
     // The worker runs calls in the order sent, so only the oldest can hang;
     // its clock starts when it was sent or when the call before it was answered.
     const [headId, head] = this.#pending.entries().next().value as [number, PendingCall];
@@ -213,5 +228,7 @@ export class WorkerConnection {
   #stopSweep(): void {
     if (this.#sweep) clearInterval(this.#sweep);
     this.#sweep = undefined;
+    this.#lastCheckAt = 0;
+    this.#deferredByStall = false;
   }
 }
