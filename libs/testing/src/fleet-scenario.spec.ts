@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ApplianceState } from '@hsm-broker/client';
+import type { ApplianceStatus } from '@hsm-broker/client';
 import { failuresOnlyWithin, failuresUntilReconnected, fastRefusalOnceKnown } from './fleet-scenario.js';
-import type { ScenarioTimes } from './fleet-scenario.js';
+import type { FleetHistory, ScenarioTimes } from './fleet-scenario.js';
+import type { FleetSample } from './fleet-sampler.js';
 import type { LoadCall } from './mixed-load.js';
 
 const times: ScenarioTimes = { faultAt: 1000, faultDoneAt: 5000, repairAt: 5000, repairedAt: 6000 };
@@ -26,11 +29,19 @@ test('a fault window: only the given code, only for calls overlapping the window
   assert.match(judge(call('0/0', 2000, 100, 'DEADLINE_EXCEEDED'), times) ?? '', /only UNAVAILABLE/);
 });
 
-test('a fleet down altogether: slow failures only before the first fast refusal, none once it is back', () => {
+test('a fleet down altogether: slow failures only until the broker knows, none once it is back', () => {
   const calls = [call('0/0', 1500, 600, 'DEADLINE_EXCEEDED'), call('0/1', 2500, 1, 'UNAVAILABLE')];
-  assert.equal(fastRefusalOnceKnown(call('0/0', 1500, 2000, 'DEADLINE_EXCEEDED'), times, calls), undefined, 'on its way when the fleet vanished');
-  assert.match(fastRefusalOnceKnown(call('0/0', 3000, 2000, 'DEADLINE_EXCEEDED'), times, calls) ?? '', /should refuse fast/);
-  assert.equal(fastRefusalOnceKnown(call('0/0', 3000, 1, 'UNAVAILABLE'), times, calls), undefined);
-  assert.match(fastRefusalOnceKnown(call('0/0', 6500, 1, 'UNAVAILABLE'), times, calls) ?? '', /while the fleet was up/);
-  assert.equal(fastRefusalOnceKnown({ ...call('0/0', 3000, 2000, 'DEADLINE_EXCEEDED'), op: 'CreateKey' }, times, calls), undefined);
+  // The broker's own status: every appliance out of rotation from 2800 on.
+  const status = (at: number, state: ApplianceState): FleetSample => ({ at, appliances: new Map([['hsm-a1', { state } as ApplianceStatus], ['hsm-b1', { state: ApplianceState.OPEN } as ApplianceStatus]]) });
+  const samples = [status(2000, ApplianceState.HEALTHY), status(2800, ApplianceState.DOWN)];
+  const history: FleetHistory = { firstAfter: (from, test) => samples.find((sample) => sample.at > from && test(sample)) };
+  const judge = (judged: LoadCall): string | undefined => fastRefusalOnceKnown(judged, times, calls, history);
+  assert.equal(judge(call('0/0', 1500, 2000, 'DEADLINE_EXCEEDED')), undefined, 'on its way when the fleet vanished');
+  assert.equal(judge(call('0/0', 2600, 2000, 'DEADLINE_EXCEEDED')), undefined, 'after the first refusal, before the broker had every appliance out');
+  assert.match(judge(call('0/0', 3000, 2000, 'DEADLINE_EXCEEDED')) ?? '', /should refuse fast/);
+  assert.equal(judge(call('0/0', 3000, 1, 'UNAVAILABLE')), undefined);
+  assert.match(judge(call('0/0', 6500, 1, 'UNAVAILABLE')) ?? '', /while the fleet was up/);
+  assert.equal(judge({ ...call('0/0', 3000, 2000, 'DEADLINE_EXCEEDED'), op: 'CreateKey' }), undefined);
+  const noStatus: FleetHistory = { firstAfter: () => undefined };
+  assert.match(fastRefusalOnceKnown(call('0/0', 2600, 2000, 'DEADLINE_EXCEEDED'), times, calls, noStatus) ?? '', /should refuse fast/, 'without status, the first refusal decides');
 });

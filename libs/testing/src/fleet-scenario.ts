@@ -4,6 +4,12 @@ import { ApplianceState } from '@hsm-broker/client';
 import type { BrokerClient } from '@hsm-broker/client';
 import type { ContainerFleet } from './container-fleet.js';
 import { FleetSampler } from './fleet-sampler.js';
+import type { FleetSample } from './fleet-sampler.js';
+
+/** What a judge of calls may ask of the fleet status recorded during the scenario. */
+export interface FleetHistory {
+  firstAfter(from: number, test: (sample: FleetSample) => boolean): FleetSample | undefined;
+}
 import { idempotentOps, summarise, verifyLoadResults } from './load-report.js';
 import type { LoadSummary, ScenarioRow } from './load-report.js';
 import { startMixedLoad } from './mixed-load.js';
@@ -51,7 +57,7 @@ export interface ScenarioPlan {
    * Why a failed call is not acceptable, or undefined when it is. Default:
    * no idempotent call may fail (CreateKey may, it is never retried blindly).
    */
-  unacceptable?: (call: LoadCall, times: ScenarioTimes, calls: readonly LoadCall[]) => string | undefined;
+  unacceptable?: (call: LoadCall, times: ScenarioTimes, calls: readonly LoadCall[], sampler: FleetHistory) => string | undefined;
 }
 
 const warmMs = 4000;
@@ -117,17 +123,22 @@ export function failuresUntilReconnected(code: string): (call: LoadCall, times: 
 
 /**
  * For a fleet that is down altogether: idempotent calls may fail only while
- * it is down (until the repair), and once the broker has refused one call
- * with UNAVAILABLE (it knows) every later failure must be that fast refusal;
- * calls already on their way to the vanishing appliances may run out their
- * deadline. CreateKey is judged as always (it is never retried blindly).
+ * it is down (until the repair), and once the broker knows the fleet is down
+ * (it has refused a call with UNAVAILABLE and its own fleet status shows no
+ * appliance in rotation) every later failure must be that fast refusal.
+ * Calls already on their way to appliances the broker had not yet found
+ * dead may run out their deadline. CreateKey is judged as always (it is
+ * never retried blindly).
  */
-export function fastRefusalOnceKnown(call: LoadCall, times: ScenarioTimes, calls: readonly LoadCall[]): string | undefined {
+export function fastRefusalOnceKnown(call: LoadCall, times: ScenarioTimes, calls: readonly LoadCall[], sampler: FleetHistory): string | undefined {
   if (!idempotentOps.has(call.op)) return undefined;
   if (call.at + call.ms < times.faultAt || call.at > times.repairedAt) return 'failed while the fleet was up';
   if (call.code === 'UNAVAILABLE') return undefined;
   const firstRefusal = Math.min(...calls.filter((other) => other.code === 'UNAVAILABLE' && other.at >= times.faultAt).map((other) => other.at + other.ms));
-  return call.at < firstRefusal ? undefined : `failed with ${call.code} after the broker had refused with UNAVAILABLE (it should refuse fast)`;
+  const outOfRotation = new Set([ApplianceState.OPEN, ApplianceState.DOWN]);
+  const allOut = sampler.firstAfter(times.faultAt, (sample) => sample.appliances.size > 0 && [...sample.appliances.values()].every((appliance) => outOfRotation.has(appliance.state)));
+  const knownAt = Math.max(firstRefusal, allOut?.at ?? firstRefusal);
+  return call.at < knownAt ? undefined : `failed with ${call.code} after the broker knew the fleet was down (it should refuse fast)`;
 }
 
 function defaultUnacceptable(call: LoadCall): string | undefined {
@@ -179,7 +190,7 @@ export async function runScenario(fleet: ContainerFleet, client: BrokerClient, k
   assert.deepEqual(
     calls.flatMap((call) => {
       if (call.ok) return [];
-      const reason = unacceptable(call, times, calls);
+      const reason = unacceptable(call, times, calls, sampler);
       return reason === undefined ? [] : [`${call.op} ${call.code} at +${String(call.at - times.faultAt)} ms: ${reason} (${call.message ?? ''})`];
     }),
     [],
