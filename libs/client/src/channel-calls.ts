@@ -57,6 +57,9 @@ export function channelCalls(channel: Client, clientDeadlineMs: number, retryabl
         const deadlineMs = checkDeadlineMs('deadlineMs', callOptions.deadlineMs ?? clientDeadlineMs);
         const deadline = deadlineFrom(deadlineMs);
         const metadata = toMetadata(callOptions.metadata);
+        // The first transport failure: if a resend only runs out the
+        // deadline, the caller hears this, as it would have without resends.
+        let dropped: ServiceError | undefined;
         const attempt = (retriesLeft: number): void => {
           const call = channel.makeUnaryRequest(
             method.path,
@@ -68,6 +71,7 @@ export function channelCalls(channel: Client, clientDeadlineMs: number, retryabl
             (error: ServiceError | null, response?: Response) => {
               if (error !== null) {
                 if (retriesLeft > 0 && retryablePaths.has(method.path) && droppedByTransport(error) && deadline - Date.now() > 2 * transportRetryDelayMs) {
+                  dropped ??= error;
                   retryTimer = setTimeout(() => {
                     retryTimer = undefined;
                     attempt(retriesLeft - 1);
@@ -75,7 +79,7 @@ export function channelCalls(channel: Client, clientDeadlineMs: number, retryabl
                   return;
                 }
                 finish();
-                reject(toBrokerError(error));
+                reject(toBrokerError(dropped !== undefined && error.code === GrpcStatus.DEADLINE_EXCEEDED ? dropped : error));
               } else if (response === undefined) {
                 finish();
                 reject(new BrokerError(Code.INTERNAL, `${method.path}: empty response`));

@@ -14,7 +14,7 @@ import type { BrokerClient } from './broker-client.js';
 // has seen response headers, so only the client's own transport retry can
 // save an idempotent call here, and it must never resend a CreateKey.
 
-type Answer = 'reset-after-headers' | 'ok' | 'broker-refusal';
+type Answer = 'reset-after-headers' | 'ok' | 'broker-refusal' | 'silence';
 
 function grpcMessage(payload: Uint8Array): Buffer {
   const frame = Buffer.alloc(5 + payload.length);
@@ -43,6 +43,7 @@ describe('a connection dropped under a call', () => {
       }, 20);
       return;
     }
+    if (next === 'silence') return;
     if (next === 'broker-refusal') {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'no appliance can serve', [reasonTrailer]: 'NO_HEALTHY_APPLIANCE', 'grpc-retry-pushback-ms': '-1' }, { endStream: true });
       return;
@@ -113,5 +114,14 @@ describe('a connection dropped under a call', () => {
       (error: unknown) => error instanceof BrokerError && error.code === Code.UNAVAILABLE,
     );
     assert.equal(streams.length, 3);
+  });
+
+  it('reports the dropped connection, not its own deadline, when a resend only runs out the time', async () => {
+    script = ['reset-after-headers', 'silence'];
+    await assert.rejects(
+      client.encrypt({ keyId: 'k', plaintext: Buffer.from('hello') }, { deadlineMs: 600 }),
+      (error: unknown) => error instanceof BrokerError && error.code === Code.UNAVAILABLE,
+    );
+    assert.equal(streams.length, 2);
   });
 });
