@@ -49,6 +49,8 @@ function waitForReady(client, timeoutMs) {
 /**
  * Keeps `concurrency` calls in flight until the window ends, then lets the
  * calls still in flight finish (each has a deadline, so this is bounded).
+ * A batch call reports how many items succeeded and its first failed item;
+ * its latency counts once.
  */
 function runClosedLoop(call, { concurrency, warmupMs, durationMs }) {
   const startedAt = performance.now();
@@ -58,11 +60,14 @@ function runClosedLoop(call, { concurrency, warmupMs, durationMs }) {
     const issue = () => {
       inFlight++;
       const callStartedAt = performance.now();
-      call((error) => {
+      call((error, okItems, itemError) => {
         inFlight--;
         const endedAt = performance.now();
         if (error) recorder.failure(error.code === undefined ? 'ERROR' : `grpc ${error.code}`, error.details ?? error.message);
-        else recorder.success(callStartedAt, endedAt);
+        else {
+          recorder.success(callStartedAt, endedAt, okItems);
+          if (itemError) recorder.failure(`item ${itemError.code} ${itemError.reason}`, itemError.message);
+        }
         if (endedAt < recorder.endsAt) issue();
         else if (inFlight === 0) resolve(recorder.report());
       });
@@ -149,34 +154,6 @@ function batchCallFor(client, init) {
 }
 
 /**
- * Keeps `concurrency` batch calls in flight until the window ends; counts
- * items, and a batch's latency once.
- */
-function runBatchLoop(call, { concurrency, warmupMs, durationMs }) {
-  const startedAt = performance.now();
-  const recorder = new WindowRecorder(startedAt + warmupMs, startedAt + warmupMs + durationMs);
-  return new Promise((resolve) => {
-    let inFlight = 0;
-    const issue = () => {
-      inFlight++;
-      const callStartedAt = performance.now();
-      call((error, okItems, itemError) => {
-        inFlight--;
-        const endedAt = performance.now();
-        if (error) recorder.failure(error.code === undefined ? 'ERROR' : `grpc ${error.code}`, error.details ?? error.message);
-        else {
-          recorder.success(callStartedAt, endedAt, okItems);
-          if (itemError) recorder.failure(`item ${itemError.code} ${itemError.reason}`, itemError.message);
-        }
-        if (endedAt < recorder.endsAt) issue();
-        else if (inFlight === 0) resolve(recorder.report());
-      });
-    };
-    for (let i = 0; i < concurrency; i++) issue();
-  });
-}
-
-/**
  * One SignStream keeping `concurrency` requests in flight until the window
  * ends, then waiting for the answers still due and closing the stream.
  * Responses are matched by id (they may come out of order).
@@ -227,7 +204,7 @@ serveMeasurement(async (init) => {
     const batch = init.mode === 'batch' ? batchCallFor(client, init) : undefined;
     return {
       info: { pid: process.pid },
-      run: () => (batch ? runBatchLoop(batch, init) : runSignStream(client, init)),
+      run: () => (batch ? runClosedLoop(batch, init) : runSignStream(client, init)),
       close: () => client.close(),
     };
   }
