@@ -39,6 +39,13 @@ function connection(applianceId = 'hsm-t1'): { conn: WorkerConnection; sent: Sen
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Holds the event loop, as parsing a huge request or a long garbage collection does. */
+function block(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // Busy: nothing else runs meanwhile.
+  }
+}
 
 describe('WorkerConnection', () => {
   it('sends many calls in one write, fields in catalog order, and matches answers given out of order', async () => {
@@ -117,6 +124,39 @@ describe('WorkerConnection', () => {
     assert.deepEqual(await settled, Buffer.from('late'));
     assert.equal(conn.inFlight, 0);
     assert.deepEqual(hangs, []);
+  });
+
+  it("holds none of the broker's own stalls against the worker, however many follow one another", async () => {
+    const { conn, sent, hangs, answer } = connection();
+    const probe = conn.call('probe', {}, 500, { deadline: Date.now() + 600 });
+    // The loop stalls before the frame is even flushed, and twice more after.
+    block(700);
+    await turn();
+    assert.equal(sent.length, 1, 'sent once the loop ran again');
+    for (let stall = 0; stall < 2; stall++) {
+      await sleep(30);
+      block(700);
+    }
+    await sleep(30);
+    answer(sent[0]?.id ?? 0, true, { serial: 'S1' });
+    assert.deepEqual(await probe, { serial: 'S1' });
+    assert.deepEqual(hangs, []);
+  });
+
+  it('still finds a hung worker while the event loop keeps lagging', async () => {
+    const { conn, hangs } = connection();
+    const call = conn.call('probe', {}, 300);
+    const outcome = call.then(
+      () => 'answered',
+      (error: unknown) => (error instanceof BrokerError ? error.reason : 'other'),
+    );
+    // Every turn of the loop takes 150 ms, longer than the stall threshold.
+    for (let turns = 0; turns < 40 && hangs.length === 0; turns++) {
+      block(150);
+      await sleep(1);
+    }
+    assert.deepEqual(hangs, ['probe']);
+    assert.equal(await outcome, 'APPLIANCE_TIMEOUT');
   });
 
   it('refuses arguments the wire cannot carry without sending anything', async () => {

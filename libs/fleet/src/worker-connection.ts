@@ -18,6 +18,8 @@ interface PendingCall {
   timeoutMs: number;
   /** When it was sent (ms since epoch). */
   sentAt: number;
+  /** The awake clock when the call was sent. */
+  sentAwakeMs: number;
   deadline: number | undefined;
   resolve: (value: unknown) => void;
   reject: (error: BrokerError) => void;
@@ -29,10 +31,14 @@ interface PendingCall {
 /** How often in-flight calls are checked against their limits: one timer per worker, not one per call. */
 const sweepIntervalMs = 10;
 /**
- * A gap between two checks longer than this means the event loop stalled
- * (a large request being parsed, a long garbage collection). Answers that
- * arrived meanwhile are still unread in the pipe, so no hang is judged until
- * the loop has polled once more.
+ * Time limits here are measured on the connection's awake clock: the time
+ * between two checks counts at most this much. A longer gap means the event
+ * loop stalled (a large request being parsed, a long garbage collection, a
+ * starved CPU), and during a stall the broker could neither send the frames
+ * it had queued nor read the answers that arrived, so the stall is not held
+ * against the worker, however many stalls follow one another. A loop that
+ * keeps lagging still advances the clock by this much per check, so a hung
+ * worker is always found.
  */
 const stallGapMs = 100;
 
@@ -40,9 +46,10 @@ const stallGapMs = 100;
  * The broker's end of one worker pipe: calls go out as frames (coalesced,
  * one write per turn), many in flight; answers are matched by id in any
  * order. The hang limit of the call the worker is running and callers'
- * deadlines are enforced by one periodic sweep instead of a timer per call. A hung call is reported through
- * `onHang`, whose owner kills the process; {@link failAll} then fails the
- * rest.
+ * deadlines are enforced by one periodic sweep instead of a timer per call,
+ * on an awake clock that does not count the broker's own stalls. A hung call
+ * is reported through `onHang`, whose owner kills the process;
+ * {@link failAll} then fails the rest.
  */
 export class WorkerConnection {
   readonly #applianceId: string;
@@ -54,16 +61,18 @@ export class WorkerConnection {
   #nextId = 1;
   /** When the last answer arrived: the worker started the oldest call in flight no earlier. */
   #lastAnswerAt = 0;
+  /** The awake clock when the last answer arrived. */
+  #lastAnswerAwakeMs = 0;
+  /** Milliseconds the event loop was awake while calls were in flight (see stallGapMs). */
+  #awakeMs = 0;
   /** How long the worker takes per call, recent calls weighing most. */
   #serviceEwmaMs = 0;
   #sweep: NodeJS.Timeout | undefined;
   #closedBy: ((op: string) => BrokerError) | undefined;
   /** A hang was reported: the process is being killed, and the calls behind it fail with it, not as hangs of their own. */
   #condemned = false;
-  /** When the sweep last ran, to tell a stalled event loop from a hung worker. */
+  /** When the sweep last ran (or started), to tell a stalled event loop from a hung worker. */
   #lastCheckAt = 0;
-  /** The last check found a stall and judged nothing; the next one judges whatever the gap. */
-  #deferredByStall = false;
 
   constructor(applianceId: string, sink: FrameSink, onHang: (op: WorkerOperation) => void) {
     this.#applianceId = applianceId;
@@ -112,13 +121,17 @@ export class WorkerConnection {
         op,
         timeoutMs,
         sentAt: Date.now(),
+        sentAwakeMs: this.#awakeMs,
         deadline: options.deadline,
         resolve,
         reject,
         onAbandoned: options.onAbandoned,
         abandoned: undefined,
       });
-      this.#sweep ??= setInterval(this.#tick, sweepIntervalMs);
+      if (!this.#sweep) {
+        this.#lastCheckAt = Date.now();
+        this.#sweep = setInterval(this.#tick, sweepIntervalMs);
+      }
     }) as Promise<WorkerResult<K>>;
   }
 
@@ -144,6 +157,7 @@ export class WorkerConnection {
     const serviceMs = now - Math.max(call.sentAt, this.#lastAnswerAt);
     this.#serviceEwmaMs = this.#serviceEwmaMs === 0 ? serviceMs : this.#serviceEwmaMs * 0.8 + serviceMs * 0.2;
     this.#lastAnswerAt = now;
+    this.#lastAnswerAwakeMs = this.#awakeMs;
     const value = payload.value();
     if (code === responseOk) {
       if (call.abandoned) call.abandoned.resolve(value);
@@ -175,14 +189,12 @@ export class WorkerConnection {
       return;
     }
     const now = Date.now();
-    const stalled = this.#lastCheckAt !== 0 && now - this.#lastCheckAt > stallGapMs && !this.#deferredByStall;
+    this.#awakeMs += Math.min(Math.max(0, now - this.#lastCheckAt), stallGapMs);
     this.#lastCheckAt = now;
-    this.#deferredByStall = stalled;
-    if (stalled) return;
     // The worker runs calls in the order sent, so only the oldest can hang;
     // its clock starts when it was sent or when the call before it was answered.
     const [headId, head] = this.#pending.entries().next().value as [number, PendingCall];
-    if (!this.#condemned && now >= Math.max(head.sentAt, this.#lastAnswerAt) + head.timeoutMs) {
+    if (!this.#condemned && this.#awakeMs - Math.max(head.sentAwakeMs, this.#lastAnswerAwakeMs) >= head.timeoutMs) {
       this.#condemned = true;
       this.#pending.delete(headId);
       this.#fail(head, this.#hung(head));
@@ -192,8 +204,10 @@ export class WorkerConnection {
       return;
     }
     for (const call of this.#pending.values()) {
-      if (call.abandoned || call.deadline === undefined || now < call.deadline) continue;
-      this.#abandon(call);
+      if (call.abandoned || call.deadline === undefined) continue;
+      // Past the deadline, and awake for as long as the caller allowed: an
+      // answer that came during a stall has been read by now.
+      if (now >= call.deadline && this.#awakeMs - call.sentAwakeMs >= call.deadline - call.sentAt) this.#abandon(call);
     }
   };
 
@@ -228,7 +242,5 @@ export class WorkerConnection {
   #stopSweep(): void {
     if (this.#sweep) clearInterval(this.#sweep);
     this.#sweep = undefined;
-    this.#lastCheckAt = 0;
-    this.#deferredByStall = false;
   }
 }
