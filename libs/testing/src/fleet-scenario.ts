@@ -51,6 +51,8 @@ export interface ScenarioPlan {
   repair?: () => Promise<void>;
   /** Waits until the broker reports the fleet repaired; every appliance healthy by default. */
   repaired?(progress: ScenarioProgress): Promise<void>;
+  /** How long the load runs before the fault (default 4 s). */
+  warmMs?: number;
   /** How long the fault is held before `repair` (default 8 s). */
   holdMs?: number;
   /**
@@ -160,7 +162,7 @@ export async function runScenario(fleet: ContainerFleet, client: BrokerClient, k
   const load = startMixedLoad({ address: fleet.brokerAddress, keys });
   let times: ScenarioTimes;
   try {
-    await sleep(warmMs);
+    await sleep(plan.warmMs ?? warmMs);
     const faultAt = Date.now();
     await plan.fault();
     const faultDoneAt = Date.now();
