@@ -1,7 +1,7 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
 import pkcs11js from 'pkcs11js';
 import type { Handle, Template } from 'pkcs11js';
-import { invoke } from './pkcs11-token.js';
+import { invoke } from './pkcs11-call.js';
 import type { Pkcs11Token } from './pkcs11-token.js';
 
 /** An RSA public key offered by a token that wants to receive the fleet KEK. */

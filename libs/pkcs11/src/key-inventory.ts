@@ -3,7 +3,7 @@ import pkcs11js from 'pkcs11js';
 import type { Handle } from 'pkcs11js';
 import { curveFromParams, publicKeyToSpki } from './asn1-encoding.js';
 import type { KeyMaterialSpec } from './key-templates.js';
-import { invoke } from './pkcs11-token.js';
+import { invoke } from './pkcs11-call.js';
 import type { Pkcs11Token } from './pkcs11-token.js';
 
 /**

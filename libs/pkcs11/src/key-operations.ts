@@ -1,12 +1,9 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
 import pkcs11js from 'pkcs11js';
-import type { AesGCM, Handle, Mechanism, RsaPSS } from 'pkcs11js';
+import type { Handle, PKCS11 } from 'pkcs11js';
 import {
   curveFromParams,
   curveParams,
-  curveSize,
-  digestInfo,
-  ecdsaDerToRaw,
   ecdsaRawToDer,
   hashLength,
   publicKeyToSpki,
@@ -16,7 +13,6 @@ import type { HashName } from './asn1-encoding.js';
 import { describeKeyObjects } from './key-inventory.js';
 import type { KeyObjectDescription } from './key-inventory.js';
 import {
-  curveOf,
   isAsymmetric,
   keyPairTemplates,
   publicKeyObjectTemplate,
@@ -26,11 +22,14 @@ import {
 } from './key-templates.js';
 import type { KeyMaterialSpec } from './key-templates.js';
 import { mechanismName } from './mechanism-names.js';
-import { invoke } from './pkcs11-token.js';
+import { decryptCall, encryptCall, macCall, macCheck, signCall, signatureRejected, verifyCall } from './crypto-calls.js';
+import type { SignatureScheme } from './crypto-calls.js';
+import { singlePart, singlePartConcurrently } from './single-part-call.js';
+import type { SinglePartCall, SinglePartKind, SinglePartOutcome } from './single-part-call.js';
+import { invoke, staleTokenView, staleViewReason } from './pkcs11-call.js';
 import type { Pkcs11Token } from './pkcs11-token.js';
 
-/** How a signature is made. */
-export type SignatureScheme = 'ecdsa' | 'rsa-pss' | 'rsa-pkcs1';
+export type { SignatureScheme } from './crypto-calls.js';
 
 /** A key object on a token, as inventory reports it. */
 export interface KeyObjectInfo {
@@ -46,41 +45,10 @@ export interface WrappedKey {
   publicKeySpki?: Buffer;
 }
 
-const gcmTagBits = 128;
-const gcmIvBytes = 12;
-
-const hashMechanism: Record<HashName, number> = {
-  sha256: pkcs11js.CKM_SHA256,
-  sha384: pkcs11js.CKM_SHA384,
-  sha512: pkcs11js.CKM_SHA512,
-};
-const mgfOf: Record<HashName, number> = {
-  sha256: pkcs11js.CKG_MGF1_SHA256,
-  sha384: pkcs11js.CKG_MGF1_SHA384,
-  sha512: pkcs11js.CKG_MGF1_SHA512,
-};
-const hmacMechanism: Record<HashName, number> = {
-  sha256: pkcs11js.CKM_SHA256_HMAC,
-  sha384: pkcs11js.CKM_SHA384_HMAC,
-  sha512: pkcs11js.CKM_SHA512_HMAC,
-};
-
-function signingMechanism(scheme: SignatureScheme, hash: HashName): Mechanism {
-  switch (scheme) {
-    case 'ecdsa':
-      return { mechanism: pkcs11js.CKM_ECDSA };
-    case 'rsa-pkcs1':
-      return { mechanism: pkcs11js.CKM_RSA_PKCS };
-    case 'rsa-pss': {
-      const parameter: RsaPSS = { type: pkcs11js.CK_PARAMS_RSA_PSS, hashAlg: hashMechanism[hash], mgf: mgfOf[hash], saltLen: hashLength[hash] };
-      return { mechanism: pkcs11js.CKM_RSA_PKCS_PSS, parameter };
-    }
-  }
-}
-
-function gcmMechanism(iv: Buffer, aad: Buffer): Mechanism {
-  const parameter: AesGCM = { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad, ivBits: gcmIvBytes * 8, tagBits: gcmTagBits };
-  return { mechanism: pkcs11js.CKM_AES_GCM, parameter };
+/** A key still not seen after reconnecting is missing; other failures pass. */
+function missingAfterReconnect(error: unknown): unknown {
+  if (error instanceof BrokerError && error.reason === staleViewReason) return keyMissing(String(error.details['label']));
+  return error;
 }
 
 function keyMissing(label: string): BrokerError {
@@ -106,18 +74,38 @@ export class KeyOperations {
   }
 
   /**
-   * The handle of a key object that must exist. When the token says it does
-   * not, the session is re-established and the token asked again before the
-   * key is declared missing: a token initialised again by another process is
-   * only seen after reconnecting.
+   * The handle of a key object that must exist, inside a token call. When
+   * the token says it does not, the call reconnects and asks again once
+   * before the key is declared missing (see {@link #run}): a token
+   * initialised again by another process is only seen after reconnecting.
    */
   #required(objectClass: number, label: string): Handle {
     const found = this.#token.findByLabel(objectClass, label);
     if (found) return found;
-    this.#token.reset();
-    const again = this.#token.findByLabel(objectClass, label);
-    if (again) return again;
-    throw keyMissing(label);
+    throw staleTokenView(`key object ${label} not seen on the token`, { label });
+  }
+
+  /** A token call that may look up required keys. */
+  #run<T>(body: (session: Handle, module: PKCS11) => T): T {
+    try {
+      return this.#token.run(body);
+    } catch (error: unknown) {
+      throw missingAfterReconnect(error);
+    }
+  }
+
+  #singlePart<K extends SinglePartKind>(call: SinglePartCall<K>): SinglePartOutcome[K] {
+    return this.#run((session, module) => singlePart(module, session, call, this.#required(call.objectClass, call.label)));
+  }
+
+  async #singlePartConcurrently<K extends SinglePartKind>(call: SinglePartCall<K>): Promise<SinglePartOutcome[K]> {
+    try {
+      return await this.#token.runConcurrently((session, module) =>
+        singlePartConcurrently(module, session, call, this.#required(call.objectClass, call.label)),
+      );
+    } catch (error: unknown) {
+      throw missingAfterReconnect(error);
+    }
   }
 
   #secret(label: string): Handle {
@@ -175,7 +163,7 @@ export class KeyOperations {
 
   /** The DER SubjectPublicKeyInfo of a key pair. */
   publicKey(spec: KeyMaterialSpec, label: string): Buffer {
-    return this.#token.run((session, module) => {
+    return this.#run((session, module) => {
       const handle = this.#public(label);
       if (spec.startsWith('ECC_')) {
         const [params, point] = invoke('C_GetAttributeValue', () =>
@@ -192,7 +180,7 @@ export class KeyOperations {
 
   /** Wraps the secret or private object `label` under the wrapping key `kekLabel`. */
   wrapKey(spec: KeyMaterialSpec, label: string, kekLabel: string): WrappedKey {
-    const wrapped = this.#token.run((session, module) => {
+    const wrapped = this.#run((session, module) => {
       const kek = this.#kek(kekLabel);
       const target = isAsymmetric(spec) ? this.#private(label) : this.#secret(label);
       return invoke('C_WrapKey', () =>
@@ -206,7 +194,7 @@ export class KeyOperations {
   unwrapKey(spec: KeyMaterialSpec, label: string, kekLabel: string, key: WrappedKey): void {
     if (this.hasKey(label)) this.destroyKey(label);
     const template = isAsymmetric(spec) ? unwrappedPrivateTemplate(spec, label) : unwrappedSecretTemplate(spec, label);
-    this.#token.run((session, module) => {
+    this.#run((session, module) => {
       const kek = this.#kek(kekLabel);
       return invoke('C_UnwrapKey', () =>
         module.C_UnwrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, kek, key.wrapped, template),
@@ -258,86 +246,98 @@ export class KeyOperations {
 
   /** AES-256-GCM encryption; returns ciphertext || tag. */
   encrypt(label: string, iv: Buffer, aad: Buffer, plaintext: Buffer): Buffer {
-    return this.#token.run((session, module) => {
-      const key = this.#secret(label);
-      invoke('C_EncryptInit', () => module.C_EncryptInit(session, gcmMechanism(iv, aad), key));
-      return invoke('C_Encrypt', () =>
-        Buffer.from(module.C_Encrypt(session, plaintext, Buffer.alloc(plaintext.length + gcmTagBits / 8))),
-      );
-    });
+    return this.#singlePart(encryptCall(label, iv, aad, plaintext));
+  }
+
+  /** {@link encrypt} on a session of its own, concurrently with other calls. */
+  encryptConcurrently(label: string, iv: Buffer, aad: Buffer, plaintext: Buffer): Promise<Buffer> {
+    return this.#singlePartConcurrently(encryptCall(label, iv, aad, plaintext));
   }
 
   /** AES-256-GCM decryption of ciphertext || tag. A failed tag check is INVALID_ARGUMENT. */
   decrypt(label: string, iv: Buffer, aad: Buffer, ciphertext: Buffer): Buffer {
-    return this.#token.run((session, module) => {
-      const key = this.#secret(label);
-      invoke('C_DecryptInit', () => module.C_DecryptInit(session, gcmMechanism(iv, aad), key));
-      return invoke('C_Decrypt', () => Buffer.from(module.C_Decrypt(session, ciphertext, Buffer.alloc(ciphertext.length))));
-    });
+    return this.#singlePart(decryptCall(label, iv, aad, ciphertext));
+  }
+
+  /** {@link decrypt} on a session of its own, concurrently with other calls. */
+  decryptConcurrently(label: string, iv: Buffer, aad: Buffer, ciphertext: Buffer): Promise<Buffer> {
+    return this.#singlePartConcurrently(decryptCall(label, iv, aad, ciphertext));
   }
 
   /** Signs a digest. ECDSA signatures come back DER-encoded. */
   sign(label: string, scheme: SignatureScheme, hash: HashName, digest: Buffer): Buffer {
-    const input = scheme === 'rsa-pkcs1' ? digestInfo(hash, digest) : digest;
-    const raw = this.#token.run((session, module) => {
-      const key = this.#private(label);
-      invoke('C_SignInit', () => module.C_SignInit(session, signingMechanism(scheme, hash), key));
-      return invoke('C_Sign', () => Buffer.from(module.C_Sign(session, input, Buffer.alloc(1024))));
-    });
+    const raw = this.#singlePart(signCall(label, scheme, hash, digest));
+    return scheme === 'ecdsa' ? ecdsaRawToDer(raw) : raw;
+  }
+
+  /** {@link sign} on a session of its own, concurrently with other calls. */
+  async signConcurrently(label: string, scheme: SignatureScheme, hash: HashName, digest: Buffer): Promise<Buffer> {
+    const raw = await this.#singlePartConcurrently(signCall(label, scheme, hash, digest));
     return scheme === 'ecdsa' ? ecdsaRawToDer(raw) : raw;
   }
 
   /** Verifies a signature over a digest inside the token. A wrong or malformed signature is `false`. */
   verify(spec: KeyMaterialSpec, label: string, scheme: SignatureScheme, hash: HashName, digest: Buffer, signature: Buffer): boolean {
-    let candidate: Buffer | undefined = signature;
-    if (scheme === 'ecdsa') candidate = ecdsaDerToRaw(signature, curveSize[curveOf(spec)]);
-    if (!candidate || candidate.length === 0) return false;
-    const input = scheme === 'rsa-pkcs1' ? digestInfo(hash, digest) : digest;
-    const sig = candidate;
-    return this.#verifyInside(() =>
-      this.#token.run((session, module) => {
-        const key = this.#public(label);
-        invoke('C_VerifyInit', () => module.C_VerifyInit(session, signingMechanism(scheme, hash), key));
-        return invoke('C_Verify', () => module.C_Verify(session, input, sig));
-      }),
-    );
+    const call = verifyCall(spec, label, scheme, hash, digest, signature);
+    if (!call) return false;
+    try {
+      return this.#singlePart(call);
+    } catch (error: unknown) {
+      return signatureRejected(error);
+    }
+  }
+
+  /** {@link verify} on a session of its own, concurrently with other calls. */
+  async verifyConcurrently(spec: KeyMaterialSpec, label: string, scheme: SignatureScheme, hash: HashName, digest: Buffer, signature: Buffer): Promise<boolean> {
+    const call = verifyCall(spec, label, scheme, hash, digest, signature);
+    if (!call) return false;
+    try {
+      return await this.#singlePartConcurrently(call);
+    } catch (error: unknown) {
+      return signatureRejected(error);
+    }
   }
 
   /** HMAC over `message`. */
   generateMac(label: string, hash: HashName, message: Buffer): Buffer {
-    return this.#token.run((session, module) => {
-      const key = this.#secret(label);
-      invoke('C_SignInit', () => module.C_SignInit(session, { mechanism: hmacMechanism[hash] }, key));
-      return invoke('C_Sign', () => Buffer.from(module.C_Sign(session, message, Buffer.alloc(64))));
-    });
+    return this.#singlePart(macCall(label, hash, message));
+  }
+
+  /** {@link generateMac} on a session of its own, concurrently with other calls. */
+  generateMacConcurrently(label: string, hash: HashName, message: Buffer): Promise<Buffer> {
+    return this.#singlePartConcurrently(macCall(label, hash, message));
   }
 
   /** Verifies an HMAC inside the token. A wrong MAC is `false`. */
   verifyMac(label: string, hash: HashName, message: Buffer, mac: Buffer): boolean {
     if (mac.length !== hashLength[hash]) return false;
-    return this.#verifyInside(() =>
-      this.#token.run((session, module) => {
-        const key = this.#secret(label);
-        invoke('C_VerifyInit', () => module.C_VerifyInit(session, { mechanism: hmacMechanism[hash] }, key));
-        return invoke('C_Verify', () => module.C_Verify(session, message, mac));
-      }),
-    );
+    try {
+      return this.#singlePart(macCheck(label, hash, message, mac));
+    } catch (error: unknown) {
+      return signatureRejected(error);
+    }
   }
 
-  #verifyInside(body: () => boolean): boolean {
+  /** {@link verifyMac} on a session of its own, concurrently with other calls. */
+  async verifyMacConcurrently(label: string, hash: HashName, message: Buffer, mac: Buffer): Promise<boolean> {
+    if (mac.length !== hashLength[hash]) return false;
     try {
-      return body();
+      return await this.#singlePartConcurrently(macCheck(label, hash, message, mac));
     } catch (error: unknown) {
-      if (error instanceof BrokerError && (error.reason === 'CKR_SIGNATURE_INVALID' || error.reason === 'CKR_SIGNATURE_LEN_RANGE')) {
-        return false;
-      }
-      throw error;
+      return signatureRejected(error);
     }
   }
 
   /** Random bytes from the token's generator. */
   generateRandom(length: number): Buffer {
     return this.#token.run((session, module) =>
+      invoke('C_GenerateRandom', () => Buffer.from(module.C_GenerateRandom(session, Buffer.alloc(length)))),
+    );
+  }
+
+  /** {@link generateRandom} on a session of its own, beside concurrent calls (pkcs11js runs it on this thread). */
+  generateRandomConcurrently(length: number): Promise<Buffer> {
+    return this.#token.runConcurrently((session, module) =>
       invoke('C_GenerateRandom', () => Buffer.from(module.C_GenerateRandom(session, Buffer.alloc(length)))),
     );
   }

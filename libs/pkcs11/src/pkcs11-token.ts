@@ -1,7 +1,8 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
 import pkcs11js from 'pkcs11js';
 import type { Handle, PKCS11, Template, TokenInfo } from 'pkcs11js';
-import { lookupCkr, translateCkr } from './ckr-table.js';
+import { invoke, recoveryFor, staleViewReason } from './pkcs11-call.js';
+import type { Recovery } from './pkcs11-call.js';
 import type { TokenSelector } from './pkcs11-uri.js';
 
 /** Who a session logs in as. `none` opens a public session (token set-up, probes). */
@@ -31,30 +32,6 @@ export function trimPadded(value: string): string {
   return value.replace(/[\s\0]+$/u, '');
 }
 
-function isPkcs11Failure(error: unknown): error is Error & { code: number } {
-  if (!(error instanceof Error)) return false;
-  const code: unknown = (error as Error & { code?: unknown }).code;
-  return typeof code === 'number' && code !== 0;
-}
-
-/**
- * Runs one PKCS#11 function and translates its failure through the CKR table.
- * Errors that are not PKCS#11 return values (wrong argument types) are the
- * broker's own bugs and surface as INTERNAL.
- */
-export function invoke<T>(fn: string, body: () => T): T {
-  try {
-    return body();
-  } catch (error: unknown) {
-    if (error instanceof BrokerError) throw error;
-    if (isPkcs11Failure(error)) throw translateCkr(error.code, fn);
-    throw new BrokerError(Code.INTERNAL, `${fn} failed: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-      reason: 'PKCS11_BINDING_ERROR',
-    });
-  }
-}
-
 function selectorMatches(info: TokenInfo, slot: Handle, selector: TokenSelector): boolean {
   if (selector.token !== undefined && trimPadded(info.label) !== selector.token) return false;
   if (selector.serial !== undefined && trimPadded(info.serialNumber) !== selector.serial) return false;
@@ -65,10 +42,18 @@ function selectorMatches(info: TokenInfo, slot: Handle, selector: TokenSelector)
 }
 
 /**
- * One logged-in session on one token, with what a long-lived PKCS#11 client
- * needs and most pools lack: when the appliance restarts or drops the
- * session, the next call re-opens it, logs in again, forgets stale object
- * handles and tries once more.
+ * One logged-in token, with what a long-lived PKCS#11 client needs and most
+ * pools lack: when the appliance restarts or drops the session, the next
+ * call re-opens it, logs in again, forgets stale object handles and tries
+ * once more.
+ *
+ * Calls through {@link run} use the token's main session on the calling
+ * thread. Calls through {@link runConcurrently} each take a session of their
+ * own from a pool (opened on demand; login state is per application, so
+ * they share the main session's login) and may run PKCS#11 functions on
+ * the libuv thread pool, several at once. Reconnecting finalizes the module,
+ * which no other thread may be inside: it waits until no concurrent call is
+ * running, and the caller of {@link run} must not overlap it with them.
  */
 export class Pkcs11Token {
   readonly #connection: TokenConnection;
@@ -77,6 +62,15 @@ export class Pkcs11Token {
   #session: Handle | undefined;
   readonly #handles = new Map<string, Handle>();
   #description: TokenDescription | undefined;
+  /** Pooled sessions not in use. */
+  #idleSessions: Handle[] = [];
+  /** Concurrent calls holding a pooled session. */
+  #busy = 0;
+  /** Counts reconnects: a session or handle from an older generation is gone. */
+  #generation = 0;
+  /** A reconnect waiting for the concurrent calls to finish; new ones wait for it. */
+  #reconnecting: Promise<void> | undefined;
+  readonly #idleWaiters: (() => void)[] = [];
 
   private constructor(connection: TokenConnection) {
     this.#connection = connection;
@@ -178,9 +172,12 @@ export class Pkcs11Token {
     });
   }
 
-  /** Drops the session and everything tied to it; the next call reconnects. */
+  /** Drops the sessions and everything tied to them; the next call reconnects. */
   reset(): void {
+    if (this.#busy > 0) throw new BrokerError(Code.INTERNAL, 'token reset while concurrent calls run', { reason: 'TOKEN_RESET_WHILE_BUSY' });
     this.#handles.clear();
+    this.#generation++;
+    this.#idleSessions = [];
     const module = this.#module;
     const session = this.#session;
     this.#session = undefined;
@@ -193,6 +190,7 @@ export class Pkcs11Token {
     }
     if (module) {
       try {
+        // Closes the pooled sessions too.
         module.C_Finalize();
       } catch {
         // Finalizing a library that lost its device can fail; a fresh C_Initialize follows.
@@ -207,31 +205,86 @@ export class Pkcs11Token {
   }
 
   /**
-   * Runs `body` with the session. A failure that leaves the session unusable
-   * (device removed, session closed, not logged in) reconnects, and a stale
-   * object handle is looked up again; either way the call is tried again, at
-   * most twice.
+   * Runs `body` with the main session. A failure that leaves the session
+   * unusable (device removed, session closed, not logged in) reconnects, and
+   * a stale object handle is looked up again; either way the call is tried
+   * again, at most twice. Inside a concurrent call (see
+   * {@link runConcurrently}) the failure is passed up instead: that call
+   * recovers once the others have finished.
    */
   run<T>(body: (session: Handle, module: PKCS11) => T): T {
+    let staleViewRetried = false;
     for (let attempt = 0; ; attempt++) {
       try {
         if (!this.#session || !this.#module) this.#connect();
         return body(this.#session as Handle, this.#module as PKCS11);
       } catch (error: unknown) {
-        if (attempt >= 2 || !(error instanceof BrokerError)) throw error;
-        const ckr = error.details['ckr'];
-        if (typeof ckr !== 'number') throw error;
-        const fn = String(error.details['function'] ?? '');
-        if (lookupCkr(ckr, fn).resetsSession) {
+        const recovery = attempt < 2 && this.#busy === 0 ? recoveryFor(error, staleViewRetried) : undefined;
+        if (recovery === undefined) throw error;
+        if (recovery === 'reconnect') {
+          staleViewRetried ||= error instanceof BrokerError && error.reason === staleViewReason;
           this.reset();
-          continue;
-        }
-        if (error.reason === 'CKR_OBJECT_HANDLE_INVALID' || error.reason === 'CKR_KEY_HANDLE_INVALID') {
+        } else {
           this.#handles.clear();
-          continue;
         }
-        throw error;
       }
+    }
+  }
+
+  /**
+   * Runs `body` on a pooled session of its own, concurrently with other such
+   * calls; `body` may await pkcs11js' `…Async` functions. It recovers as
+   * {@link run} does, except that a reconnect first waits until no other
+   * concurrent call runs (and holds new ones back meanwhile), and happens
+   * once however many calls failed with the same lost session.
+   */
+  async runConcurrently<T>(body: (session: Handle, module: PKCS11) => Promise<T> | T): Promise<T> {
+    let staleViewRetried = false;
+    for (let attempt = 0; ; attempt++) {
+      while (this.#reconnecting) await this.#reconnecting;
+      const generation = this.#generation;
+      let recovery: Recovery;
+      let session: Handle | undefined;
+      this.#busy++;
+      try {
+        if (!this.#session || !this.#module) this.#connect();
+        const module = this.#module as PKCS11;
+        session = this.#idleSessions.pop() ?? this.#openSession(module);
+        return await body(session, module);
+      } catch (error: unknown) {
+        recovery = attempt < 2 ? recoveryFor(error, staleViewRetried) : undefined;
+        if (recovery === undefined) throw error;
+        staleViewRetried ||= error instanceof BrokerError && error.reason === staleViewReason;
+      } finally {
+        this.#busy--;
+        // A session that lost its token is not reused; a reconnect closes it anyway.
+        if (session && recovery !== 'reconnect' && generation === this.#generation) this.#idleSessions.push(session);
+        if (this.#busy === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+      }
+      if (recovery === 'reconnect') await this.#reconnectWhenIdle(generation);
+      else this.#handles.clear();
+    }
+  }
+
+  #openSession(module: PKCS11): Handle {
+    const slot = this.slot;
+    return invoke('C_OpenSession', () => module.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION));
+  }
+
+  /** Reconnects once no concurrent call runs, unless a reconnect since `generation` already did. */
+  async #reconnectWhenIdle(generation: number): Promise<void> {
+    if (generation !== this.#generation) return;
+    const reconnect =
+      this.#reconnecting ??
+      (async () => {
+        while (this.#busy > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+        this.reset();
+      })();
+    this.#reconnecting = reconnect;
+    try {
+      await reconnect;
+    } finally {
+      if (this.#reconnecting === reconnect) this.#reconnecting = undefined;
     }
   }
 

@@ -1,6 +1,7 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
 import pkcs11js from 'pkcs11js';
-import { invoke, trimPadded } from './pkcs11-token.js';
+import { invoke } from './pkcs11-call.js';
+import { trimPadded } from './pkcs11-token.js';
 
 /** What {@link initializeToken} needs. PINs travel in memory only. */
 export interface TokenInitialization {
