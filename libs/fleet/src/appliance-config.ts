@@ -16,8 +16,15 @@ export interface ApplianceConfig {
   soPin?: string;
   /** Environment for the module: SOFTHSM2_CONF, P11_KIT_SERVER_ADDRESS, … */
   env: Record<string, string>;
-  /** Worker processes (one session each) for this appliance. */
+  /** Worker processes for this appliance. */
   workers: number;
+  /**
+   * PKCS#11 sessions per worker process (default 1). With more than one, a
+   * process runs that many crypto calls at once on its thread pool; with a
+   * module that serialises calls per process (the p11-kit client) add
+   * processes instead.
+   */
+  sessionsPerWorker?: number;
   /** Calls pipelined to one worker process at most (default 32). */
   maxInFlightPerWorker?: number;
   /**

@@ -10,13 +10,13 @@ import type { WorkerSpec } from './appliance-worker.js';
 
 const testEntry = new URL('./worker-test-main.js', import.meta.url);
 
-function spec(applianceId: string): WorkerSpec {
-  return { applianceId, modulePath: '/nonexistent', selector: {}, role: 'user', env: {}, startTimeoutMs: 10_000, entry: testEntry };
+function spec(applianceId: string, sessions = 1): WorkerSpec {
+  return { applianceId, modulePath: '/nonexistent', selector: {}, role: 'user', env: {}, startTimeoutMs: 10_000, entry: testEntry, sessions };
 }
 
-function appliance(id: string, workers: number): Appliance {
+function appliance(id: string, workers: number, sessionsPerWorker = 1): Appliance {
   return new Appliance(
-    { id, zone: 'az-t', modulePath: '/nonexistent', selector: {}, userPin: 'unused', env: {}, workers },
+    { id, zone: 'az-t', modulePath: '/nonexistent', selector: {}, userPin: 'unused', env: {}, workers, sessionsPerWorker },
     { callMs: 400, slowCallMs: 5000, startMs: 10_000 },
     {
       breaker: { consecutiveFailures: 1000, errorThresholdPercentage: 100, volumeThreshold: 1000, rollingWindowMs: 10_000, openMs: 1000, maxOpenMs: 1000 },
@@ -107,5 +107,67 @@ describe('appliance workers over the pipe', () => {
     process.kill(victim, 'SIGKILL');
     await until(() => !target.workerPids.includes(victim), 5000);
     assert.match((await sign(target, 'still')).toString(), /^still@/u);
+  });
+
+  it('runs as many signs at once as the worker has sessions, and anything else alone', async () => {
+    const worker = await ApplianceWorker.start(spec('hsm-c1', 4));
+    try {
+      assert.equal(worker.sessions, 4);
+      const signs = Array.from({ length: 12 }, () => worker.call('sign', { label: 'slow:60', scheme: 'ecdsa', hash: 'sha256', digest }, 5000));
+      const probe = worker.call('probe', {}, 5000);
+      const more = Array.from({ length: 4 }, () => worker.call('sign', { label: 'slow:20', scheme: 'ecdsa', hash: 'sha256', digest }, 5000));
+      const atOnce = (await Promise.all([...signs, ...more])).map((result) => Number(result.toString().split('@')[2]));
+      assert.equal(Math.max(...atOnce), 4, `never more than the sessions at once (${atOnce.join(',')})`);
+      assert.deepEqual(await probe, { serial: 'fake-serial@0' }, 'the probe ran with no sign beside it');
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('with several sessions, replaces a worker whose call hangs on one session while the others answer', async () => {
+    const target = appliance('hsm-c2', 1, 4);
+    started.push(target);
+    await target.start();
+    const [pid] = target.workerPids;
+    const hung = sign(target, 'hang');
+    const beside = await Promise.all(Array.from({ length: 6 }, () => sign(target, 'slow:20')));
+    assert.equal(beside.length, 6, 'the other sessions kept serving');
+    await assert.rejects(hung, (error: unknown) => error instanceof BrokerError && error.reason === 'APPLIANCE_TIMEOUT' && retryableFault(error));
+    await until(() => target.workerCount === 1 && target.workerPids[0] !== pid, 10_000);
+    assert.match((await sign(target, 'again')).toString(), /^again@/u);
+  });
+
+  it('with several sessions, fails every call in flight retryably when the worker dies', async () => {
+    const target = appliance('hsm-c3', 1, 4);
+    started.push(target);
+    await target.start();
+    const batch = Array.from({ length: 8 }, (_, i) => sign(target, i === 2 ? 'die' : 'slow:200').then(
+      () => 'answered',
+      (error: unknown) => (retryableFault(error) ? 'retryable' : String(error)),
+    ));
+    const outcomes = await Promise.all(batch);
+    assert.deepEqual(outcomes, Array.from({ length: 8 }, () => 'retryable'));
+  });
+
+  it('with several sessions, an injected latency holds each call on its session, not the process; an injected error fails the call alone', async () => {
+    const worker = await ApplianceWorker.start(spec('hsm-c4', 4));
+    try {
+      worker.setFaults([{ kind: 'LATENCY', probability: 0, latencyMs: 300, expiresAt: undefined }]);
+      // The faults message travels the IPC channel, the calls the pipe: give it a moment.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const startedAt = Date.now();
+      await Promise.all(Array.from({ length: 4 }, () => worker.call('sign', { label: 'k', scheme: 'ecdsa', hash: 'sha256', digest }, 5000)));
+      const elapsed = Date.now() - startedAt;
+      assert.ok(elapsed >= 300, `each call was held (${String(elapsed)} ms)`);
+      assert.ok(elapsed < 1200, `the four were held side by side, not one after another (${String(elapsed)} ms)`);
+      worker.setFaults([{ kind: 'ERROR', probability: 0, latencyMs: 0, expiresAt: undefined }]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await assert.rejects(worker.call('sign', { label: 'k', scheme: 'ecdsa', hash: 'sha256', digest }, 5000), (error: unknown) => error instanceof BrokerError && /CKR_DEVICE_ERROR/u.test(error.message));
+      worker.setFaults([]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.match((await worker.call('sign', { label: 'after', scheme: 'ecdsa', hash: 'sha256', digest }, 5000)).toString(), /^after@/u);
+    } finally {
+      await worker.stop();
+    }
   });
 });

@@ -30,6 +30,12 @@ export interface WorkerSpec {
   /** How long opening the token and logging in may take. */
   startTimeoutMs: number;
   /**
+   * PKCS#11 sessions the process keeps open; up to this many sign, verify,
+   * encrypt, decrypt, MAC and random calls run at once on its thread pool.
+   * Default 1: calls run one after another.
+   */
+  sessions?: number;
+  /**
    * The worker program; default the appliance worker. Tests substitute a
    * program that speaks the same pipe protocol without a token.
    * @internal
@@ -58,7 +64,7 @@ export class ApplianceWorker {
   private constructor(spec: WorkerSpec, child: ChildProcess, pipe: Socket) {
     this.spec = spec;
     this.#child = child;
-    this.#connection = new WorkerConnection(spec.applianceId, pipe, (op) => this.kill(`${op} timed out`));
+    this.#connection = new WorkerConnection(spec.applianceId, pipe, (op) => this.kill(`${op} timed out`), spec.sessions ?? 1);
     pipe.on('data', (chunk: Buffer) => {
       try {
         this.#connection.receive(chunk);
@@ -77,7 +83,7 @@ export class ApplianceWorker {
     while (stdio.length < workerPipeFd) stdio.push('ignore');
     stdio.push('pipe');
     const child = fork(spec.entry ?? defaultEntry, [`--appliance=${spec.applianceId}`], {
-      env: workerEnvironment(process.env, spec.env),
+      env: workerEnvironment(process.env, spec.env, spec.sessions ?? 1),
       execArgv: [],
       serialization: 'advanced',
       stdio,
@@ -125,6 +131,7 @@ export class ApplianceWorker {
         modulePath: spec.modulePath,
         selector: spec.selector,
         role: spec.role,
+        sessions: spec.sessions ?? 1,
         ...(spec.pin === undefined ? {} : { pin: spec.pin }),
       };
       child.send(init);
@@ -145,6 +152,11 @@ export class ApplianceWorker {
   /** Calls sent to the process and not yet answered. */
   get inFlight(): number {
     return this.#connection.inFlight;
+  }
+
+  /** How many calls the process runs at once (its PKCS#11 sessions). */
+  get sessions(): number {
+    return this.#connection.sessions;
   }
 
   /** The worker's recent time per call (see WorkerConnection.serviceTimeMs). */

@@ -66,6 +66,7 @@ export class Appliance {
           pin: config.userPin,
           env: config.env,
           startTimeoutMs: timeouts.startMs,
+          sessions: config.sessionsPerWorker ?? 1,
         },
         size: config.workers,
         maxInFlightPerWorker: config.maxInFlightPerWorker ?? defaultMaxInFlightPerWorker,

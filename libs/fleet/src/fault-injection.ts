@@ -50,6 +50,33 @@ export function applyFaults(faults: readonly ActiveFault[], op: string, random: 
   }
 }
 
+/**
+ * Applies the faults in force to one call that runs on a session of its own
+ * beside others (see serveWorker): latency and a hang hold that call only,
+ * as a slow or stuck C call on one of the thread pool's threads would, while
+ * the other sessions keep serving; an error and a crash act as in
+ * {@link applyFaults}.
+ * @internal
+ */
+export async function applySessionFaults(faults: readonly ActiveFault[], op: string, random: () => number = Math.random): Promise<void> {
+  for (const fault of faults) {
+    if (fault.expiresAt !== undefined && Date.now() >= fault.expiresAt) continue;
+    if (fault.probability > 0 && random() >= fault.probability) continue;
+    switch (fault.kind) {
+      case 'LATENCY':
+        await new Promise((resolve) => setTimeout(resolve, fault.latencyMs));
+        break;
+      case 'HANG':
+        await new Promise(() => undefined);
+        break;
+      case 'ERROR':
+      case 'CRASH':
+        applyFaults([fault], op, () => 0);
+        break;
+    }
+  }
+}
+
 /** A fault to inject, as an operator asks for it. */
 export interface FaultRequest {
   kind: FaultKind;

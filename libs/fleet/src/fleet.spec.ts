@@ -17,6 +17,7 @@ class FakeWorker implements PooledWorker {
   exited = false;
   inFlight = 0;
   serviceTimeMs = 0;
+  readonly sessions = 1;
   readonly #settled: (() => void)[] = [];
   readonly #behaviour: Behaviour;
 

@@ -12,7 +12,7 @@ interface SentCall {
 }
 
 /** A connection whose worker side the test plays by hand. */
-function connection(applianceId = 'hsm-t1'): { conn: WorkerConnection; sent: SentCall[]; writes: number[]; hangs: string[]; answer: (id: number, ok: boolean, value: unknown) => void } {
+function connection(applianceId = 'hsm-t1', sessions = 1): { conn: WorkerConnection; sent: SentCall[]; writes: number[]; hangs: string[]; answer: (id: number, ok: boolean, value: unknown) => void } {
   const sent: SentCall[] = [];
   const writes: number[] = [];
   const hangs: string[] = [];
@@ -21,7 +21,7 @@ function connection(applianceId = 'hsm-t1'): { conn: WorkerConnection; sent: Sen
     while (!payload.done) args.push(payload.value());
     sent.push({ id, code, args });
   });
-  const conn = new WorkerConnection(applianceId, { write: (bytes) => (writes.push(bytes.length), reader.push(bytes)) }, (op) => hangs.push(op));
+  const conn = new WorkerConnection(applianceId, { write: (bytes) => (writes.push(bytes.length), reader.push(bytes)) }, (op) => hangs.push(op), sessions);
   return {
     conn,
     sent,
@@ -107,6 +107,47 @@ describe('WorkerConnection', () => {
     answer(sent[1]?.id ?? 0, true, Buffer.alloc(1));
     assert.equal((await second).length, 1);
     assert.deepEqual(hangs, []);
+  });
+
+  it('with several sessions, finds a call hung on one while the others keep answering', async () => {
+    const { conn, sent, hangs, answer } = connection('hsm-t1', 2);
+    const sign = { label: 'k', scheme: 'ecdsa', hash: 'sha256', digest: Buffer.alloc(32) } as const;
+    const stuck = conn.call('sign', sign, 300);
+    const outcome = stuck.then(
+      () => 'answered',
+      (error: unknown) => (error instanceof BrokerError ? error.reason : 'other'),
+    );
+    // The second session answers a call every 40 ms for 800 ms.
+    let answered = 0;
+    for (let i = 0; i < 20 && hangs.length === 0; i++) {
+      const other = conn.call('sign', sign, 300);
+      other.catch(() => undefined);
+      await sleep(40);
+      if (hangs.length > 0) break;
+      answer(sent[sent.length - 1]?.id ?? 0, true, Buffer.from('sig'));
+      await other;
+      answered++;
+    }
+    assert.deepEqual(hangs, ['sign']);
+    assert.equal(await outcome, 'APPLIANCE_TIMEOUT');
+    assert.ok(answered >= 5, `the other session answered meanwhile (${String(answered)})`);
+    conn.failAll((op) => new BrokerError(Code.UNAVAILABLE, `gone; ${op} not performed`, { reason: 'WORKER_EXITED', failureClass: 'appliance' }));
+  });
+
+  it('times a call that must run alone from when the concurrent calls before it ended', async () => {
+    const { conn, sent, hangs, answer } = connection('hsm-t1', 2);
+    const sign = { label: 'k', scheme: 'ecdsa', hash: 'sha256', digest: Buffer.alloc(32) } as const;
+    const signs = [conn.call('sign', sign, 5000), conn.call('sign', sign, 5000)];
+    // A key lookup does not run concurrently: the worker starts it once both signs are done.
+    const generate = conn.call('hasKey', { label: 'k' }, 300);
+    await sleep(250);
+    for (const call of sent.slice(0, 2)) answer(call.id, true, Buffer.from('sig'));
+    await Promise.all(signs);
+    await sleep(200);
+    // 450 ms since it was sent, 200 ms since the worker could start it: not hung.
+    assert.deepEqual(hangs, []);
+    answer(sent[2]?.id ?? 0, true, true);
+    assert.equal(await generate, true);
   });
 
   it("gives up on a caller's deadline while the worker finishes, and hands over the late outcome", async () => {

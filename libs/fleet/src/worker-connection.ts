@@ -14,12 +14,19 @@ export interface WorkerCallOptions {
 }
 
 interface PendingCall {
+  id: number;
   op: WorkerOperation;
+  /** Runs beside others on a session of its own (see serveWorker). */
+  concurrent: boolean;
   timeoutMs: number;
   /** When it was sent (ms since epoch). */
   sentAt: number;
   /** The awake clock when the call was sent. */
   sentAwakeMs: number;
+  /** When the worker started it, as far as this end can tell (ms since epoch; 0 while queued there). */
+  startedAt: number;
+  /** The awake clock then. */
+  startedAwakeMs: number;
   deadline: number | undefined;
   resolve: (value: unknown) => void;
   reject: (error: BrokerError) => void;
@@ -45,11 +52,16 @@ const stallGapMs = 100;
 /**
  * The broker's end of one worker pipe: calls go out as frames (coalesced,
  * one write per turn), many in flight; answers are matched by id in any
- * order. The hang limit of the call the worker is running and callers'
- * deadlines are enforced by one periodic sweep instead of a timer per call,
- * on an awake clock that does not count the broker's own stalls. A hung call
- * is reported through `onHang`, whose owner kills the process;
- * {@link failAll} then fails the rest.
+ * order. The worker starts calls in the order sent, each concurrent one on
+ * a free session and any other alone (see serveWorker); this end replays
+ * that rule on the answers it reads, so it knows which calls the worker has
+ * started, no earlier than the worker did. Each started call's hang limit
+ * runs from then, so a call stuck on one session is found while the other
+ * sessions keep answering. Hang limits and callers' deadlines are enforced
+ * by one periodic sweep instead of a timer per call, on an awake clock that
+ * does not count the broker's own stalls. A hung call is reported through
+ * `onHang`, whose owner kills the process; {@link failAll} then fails the
+ * rest.
  */
 export class WorkerConnection {
   readonly #applianceId: string;
@@ -59,10 +71,13 @@ export class WorkerConnection {
   readonly #onHang: (op: WorkerOperation) => void;
   readonly #settledListeners: (() => void)[] = [];
   #nextId = 1;
-  /** When the last answer arrived: the worker started the oldest call in flight no earlier. */
-  #lastAnswerAt = 0;
-  /** The awake clock when the last answer arrived. */
-  #lastAnswerAwakeMs = 0;
+  /** Sessions the worker runs concurrent calls on. */
+  readonly #sessions: number;
+  /** Calls sent that the worker has not started yet, in the order sent (from `#queueHead` on). */
+  #queued: PendingCall[] = [];
+  #queueHead = 0;
+  /** Calls the worker has started and not answered. */
+  readonly #running = new Set<PendingCall>();
   /** Milliseconds the event loop was awake while calls were in flight (see stallGapMs). */
   #awakeMs = 0;
   /** How long the worker takes per call, recent calls weighing most. */
@@ -74,8 +89,9 @@ export class WorkerConnection {
   /** When the sweep last ran (or started), to tell a stalled event loop from a hung worker. */
   #lastCheckAt = 0;
 
-  constructor(applianceId: string, sink: FrameSink, onHang: (op: WorkerOperation) => void) {
+  constructor(applianceId: string, sink: FrameSink, onHang: (op: WorkerOperation) => void, sessions = 1) {
     this.#applianceId = applianceId;
+    this.#sessions = Math.max(1, sessions);
     this.#out = new CoalescingFrameWriter(sink);
     this.#reader = new FrameReader((id, code, payload) => this.#answer(id, code, payload));
     this.#onHang = onHang;
@@ -86,10 +102,15 @@ export class WorkerConnection {
     return this.#pending.size;
   }
 
+  /** Sessions the worker runs concurrent calls on. */
+  get sessions(): number {
+    return this.#sessions;
+  }
+
   /**
-   * How long the worker takes per call (time from when it could start one to
-   * its answer): with calls queued in the worker, the wait of a new call is
-   * about this times the calls ahead of it.
+   * How long the worker takes per call (time from when it started one to its
+   * answer): with calls queued in the worker, the wait of a new call is about
+   * this times the calls ahead of it per session.
    */
   get serviceTimeMs(): number {
     return this.#serviceEwmaMs;
@@ -117,17 +138,24 @@ export class WorkerConnection {
     }
     this.#out.schedule();
     return new Promise<unknown>((resolve, reject) => {
-      this.#pending.set(id, {
+      const call: PendingCall = {
+        id,
         op,
+        concurrent: this.#sessions > 1 && definition.concurrently !== undefined,
         timeoutMs,
         sentAt: Date.now(),
         sentAwakeMs: this.#awakeMs,
+        startedAt: 0,
+        startedAwakeMs: 0,
         deadline: options.deadline,
         resolve,
         reject,
         onAbandoned: options.onAbandoned,
         abandoned: undefined,
-      });
+      };
+      this.#pending.set(id, call);
+      this.#queued.push(call);
+      this.#admit();
       if (!this.#sweep) {
         this.#lastCheckAt = Date.now();
         this.#sweep = setInterval(this.#tick, sweepIntervalMs);
@@ -146,18 +174,55 @@ export class WorkerConnection {
     this.#stopSweep();
     const pending = [...this.#pending.values()];
     this.#pending.clear();
+    this.#running.clear();
+    this.#queued = [];
+    this.#queueHead = 0;
     for (const call of pending) this.#fail(call, gone(call.op));
+  }
+
+  /**
+   * Marks the calls the worker has started by now: from the oldest queued
+   * on, a concurrent call while a session is free and nothing runs alone,
+   * any other call once nothing runs.
+   */
+  #admit(): void {
+    const queued = this.#queued;
+    while (this.#queueHead < queued.length) {
+      const call = queued[this.#queueHead];
+      // Answered before it was counted as started (a call the worker refused on arrival).
+      if (call.startedAt === -1) {
+        this.#queueHead++;
+        continue;
+      }
+      const running = this.#running.size;
+      const alone = running === 1 && !this.#running.values().next().value?.concurrent;
+      if (call.concurrent ? running >= this.#sessions || alone : running > 0) break;
+      this.#queueHead++;
+      call.startedAt = Date.now();
+      call.startedAwakeMs = this.#awakeMs;
+      this.#running.add(call);
+    }
+    if (this.#queueHead > 256 && this.#queueHead * 2 > queued.length) {
+      this.#queued = queued.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+
+  /** Takes `call` out of the worker's order once it is answered or failed. */
+  #retire(call: PendingCall): void {
+    if (!this.#running.delete(call)) call.startedAt = -1;
+    this.#admit();
   }
 
   #answer(id: number, code: number, payload: ValueReader): void {
     const call = this.#pending.get(id);
     if (!call) return;
     this.#pending.delete(id);
-    const now = Date.now();
-    const serviceMs = now - Math.max(call.sentAt, this.#lastAnswerAt);
-    this.#serviceEwmaMs = this.#serviceEwmaMs === 0 ? serviceMs : this.#serviceEwmaMs * 0.8 + serviceMs * 0.2;
-    this.#lastAnswerAt = now;
-    this.#lastAnswerAwakeMs = this.#awakeMs;
+    if (call.startedAt > 0) {
+      const serviceMs = Date.now() - call.startedAt;
+      this.#serviceEwmaMs = this.#serviceEwmaMs === 0 ? serviceMs : this.#serviceEwmaMs * 0.8 + serviceMs * 0.2;
+    }
+    this.#retire(call);
     const value = payload.value();
     if (code === responseOk) {
       if (call.abandoned) call.abandoned.resolve(value);
@@ -191,17 +256,19 @@ export class WorkerConnection {
     const now = Date.now();
     this.#awakeMs += Math.min(Math.max(0, now - this.#lastCheckAt), stallGapMs);
     this.#lastCheckAt = now;
-    // The worker runs calls in the order sent, so only the oldest can hang;
-    // its clock starts when it was sent or when the call before it was answered.
-    const [headId, head] = this.#pending.entries().next().value as [number, PendingCall];
-    if (!this.#condemned && this.#awakeMs - Math.max(head.sentAwakeMs, this.#lastAnswerAwakeMs) >= head.timeoutMs) {
-      this.#condemned = true;
-      this.#pending.delete(headId);
-      this.#fail(head, this.#hung(head));
-      this.#settled();
-      this.#onHang(head.op);
-      // The owner kills the process; the calls behind this one fail with it.
-      return;
+    // Only a started call can hang; its clock starts when the worker started it.
+    if (!this.#condemned) {
+      for (const call of this.#running) {
+        if (this.#awakeMs - call.startedAwakeMs < call.timeoutMs) continue;
+        this.#condemned = true;
+        this.#running.delete(call);
+        this.#pending.delete(call.id);
+        this.#fail(call, this.#hung(call));
+        this.#settled();
+        this.#onHang(call.op);
+        // The owner kills the process; the calls beside and behind this one fail with it.
+        return;
+      }
     }
     for (const call of this.#pending.values()) {
       if (call.abandoned || call.deadline === undefined) continue;

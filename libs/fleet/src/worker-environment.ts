@@ -21,15 +21,22 @@ const inherited = [
 /** Locale settings (LC_ALL, LC_CTYPE, …) are harmless and affect how modules format messages. */
 const inheritedPattern = /^LC_[A-Z]+$/;
 
+/** libuv's default thread pool size. */
+const defaultThreadPool = 4;
+
 /**
  * The environment of one appliance's worker: the allow-listed harmless
  * variables of `parent`, plus that appliance's own module environment
  * (SOFTHSM2_CONF, P11_KIT_SERVER_ADDRESS, vendor configuration paths).
+ * The thread pool, where concurrent PKCS#11 calls run, gets one thread per
+ * session (at least libuv's default of 4) unless the module environment
+ * sets UV_THREADPOOL_SIZE itself.
  */
-export function workerEnvironment(parent: NodeJS.ProcessEnv, moduleEnv: Readonly<Record<string, string>>): Record<string, string> {
+export function workerEnvironment(parent: NodeJS.ProcessEnv, moduleEnv: Readonly<Record<string, string>>, sessions = 1): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(parent)) {
     if (value !== undefined && (inherited.includes(name) || inheritedPattern.test(name))) env[name] = value;
   }
+  if (sessions > defaultThreadPool) env['UV_THREADPOOL_SIZE'] = String(sessions);
   return { ...env, ...moduleEnv };
 }

@@ -93,8 +93,13 @@ export interface OperationDefinition<K extends WorkerOperation> {
   slow: boolean;
   /** The mechanism the appliance must offer for these arguments, when one matters to routing. */
   mechanism?: (args: WorkerArgs<K>) => MechanismRef;
-  /** How the worker runs it. */
+  /** How the worker runs it, alone on the main session. */
   run(context: WorkerContext, args: WorkerArgs<K>): WorkerResult<K>;
+  /**
+   * How the worker runs it on a session of its own, beside other such calls,
+   * when it has several sessions. Operations without it run alone.
+   */
+  concurrently?: (context: WorkerContext, args: WorkerArgs<K>) => Promise<WorkerResult<K>>;
 }
 
 const ckmRsaPkcs: MechanismRef = { name: 'CKM_RSA_PKCS', number: 0x1 };
@@ -156,6 +161,7 @@ export const operationCatalog: { readonly [K in WorkerOperation]: OperationDefin
     ...crypto,
     mechanism: () => ckmAesGcm,
     run: (context, { label, iv, aad, plaintext }) => context.user().encrypt(label, iv, aad, plaintext),
+    concurrently: (context, { label, iv, aad, plaintext }) => context.user().encryptConcurrently(label, iv, aad, plaintext),
   },
   decrypt: {
     code: 12,
@@ -163,6 +169,7 @@ export const operationCatalog: { readonly [K in WorkerOperation]: OperationDefin
     ...crypto,
     mechanism: () => ckmAesGcm,
     run: (context, { label, iv, aad, ciphertext }) => context.user().decrypt(label, iv, aad, ciphertext),
+    concurrently: (context, { label, iv, aad, ciphertext }) => context.user().decryptConcurrently(label, iv, aad, ciphertext),
   },
   sign: {
     code: 13,
@@ -170,6 +177,7 @@ export const operationCatalog: { readonly [K in WorkerOperation]: OperationDefin
     ...crypto,
     mechanism: ({ scheme }) => schemeMechanism[scheme],
     run: (context, { label, scheme, hash, digest }) => context.user().sign(label, scheme, hash, digest),
+    concurrently: (context, { label, scheme, hash, digest }) => context.user().signConcurrently(label, scheme, hash, digest),
   },
   verify: {
     code: 14,
@@ -177,6 +185,8 @@ export const operationCatalog: { readonly [K in WorkerOperation]: OperationDefin
     ...crypto,
     mechanism: ({ scheme }) => schemeMechanism[scheme],
     run: (context, { spec, label, scheme, hash, digest, signature }) => context.user().verify(spec, label, scheme, hash, digest, signature),
+    concurrently: (context, { spec, label, scheme, hash, digest, signature }) =>
+      context.user().verifyConcurrently(spec, label, scheme, hash, digest, signature),
   },
   generateMac: {
     code: 15,
@@ -184,6 +194,7 @@ export const operationCatalog: { readonly [K in WorkerOperation]: OperationDefin
     ...crypto,
     mechanism: ({ hash }) => hmacMechanism[hash],
     run: (context, { label, hash, message }) => context.user().generateMac(label, hash, message),
+    concurrently: (context, { label, hash, message }) => context.user().generateMacConcurrently(label, hash, message),
   },
   verifyMac: {
     code: 16,
@@ -191,8 +202,15 @@ export const operationCatalog: { readonly [K in WorkerOperation]: OperationDefin
     ...crypto,
     mechanism: ({ hash }) => hmacMechanism[hash],
     run: (context, { label, hash, message, mac }) => context.user().verifyMac(label, hash, message, mac),
+    concurrently: (context, { label, hash, message, mac }) => context.user().verifyMacConcurrently(label, hash, message, mac),
   },
-  generateRandom: { code: 17, fields: ['length'], ...crypto, run: (context, { length }) => context.user().generateRandom(length) },
+  generateRandom: {
+    code: 17,
+    fields: ['length'],
+    ...crypto,
+    run: (context, { length }) => context.user().generateRandom(length),
+    concurrently: (context, { length }) => context.user().generateRandomConcurrently(length),
+  },
   kekId: { code: 32, fields: ['label'], ...lookup, run: (context, { label }) => context.officer().kekId(label) ?? null },
   generateKek: {
     code: 33,

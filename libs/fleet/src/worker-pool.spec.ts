@@ -11,12 +11,14 @@ class HeldWorker implements PooledWorker {
   readonly pid = undefined;
   exited = false;
   serviceTimeMs: number;
+  readonly sessions: number;
   readonly held: { op: WorkerOperation; answer: () => void }[] = [];
   readonly #settled: (() => void)[] = [];
   readonly #exit: ((exit: WorkerExit) => void)[] = [];
 
-  constructor(serviceTimeMs: number) {
+  constructor(serviceTimeMs: number, sessions = 1) {
     this.serviceTimeMs = serviceTimeMs;
+    this.sessions = sessions;
   }
 
   get inFlight(): number {
@@ -117,6 +119,30 @@ describe('WorkerPool', () => {
     assert.ok(!('then' in target.acquire(startedAt + 1000)));
     await assert.rejects(take(target, startedAt + 600), (error: unknown) => error instanceof BrokerError && error.reason === 'APPLIANCE_SATURATED');
     assert.ok(Date.now() < startedAt + 600, 'refused before the deadline');
+    await target.stop();
+  });
+
+  it('counts a worker’s sessions: calls up to them start at once, later ones wait a round each', async () => {
+    const worker = new HeldWorker(400, 4);
+    const target = await pool([worker], 32);
+    const sign = { label: 'k', scheme: 'ecdsa', hash: 'sha256', digest: Buffer.alloc(32) } as const;
+    const startedAt = Date.now();
+    // Three calls in flight on four sessions: a fourth starts at once even with a short deadline.
+    for (let i = 0; i < 3; i++) void (target.acquire(undefined) as PooledWorker).call('sign', sign, 5000);
+    const fourth = target.acquire(startedAt + 300);
+    assert.ok(!('then' in fourth), 'a free session takes the call at once');
+    void fourth.call('sign', sign, 5000);
+    // Four in flight: a fifth waits one round of 400 ms; a 1 s deadline allows that, 600 ms does not.
+    assert.ok(!('then' in target.acquire(startedAt + 1000)));
+    await assert.rejects(take(target, startedAt + 600), (error: unknown) => error instanceof BrokerError && error.reason === 'APPLIANCE_SATURATED');
+    await target.stop();
+  });
+
+  it('spreads calls by load per session', async () => {
+    const [single, quad] = [new HeldWorker(1, 1), new HeldWorker(1, 4)];
+    const target = await pool([single, quad], 16);
+    for (let i = 0; i < 10; i++) void (target.acquire(undefined) as PooledWorker).call('probe', {}, 1000);
+    assert.deepEqual([single.inFlight, quad.inFlight], [2, 8]);
     await target.stop();
   });
 

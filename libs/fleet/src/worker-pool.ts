@@ -13,6 +13,8 @@ export interface PooledWorker {
   readonly inFlight: number;
   /** Recent time per call, to tell how long a new call would wait behind those in flight. */
   readonly serviceTimeMs: number;
+  /** Calls the worker runs at once (its PKCS#11 sessions). */
+  readonly sessions: number;
   call<K extends WorkerOperation>(op: K, args: WorkerArgs<K>, timeoutMs: number, options?: WorkerCallOptions): Promise<WorkerResult<K>>;
   onExit(listener: (exit: WorkerExit) => void): void;
   onCallSettled(listener: () => void): void;
@@ -78,8 +80,8 @@ function queueWait(deadline: number): number {
  * running out its caller's deadline inside the worker.
  */
 function fits(worker: PooledWorker, deadline: number | undefined): boolean {
-  if (deadline === undefined || worker.inFlight === 0) return true;
-  return (worker.inFlight + 1) * worker.serviceTimeMs <= queueWait(deadline);
+  if (deadline === undefined || worker.inFlight < worker.sessions) return true;
+  return Math.ceil((worker.inFlight + 1) / worker.sessions) * worker.serviceTimeMs <= queueWait(deadline);
 }
 
 /**
@@ -229,7 +231,7 @@ export class WorkerPool {
     const depth = this.#options.maxInFlightPerWorker;
     for (const worker of this.#workers) {
       if (worker.exited || worker.inFlight >= depth || !fits(worker, deadline)) continue;
-      const load = worker.inFlight + (this.#slow.has(worker) ? depth : 0);
+      const load = worker.inFlight / worker.sessions + (this.#slow.has(worker) ? depth : 0);
       if (load < bestLoad) {
         best = worker;
         bestLoad = load;

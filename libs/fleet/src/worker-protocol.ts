@@ -17,6 +17,8 @@ export interface WorkerInitMessage {
   selector: TokenSelector;
   role: LoginRole;
   pin?: string;
+  /** PKCS#11 sessions the worker runs concurrent calls on (default 1: every call alone, in order). */
+  sessions?: number;
 }
 
 /** Replaces the injected faults the worker applies to each call. */
