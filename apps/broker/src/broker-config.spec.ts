@@ -17,6 +17,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.fleet, { kind: 'local', zones: 3, perZone: 1, modulePath: '/usr/lib/softhsm/libsofthsm2.so' });
     assert.equal(config.localZone, 'az-a');
     assert.deepEqual(config.durability, { minAppliances: 2, minZones: 2 });
+    assert.deepEqual([config.workersPerAppliance, config.sessionsPerWorker], [2, 1]);
     assert.equal(config.faultInjection, false);
     assert.equal(config.tls, undefined);
     // The backup HSM and its PINs live beside the data directory, not in it.
@@ -47,6 +48,7 @@ describe('loadConfig', () => {
           'localZone: az-b',
           'softhsmModule: /yaml/softhsm.so',
           'workersPerAppliance: 3',
+          'sessionsPerWorker: 4',
           'durability: { minAppliances: 3, minZones: 1 }',
           'faultInjection: true',
           'logLevel: warn',
@@ -62,6 +64,7 @@ describe('loadConfig', () => {
         config.fleet,
         config.localZone,
         config.workersPerAppliance,
+        config.sessionsPerWorker,
         config.durability,
         config.faultInjection,
         config.logLevel,
@@ -74,6 +77,7 @@ describe('loadConfig', () => {
         { kind: 'local', zones: 2, perZone: 2, modulePath: '/yaml/softhsm.so' },
         'az-b',
         3,
+        4,
         { minAppliances: 3, minZones: 1 },
         true,
         'warn',
@@ -89,6 +93,7 @@ describe('loadConfig', () => {
           HSMB_LOCAL_ZONE: 'az-c',
           HSMB_SOFTHSM_MODULE: '/env/softhsm.so',
           HSMB_WORKERS_PER_APPLIANCE: '1',
+          HSMB_SESSIONS_PER_WORKER: '2',
           HSMB_MIN_REPLICAS: '2',
           HSMB_MIN_ZONES: '2',
           HSMB_FAULT_INJECTION: '0',
@@ -104,6 +109,7 @@ describe('loadConfig', () => {
         { kind: 'local', zones: 3, perZone: 1, modulePath: '/env/softhsm.so' },
         'az-c',
         1,
+        2,
         { minAppliances: 2, minZones: 2 },
         false,
         'debug',
@@ -131,6 +137,7 @@ describe('loadConfig', () => {
     refused({ HSMB_LOCAL_FLEET: '27x1' }, /zones must be 1 to 26/);
     refused({ HSMB_LISTEN: 'nowhere' }, /^listen \(HSMB_LISTEN\): "nowhere"/);
     refused({ HSMB_WORKERS_PER_APPLIANCE: '0' }, /workersPerAppliance.*"0".*from 1 to 64/);
+    refused({ HSMB_SESSIONS_PER_WORKER: '65' }, /sessionsPerWorker \(HSMB_SESSIONS_PER_WORKER\).*"65".*from 1 to 64/);
     refused({ HSMB_MIN_ZONES: 'two' }, /durability.minZones/);
     refused({ HSMB_FAULT_INJECTION: 'maybe' }, /faultInjection/);
   });
@@ -171,6 +178,7 @@ describe('loadConfig', () => {
           '    pin: file:/run/secrets/luna-1.pin',
           '    soPin: {env: LUNA1_SO_PIN}',
           '    workers: 4',
+          '    sessions: 8',
           '  - id: luna-2',
           '    zone: eu-west-1b',
           '    uri: "pkcs11:token=partition-2?module-path=/opt/x.so&pin-source=file:/run/p2"',
@@ -188,6 +196,8 @@ describe('loadConfig', () => {
       assert.deepEqual(first?.pin, { file: '/run/secrets/luna-1.pin' });
       assert.deepEqual(first?.soPin, { env: 'LUNA1_SO_PIN' });
       assert.equal(first?.workers, 4);
+      assert.equal(first?.sessions, 8);
+      assert.equal(second?.sessions, 1, 'one session per worker unless set');
       assert.equal(second?.modulePath, '/opt/x.so');
       assert.deepEqual(second?.pin, { file: '/run/p2' });
       assert.deepEqual(config.routing.zonePriority, ['eu-west-1a']);

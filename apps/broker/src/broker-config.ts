@@ -33,6 +33,8 @@ export interface ConfiguredAppliance {
   soPin: PinSource | undefined;
   env: Record<string, string>;
   workers: number;
+  /** PKCS#11 sessions per worker process: crypto calls one process runs at once. */
+  sessions: number;
   /** https://host:port of the node's clone endpoint (remote appliances). */
   clone: string | undefined;
 }
@@ -72,6 +74,8 @@ export interface BrokerConfig {
   fleet: { kind: 'local'; zones: number; perZone: number; modulePath: string } | { kind: 'configured'; appliances: ConfiguredAppliance[] };
   durability: { minAppliances: number; minZones: number };
   workersPerAppliance: number;
+  /** PKCS#11 sessions per worker process (per appliance: `sessions`). */
+  sessionsPerWorker: number;
   timeouts: { callMs: number; slowCallMs: number; startMs: number };
   routing: RoutingSettings;
   /** How often pending deletions and due rotations are swept. */
@@ -159,7 +163,10 @@ function pinSource(field: string, value: unknown): PinSource {
 const listenPattern = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 const idPattern = /^[A-Za-z0-9_.-]{1,64}$/;
 
-function parseAppliances(value: unknown, workersDefault: number): ConfiguredAppliance[] {
+/** Sessions one worker process may hold (each a thread of its pool when calls run at once). */
+const maxSessionsPerWorker = 64;
+
+function parseAppliances(value: unknown, workersDefault: number, sessionsDefault: number): ConfiguredAppliance[] {
   if (!Array.isArray(value) || value.length === 0) fail('appliances', value, 'expected a non-empty list');
   return value.map((raw: unknown, index): ConfiguredAppliance => {
     const at = `appliances[${String(index)}]`;
@@ -187,6 +194,7 @@ function parseAppliances(value: unknown, workersDefault: number): ConfiguredAppl
       soPin: entry['soPin'] === undefined ? undefined : pinSource(`${at}.soPin`, entry['soPin']),
       env,
       workers: entry['workers'] === undefined ? workersDefault : integer(`${at}.workers`, entry['workers'], 1, 64),
+      sessions: entry['sessions'] === undefined ? sessionsDefault : integer(`${at}.sessions`, entry['sessions'], 1, maxSessionsPerWorker),
       clone: parseCloneUrl(`${at}.clone`, entry['clone']),
     };
   });
@@ -210,7 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     const parsed: unknown = parseYaml(raw);
     if (parsed !== null && (typeof parsed !== 'object' || Array.isArray(parsed))) fail('HSMB_CONFIG', configPath, 'the file must hold a YAML mapping');
     file = (parsed ?? {}) as Record<string, unknown>;
-    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls', 'kms', 'tracing', 'store', 'admin']);
+    const known = new Set(['listen', 'dataDir', 'localZone', 'localFleet', 'appliances', 'durability', 'workersPerAppliance', 'sessionsPerWorker', 'timeouts', 'routing', 'deletionSweepSeconds', 'reconcileIntervalSeconds', 'backupHsm', 'tls', 'insecure', 'development', 'access', 'reloadIntervalMs', 'faultInjection', 'logLevel', 'softhsmModule', 'limits', 'audit', 'cloneTls', 'kms', 'tracing', 'store', 'admin']);
     for (const key of Object.keys(file)) if (!known.has(key)) fail(key, file[key], `unknown setting; known settings are ${[...known].join(', ')}`);
   }
   const pick = (envName: string, fileKey: string): unknown => env[envName] ?? file[fileKey];
@@ -254,12 +262,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const dataDirRaw = text('dataDir (HSMB_DATA_DIR)', pick('HSMB_DATA_DIR', 'dataDir') ?? './.data');
   const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
   const workersPerAppliance = integer('workersPerAppliance (HSMB_WORKERS_PER_APPLIANCE)', pick('HSMB_WORKERS_PER_APPLIANCE', 'workersPerAppliance') ?? 2, 1, 64);
+  const sessionsPerWorker = integer('sessionsPerWorker (HSMB_SESSIONS_PER_WORKER)', pick('HSMB_SESSIONS_PER_WORKER', 'sessionsPerWorker') ?? 1, 1, maxSessionsPerWorker);
   const logLevel = text('logLevel (HSMB_LOG_LEVEL)', pick('HSMB_LOG_LEVEL', 'logLevel') ?? 'info', /^(debug|info|warn|error)$/, 'expected debug, info, warn or error') as LogLevel;
 
   let fleet: BrokerConfig['fleet'];
   let localZoneDefault = 'az-a';
   if (file['appliances'] !== undefined && env['HSMB_LOCAL_FLEET'] === undefined) {
-    const appliances = parseAppliances(file['appliances'], workersPerAppliance);
+    const appliances = parseAppliances(file['appliances'], workersPerAppliance, sessionsPerWorker);
     const ids = new Set<string>();
     for (const appliance of appliances) {
       if (ids.has(appliance.id)) fail('appliances', appliance.id, 'appliance ids must be unique');
@@ -282,7 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const backupEntry = (backupRaw ?? {}) as Record<string, unknown>;
   const softhsmModule = text('softhsmModule (HSMB_SOFTHSM_MODULE)', pick('HSMB_SOFTHSM_MODULE', 'softhsmModule') ?? defaultSoftHsmModule, /^\//, 'expected an absolute path');
   if (backupEntry['uri'] !== undefined) {
-    const [appliance] = parseAppliances([{ id: 'backup-hsm', zone: 'backup', ...backupEntry }], 1);
+    const [appliance] = parseAppliances([{ id: 'backup-hsm', zone: 'backup', ...backupEntry }], 1, 1);
     backupHsm = appliance ? { kind: 'configured', appliance } : undefined;
     if (!backupHsm?.appliance.soPin) fail('backupHsm.soPin', undefined, 'the backup HSM needs a security-officer PIN source');
   } else if (env['HSMB_BACKUP_HSM_DIR'] !== undefined || backupEntry['dir'] !== undefined || fleet.kind === 'local') {
@@ -350,6 +359,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     fleet,
     durability,
     workersPerAppliance,
+    sessionsPerWorker,
     timeouts,
     routing,
     deletionSweepMs: integer('deletionSweepSeconds', file['deletionSweepSeconds'] ?? 60, 1, 86400) * 1000,

@@ -188,11 +188,11 @@ export class BrokerMetrics {
     });
     new Gauge({
       name: 'hsmb_appliance_sessions',
-      help: 'Logged-in PKCS#11 sessions of an appliance (one per live worker process)',
+      help: 'PKCS#11 sessions of an appliance: its logged-in worker processes times the sessions each runs calls on',
       labelNames: ['appliance', 'zone'],
       registers,
       collect() {
-        each((labels, appliance) => this.set(labels, appliance.workerCount));
+        each((labels, appliance) => this.set(labels, appliance.workerCount * (appliance.config.sessionsPerWorker ?? 1)));
       },
     });
     new Counter({

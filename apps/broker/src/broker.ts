@@ -112,6 +112,7 @@ async function appliancesOf(config: BrokerConfig, log: Logger): Promise<Applianc
         perZone: config.fleet.perZone,
         modulePath: config.fleet.modulePath,
         workersPerAppliance: config.workersPerAppliance,
+        sessionsPerWorker: config.sessionsPerWorker,
         startTimeoutMs: config.timeouts.startMs,
       },
       log,
@@ -142,6 +143,7 @@ function resolveAppliance(appliance: ConfiguredAppliance, field: string, cloneTl
     ...(appliance.soPin ? { soPin: readPin(appliance.soPin, `${field}.soPin`) } : {}),
     env: appliance.env,
     workers: appliance.workers,
+    sessionsPerWorker: appliance.sessions,
   };
 }
 

@@ -18,6 +18,7 @@ export interface LocalFleetShape {
   perZone: number;
   modulePath: string;
   workersPerAppliance: number;
+  sessionsPerWorker: number;
   startTimeoutMs: number;
 }
 
@@ -43,6 +44,7 @@ interface LocalToken {
   secretsDir: string;
   modulePath: string;
   workers: number;
+  sessions: number;
   startTimeoutMs: number;
 }
 
@@ -84,6 +86,7 @@ async function provisionLocalToken(token: LocalToken, log: Logger): Promise<Appl
     soPin: pins.soPin,
     env,
     workers: token.workers,
+    sessionsPerWorker: token.sessions,
   };
 }
 
@@ -98,7 +101,7 @@ export async function provisionLocalFleet(shape: LocalFleetShape, log: Logger): 
       const dir = join(shape.dataDir, 'fleet', id);
       appliances.push(
         await provisionLocalToken(
-          { id, zone, dir, secretsDir, modulePath: shape.modulePath, workers: shape.workersPerAppliance, startTimeoutMs: shape.startTimeoutMs },
+          { id, zone, dir, secretsDir, modulePath: shape.modulePath, workers: shape.workersPerAppliance, sessions: shape.sessionsPerWorker, startTimeoutMs: shape.startTimeoutMs },
           log,
         ),
       );
@@ -115,7 +118,7 @@ export async function provisionLocalFleet(shape: LocalFleetShape, log: Logger): 
  */
 export function provisionLocalBackupHsm(dir: string, modulePath: string, startTimeoutMs: number, log: Logger): Promise<ApplianceConfig> {
   const secretsDir = secretsDirIn(join(dir, 'secrets'));
-  return provisionLocalToken({ id: 'hsmb-backup', zone: 'backup', dir, secretsDir, modulePath, workers: 1, startTimeoutMs }, log);
+  return provisionLocalToken({ id: 'hsmb-backup', zone: 'backup', dir, secretsDir, modulePath, workers: 1, sessions: 1, startTimeoutMs }, log);
 }
 
 /** Initialises a token in a worker process of its own, so PINs travel only over IPC. */
