@@ -85,7 +85,7 @@ export function renderMarkdown(results) {
   if (results.broker) {
     const { broker } = results;
     out();
-    out(`## Broker: fleet ${broker.fleet}, ${broker.workers} worker processes`);
+    out(`## Broker: fleet ${broker.fleet}, ${broker.workers} worker processes, ${settings.sessionsPerWorker ?? 1} PKCS#11 session(s) each${settings.applianceLatencyMs ? `, ${settings.applianceLatencyMs} ms injected per appliance call` : ''}`);
     out();
     out(`Started in ${broker.startupS} s. Ops/s counts operations: a batch of ${settings.batchItems} counts ${settings.batchItems}; latency is per call (a batch once).`);
     out();
@@ -169,7 +169,7 @@ export function renderMarkdown(results) {
     out();
     out('## Scaling with appliances');
     out();
-    out(`Sign ECDSA P-256; ${settings.workersPerAppliance} worker processes per appliance.`);
+    out(`Sign ECDSA P-256; ${settings.workersPerAppliance} worker processes per appliance, ${settings.sessionsPerWorker ?? 1} session(s) each.`);
     out();
     const rows = [];
     for (const step of results.scaling) {

@@ -188,7 +188,7 @@ async function scalingSection(options, settings) {
   for (const appliances of options.scaling) {
     progress(`scaling: ${appliances} appliance(s)`);
     const step = await attempt(`scaling ${appliances} appliances`, async () => {
-      const bench = await startBenchBroker({ workspaceRoot, appliances, workersPerAppliance: options.workersPerAppliance, modulePath: options.modulePath, progress, rsa: false });
+      const bench = await startBenchBroker({ workspaceRoot, appliances, workersPerAppliance: options.workersPerAppliance, sessionsPerWorker: options.sessionsPerWorker, modulePath: options.modulePath, progress, rsa: false });
       try {
         const unary = await measureUnary(bench.broker, operation, bench.samples, settings);
         const batch = await measureGrpcJs(bench.broker, operation, bench.samples, 'batch', settings);
@@ -226,14 +226,14 @@ async function main() {
     generatedAt: new Date().toISOString(),
     command,
     machine,
-    settings: { ...settings, workDir: undefined, workersPerAppliance: options.workersPerAppliance, appliances: options.appliances, batchItems, soakS: options.soakS, sections: options.sections },
+    settings: { ...settings, workDir: undefined, workersPerAppliance: options.workersPerAppliance, sessionsPerWorker: options.sessionsPerWorker, applianceLatencyMs: options.applianceLatencyMs, appliances: options.appliances, batchItems, soakS: options.soakS, sections: options.sections },
   };
   if (has('floor')) results.floor = await attempt('floor', () => floorSection(settings));
 
   if (has('broker') || has('latency') || has('soak') || has('ceiling')) {
-    progress(`starting the broker (${options.appliances} appliances, ${options.workersPerAppliance} workers each)`);
+    progress(`starting the broker (${options.appliances} appliances, ${options.workersPerAppliance} workers each, ${options.sessionsPerWorker} sessions per worker)`);
     const rsa = operations.some((operation) => operation.key === 'rsa');
-    const main = await startBenchBroker({ workspaceRoot, appliances: options.appliances, workersPerAppliance: options.workersPerAppliance, modulePath: options.modulePath, progress, rsa });
+    const main = await startBenchBroker({ workspaceRoot, appliances: options.appliances, workersPerAppliance: options.workersPerAppliance, sessionsPerWorker: options.sessionsPerWorker, applianceLatencyMs: options.applianceLatencyMs, modulePath: options.modulePath, progress, rsa });
     try {
       if (has('broker')) results.broker = await brokerSection(main, operations, settings);
       else results.broker = { fleet: main.fleet, workers: main.workers, startupS: Number((main.broker.startupMs / 1000).toFixed(2)) };

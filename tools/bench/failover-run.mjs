@@ -37,7 +37,7 @@ const sleepUntil = (epochMs) => sleep(epochMs - epochNow());
  * @param {string} method
  * @param {object} request
  */
-function fleetCall(client, method, request) {
+export function fleetCall(client, method, request) {
   return new Promise((resolve, reject) => {
     client[method](request, new Metadata(), { deadline: Date.now() + 5000 }, (error, response) => {
       if (error) reject(new Error(`FleetService.${method}: ${error.details ?? error.message} (gRPC code ${error.code})`));
