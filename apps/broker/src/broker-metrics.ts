@@ -192,7 +192,7 @@ export class BrokerMetrics {
       labelNames: ['appliance', 'zone'],
       registers,
       collect() {
-        each((labels, appliance) => this.set(labels, appliance.workerCount * (appliance.config.sessionsPerWorker ?? 1)));
+        each((labels, appliance) => this.set(labels, appliance.sessionCount));
       },
     });
     new Counter({

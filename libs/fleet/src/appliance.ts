@@ -203,6 +203,11 @@ export class Appliance {
     return this.#pool.size;
   }
 
+  /** Calls the appliance's live workers run at once: workers × sessions per worker. */
+  get sessionCount(): number {
+    return this.#pool.size * (this.config.sessionsPerWorker ?? 1);
+  }
+
   /** Whether calls can be sent now. */
   get available(): boolean {
     return !this.#stopped && this.#pool.size > 0;

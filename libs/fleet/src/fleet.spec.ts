@@ -59,7 +59,7 @@ class FakeWorker implements PooledWorker {
 const describeResult = { token: { label: 't', serial: 's', manufacturer: 'm', model: 'fake', slotId: 0 }, mechanisms: ['CKM_ECDSA', 'CKM_AES_GCM'] };
 
 /** A fleet whose appliance `id` behaves as `behaviours[id]` for crypto calls. */
-function fleetOf(behaviours: Record<string, Behaviour>, routing: Partial<FleetConfig['routing']> = {}): { fleet: Fleet; calls: Map<string, WorkerOperation[]> } {
+function fleetOf(behaviours: Record<string, Behaviour>, routing: Partial<FleetConfig['routing']> = {}, sessionsPerWorker = 1): { fleet: Fleet; calls: Map<string, WorkerOperation[]> } {
   const calls = new Map<string, WorkerOperation[]>();
   const factory: WorkerFactory = (spec: WorkerSpec) =>
     Promise.resolve(
@@ -74,7 +74,7 @@ function fleetOf(behaviours: Record<string, Behaviour>, routing: Partial<FleetCo
   const zones: Record<string, string> = { a1: 'az-a', b1: 'az-b', c1: 'az-c' };
   const fleet = new Fleet({
     localZone: 'az-a',
-    appliances: Object.keys(zones).map((id) => ({ id, zone: zones[id] ?? 'az-a', modulePath: '/fake', selector: {}, userPin: 'unused', env: {}, workers: 1 })),
+    appliances: Object.keys(zones).map((id) => ({ id, zone: zones[id] ?? 'az-a', modulePath: '/fake', selector: {}, userPin: 'unused', env: {}, workers: 1, sessionsPerWorker })),
     timeouts: { callMs: 1000, slowCallMs: 5000, startMs: 1000 },
     routing: {
       zonePriority: ['az-b', 'az-c'],
@@ -115,6 +115,25 @@ describe('Fleet routing over in-memory workers', () => {
     const executed = await fleet.execute('sign', signArgs);
     assert.equal(executed.applianceId, 'a1');
     assert.deepEqual([...calls.keys()], ['a1']);
+  });
+
+  it('keeps calls in the local zone up to its sessions, and only then spills to the next zone', async () => {
+    const held: (() => void)[] = [];
+    const hold: Behaviour = () => new Promise((resolve) => held.push(() => resolve(Buffer.from('a1'))));
+    // Three calls at once: one session per zone's appliance spills them over the zones in order.
+    for (const [sessions, expected] of [
+      [1, ['a1', 'b1', 'c1']],
+      [4, ['a1', 'a1', 'a1']],
+    ] as const) {
+      const { fleet } = await started(fleetOf({ a1: hold, b1: hold, c1: hold }, {}, sessions));
+      const calls = Array.from({ length: 3 }, () => fleet.execute('sign', signArgs));
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const release of held.splice(0)) release();
+      const served = (await Promise.all(calls)).map((executed) => executed.applianceId);
+      assert.deepEqual(served, expected, `${String(sessions)} session(s) per worker`);
+      await fleet.stop();
+      running = undefined;
+    }
   });
 
   it('retries an idempotent call on the next zone after an appliance fault, and reports every attempt', async () => {
