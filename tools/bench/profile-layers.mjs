@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 /** Layers in the order printed; `match` sees one frame's url and function name. */
 const layers = [
   { name: 'IPC to worker: child-process channel (structured clone)', match: (url) => url.includes('internal/child_process') },
-  { name: 'IPC to worker: worker pipe, framing, pool (libs/fleet)', match: (url) => /libs\/fleet\/dist\/(appliance-worker|worker-|appliance\.js|stall-tolerant)/u.test(url) },
+  { name: 'IPC to worker: worker pipe, framing, pool (libs/fleet)', match: (url) => /libs\/fleet\/dist\/(appliance-worker|worker-|appliance\.js|awake-clock)/u.test(url) },
   { name: 'router and breakers (fleet.js, zone-router, opossum)', match: (url) => /libs\/fleet\/dist\/(fleet|zone-router|appliance-breaker|retry-budget|attempt-span)/u.test(url) || url.includes('node_modules/opossum') },
   { name: 'key registry and store (libs/keys, SQLite)', match: (url) => url.includes('libs/keys/') || url.includes('better-sqlite3') },
   { name: 'request checks, mapping, audit, metrics (apps/broker, libs/audit)', match: (url) => url.includes('apps/broker/dist') || url.includes('libs/audit/') || url.includes('libs/errors/') || url.includes('libs/proto/') },

@@ -9,7 +9,8 @@ import type { ApplianceCallListener, ApplianceCallOutcome } from './appliance-ca
 import { operationCatalog } from './worker-operations.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
 import { processWorkerFactory, WorkerPool } from './worker-pool.js';
-import { setStallTolerantTimeout } from './stall-tolerant-timer.js';
+import { setAwakeTimeout } from './awake-clock.js';
+import type { AwakeTimer } from './awake-clock.js';
 
 const ewmaWeight = 0.2;
 /** Calls pipelined to one worker at most; more wait in the appliance's queue. */
@@ -329,13 +330,13 @@ export class Appliance {
     }
   }
 
-  /** The caller's deadline for calls outside the worker pipe (clone endpoint). */
+  /** The caller's deadline for calls outside the worker pipe (clone endpoint), on the same awake clock as the pipe's. */
   #withinDeadline<T>(running: Promise<T>, deadline: number | undefined, op: string, onAbandoned: CallOptions['onAbandoned']): Promise<T> {
     if (deadline === undefined) return running;
     // The caller stops waiting; the worker finishes the call and is released then.
-    let timer: NodeJS.Timeout | undefined;
+    let timer: AwakeTimer | undefined;
     const expired = new Promise<never>((_resolve, reject) => {
-      timer = setStallTolerantTimeout(() => {
+      timer = setAwakeTimeout(() => {
         reject(
           new BrokerError(Code.DEADLINE_EXCEEDED, `appliance ${this.id}: ${op} did not finish before the caller's deadline`, {
             reason: 'DEADLINE_EXCEEDED',
@@ -349,7 +350,7 @@ export class Appliance {
         if (onAbandoned && BrokerError.from(error).failureClass === 'deadline') onAbandoned(this.id, running);
         throw error;
       })
-      .finally(() => clearTimeout(timer));
+      .finally(() => timer?.clear());
   }
 
   #recordSuccess(latencyMs: number): void {

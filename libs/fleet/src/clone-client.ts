@@ -3,6 +3,7 @@ import { BrokerError, Code } from '@hsm-broker/errors';
 import type { SerializedBrokerError } from '@hsm-broker/errors';
 import { cloneBodyLimitBytes, decodeCloneJson, encodeCloneJson } from '@hsm-broker/pkcs11';
 import type { CloneOperation, CloneOperations } from '@hsm-broker/pkcs11';
+import { setAwakeTimeout } from './awake-clock.js';
 
 /** How to reach an appliance node's clone endpoint (mutual TLS with the fleet CA). */
 export interface CloneEndpoint {
@@ -28,7 +29,9 @@ export interface CloneOfficerSession {
 /**
  * Talks to one node's clone endpoint. Network failures and timeouts are
  * appliance faults (they trip the breaker like a dead PKCS#11 link);
- * errors the node reports keep their class.
+ * errors the node reports keep their class. Time limits run on the awake
+ * clock, as on the worker pipe: a stall of the broker's own loop is not
+ * held against the node.
  */
 export class CloneClient {
   readonly #endpoint: CloneEndpoint;
@@ -80,9 +83,9 @@ export class CloneClient {
         agent: this.#agent,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       });
-      const timer = setTimeout(() => req.destroy(this.#fault(`did not answer ${path} within ${String(timeoutMs)} ms`)), timeoutMs);
+      const timer = setAwakeTimeout(() => req.destroy(this.#fault(`did not answer ${path} within ${String(timeoutMs)} ms`)), timeoutMs);
       req.on('error', (error) => {
-        clearTimeout(timer);
+        timer.clear();
         reject(error instanceof BrokerError ? error : this.#fault(`unreachable: ${error.message}`, error));
       });
       req.on('response', (response) => {
@@ -94,7 +97,7 @@ export class CloneClient {
           else chunks.push(chunk);
         });
         response.on('end', () => {
-          clearTimeout(timer);
+          timer.clear();
           let parsed: { result?: unknown; session?: string; error?: SerializedBrokerError };
           try {
             parsed = decodeCloneJson(Buffer.concat(chunks).toString('utf8')) as typeof parsed;

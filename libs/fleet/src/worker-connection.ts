@@ -1,5 +1,6 @@
 import { BrokerError, Code } from '@hsm-broker/errors';
 import type { SerializedBrokerError } from '@hsm-broker/errors';
+import { AwakeClock } from './awake-clock.js';
 import { operationCatalog } from './worker-operations.js';
 import type { WorkerArgs, WorkerOperation, WorkerResult } from './worker-operations.js';
 import { CoalescingFrameWriter, FrameReader, responseOk } from './worker-wire.js';
@@ -37,17 +38,6 @@ interface PendingCall {
 
 /** How often in-flight calls are checked against their limits: one timer per worker, not one per call. */
 const sweepIntervalMs = 10;
-/**
- * Time limits here are measured on the connection's awake clock: the time
- * between two checks counts at most this much. A longer gap means the event
- * loop stalled (a large request being parsed, a long garbage collection, a
- * starved CPU), and during a stall the broker could neither send the frames
- * it had queued nor read the answers that arrived, so the stall is not held
- * against the worker, however many stalls follow one another. A loop that
- * keeps lagging still advances the clock by this much per check, so a hung
- * worker is always found.
- */
-const stallGapMs = 100;
 
 /**
  * The broker's end of one worker pipe: calls go out as frames (coalesced,
@@ -78,16 +68,14 @@ export class WorkerConnection {
   #queueHead = 0;
   /** Calls the worker has started and not answered. */
   readonly #running = new Set<PendingCall>();
-  /** Milliseconds the event loop was awake while calls were in flight (see stallGapMs). */
-  #awakeMs = 0;
+  /** Time the event loop was awake while calls were in flight (stalls of the broker's own loop count little). */
+  readonly #clock = new AwakeClock();
   /** How long the worker takes per call, recent calls weighing most. */
   #serviceEwmaMs = 0;
   #sweep: NodeJS.Timeout | undefined;
   #closedBy: ((op: string) => BrokerError) | undefined;
   /** A hang was reported: the process is being killed, and the calls behind it fail with it, not as hangs of their own. */
   #condemned = false;
-  /** When the sweep last ran (or started), to tell a stalled event loop from a hung worker. */
-  #lastCheckAt = 0;
 
   constructor(applianceId: string, sink: FrameSink, onHang: (op: WorkerOperation) => void, sessions = 1) {
     this.#applianceId = applianceId;
@@ -144,7 +132,7 @@ export class WorkerConnection {
         concurrent: this.#sessions > 1 && definition.concurrently !== undefined,
         timeoutMs,
         sentAt: Date.now(),
-        sentAwakeMs: this.#awakeMs,
+        sentAwakeMs: this.#clock.ms,
         startedAt: 0,
         startedAwakeMs: 0,
         deadline: options.deadline,
@@ -157,7 +145,7 @@ export class WorkerConnection {
       this.#queued.push(call);
       this.#admit();
       if (!this.#sweep) {
-        this.#lastCheckAt = Date.now();
+        this.#clock.resume();
         this.#sweep = setInterval(this.#tick, sweepIntervalMs);
       }
     }) as Promise<WorkerResult<K>>;
@@ -199,7 +187,7 @@ export class WorkerConnection {
       if (call.concurrent ? running >= this.#sessions || alone : running > 0) break;
       this.#queueHead++;
       call.startedAt = Date.now();
-      call.startedAwakeMs = this.#awakeMs;
+      call.startedAwakeMs = this.#clock.ms;
       this.#running.add(call);
     }
     if (this.#queueHead > 256 && this.#queueHead * 2 > queued.length) {
@@ -242,7 +230,7 @@ export class WorkerConnection {
     for (const listener of this.#settledListeners) listener();
   }
 
-  // Runs after the poll phase (see stall-tolerant-timer.ts): answers that
+  // Runs after the poll phase (see awake-clock.ts): answers that
   // arrived during a stall of the event loop are read before any limit fires.
   readonly #tick = (): void => {
     setImmediate(this.#check);
@@ -254,12 +242,11 @@ export class WorkerConnection {
       return;
     }
     const now = Date.now();
-    this.#awakeMs += Math.min(Math.max(0, now - this.#lastCheckAt), stallGapMs);
-    this.#lastCheckAt = now;
+    const awakeMs = this.#clock.read(now);
     // Only a started call can hang; its clock starts when the worker started it.
     if (!this.#condemned) {
       for (const call of this.#running) {
-        if (this.#awakeMs - call.startedAwakeMs < call.timeoutMs) continue;
+        if (awakeMs - call.startedAwakeMs < call.timeoutMs) continue;
         this.#condemned = true;
         this.#running.delete(call);
         this.#pending.delete(call.id);
@@ -274,7 +261,7 @@ export class WorkerConnection {
       if (call.abandoned || call.deadline === undefined) continue;
       // Past the deadline, and awake for as long as the caller allowed: an
       // answer that came during a stall has been read by now.
-      if (now >= call.deadline && this.#awakeMs - call.sentAwakeMs >= call.deadline - call.sentAt) this.#abandon(call);
+      if (now >= call.deadline && awakeMs - call.sentAwakeMs >= call.deadline - call.sentAt) this.#abandon(call);
     }
   };
 

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { setStallTolerantTimeout } from './stall-tolerant-timer.js';
+import { AwakeClock, setAwakeTimeout, stallGapMs } from './awake-clock.js';
+
+/** Holds the event loop, as parsing a huge request or a long garbage collection does. */
+function block(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // Busy: nothing else runs meanwhile.
+  }
+}
 
 /**
  * Order of a reply from another process and a timer, when the event loop
@@ -21,30 +29,50 @@ async function orderAfterStall(arm: (callback: () => void, ms: number) => void):
       child.stdin.write('go');
       arm(() => order.push('timer'), 20);
       // The reply arrives while the loop stands still for longer than the timer.
-      const until = Date.now() + 500;
-      while (Date.now() < until) {
-        // busy: a stalled event loop
-      }
+      block(500);
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 80));
   } finally {
     child.kill();
   }
   return order;
 }
 
-describe('setStallTolerantTimeout', () => {
+describe('AwakeClock', () => {
+  it('counts each interval up to the stall gap', () => {
+    const clock = new AwakeClock(1000);
+    assert.equal(clock.read(1040), 40);
+    assert.equal(clock.read(1040 + 5000), 40 + stallGapMs, 'a 5 s stall counts as the gap');
+    clock.resume(20_000);
+    assert.equal(clock.read(20_010), 50 + stallGapMs, 'nothing counted while paused');
+    assert.equal(clock.read(20_000), 50 + stallGapMs, 'a clock going back counts nothing');
+  });
+});
+
+describe('setAwakeTimeout', () => {
   it('lets a reply that arrived during a stall settle before the timer fires', async () => {
-    assert.deepEqual(await orderAfterStall(setStallTolerantTimeout), ['reply', 'timer']);
+    assert.deepEqual(await orderAfterStall((callback, ms) => setAwakeTimeout(callback, ms)), ['reply', 'timer']);
   });
 
   it('is needed: a plain timer fires first after the same stall', async () => {
     assert.deepEqual(await orderAfterStall((callback, ms) => setTimeout(callback, ms)), ['timer', 'reply']);
   });
 
+  it('does not count a stall as waiting time, however long', async () => {
+    let fired = false;
+    const timer = setAwakeTimeout(() => (fired = true), 300);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    block(700);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(fired, false, 'about 180 ms awake of 300');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(fired, true, 'fires once awake long enough');
+    timer.clear();
+  });
+
   it('can be cleared before it fires', async () => {
     let fired = false;
-    clearTimeout(setStallTolerantTimeout(() => (fired = true), 5));
+    setAwakeTimeout(() => (fired = true), 5).clear();
     await new Promise((resolve) => setTimeout(resolve, 30));
     assert.equal(fired, false);
   });
