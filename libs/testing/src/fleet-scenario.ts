@@ -53,6 +53,12 @@ export interface ScenarioPlan {
   repaired?(progress: ScenarioProgress): Promise<void>;
   /** How long the load runs before the fault (default 4 s). */
   warmMs?: number;
+  /**
+   * Whether the fleet is ready for the fault, asked every 250 ms once
+   * `warmMs` has passed (for a scenario that needs a settled balance first);
+   * the scenario fails when it is not within 30 s more.
+   */
+  warmedUp?: (sampler: FleetSampler) => boolean;
   /** How long the fault is held before `repair` (default 8 s). */
   holdMs?: number;
   /**
@@ -63,6 +69,7 @@ export interface ScenarioPlan {
 }
 
 const warmMs = 4000;
+const warmUpLimitMs = 30_000;
 const defaultHoldMs = 8000;
 const settleMs = 3000;
 const repairWithinMs = 120_000;
@@ -163,6 +170,13 @@ export async function runScenario(fleet: ContainerFleet, client: BrokerClient, k
   let times: ScenarioTimes;
   try {
     await sleep(plan.warmMs ?? warmMs);
+    if (plan.warmedUp) {
+      const giveUpAt = Date.now() + warmUpLimitMs;
+      while (!plan.warmedUp(sampler)) {
+        if (Date.now() > giveUpAt) throw new Error(`${plan.name}: the fleet was not ready for the fault ${String(warmUpLimitMs / 1000)} s after the warm-up`);
+        await sleep(250);
+      }
+    }
     const faultAt = Date.now();
     await plan.fault();
     const faultDoneAt = Date.now();
