@@ -218,4 +218,23 @@ describe('KeyOperations on SoftHSM', () => {
     a.module.C_CloseAllSessions(a.slot);
     assert.equal(opsA.decrypt('k/heal@1', iv, Buffer.alloc(0), ciphertext).toString(), 'x');
   });
+
+  it('recovers when the key lookup inside a call is what finds the session closed', () => {
+    // The lookup is a call of its own inside the operation's; it must not
+    // reconnect under the operation, which would be left holding an unloaded
+    // module ("PKCS11 module not loaded yet", an INTERNAL error).
+    opsA.generateKey('HMAC_256', 'k/nested@1');
+    const spki = opsA.generateKey('ECC_NIST_P256', 'k/nested-ec@1').publicKeySpki ?? Buffer.alloc(0);
+    const message = Buffer.from('nested lookup');
+    const mac = opsA.generateMac('k/nested@1', 'sha256', message);
+    const digest = createHash('sha256').update(message).digest();
+    for (const label of ['k/nested@1', 'k/nested-ec@1']) a.forget(label);
+    a.module.C_CloseAllSessions(a.slot);
+    assert.equal(opsA.verifyMac('k/nested@1', 'sha256', message, mac), true);
+    assert.equal(opsA.verifyMac('k/nested@1', 'sha256', Buffer.from('another message'), mac), false);
+    a.forget('k/nested-ec@1');
+    a.module.C_CloseAllSessions(a.slot);
+    const signature = opsA.sign('k/nested-ec@1', 'ecdsa', 'sha256', digest);
+    assert.ok(cryptoVerify('sha256', message, createPublicKey({ key: spki, format: 'der', type: 'spki' }), signature), 'the signature verifies with node:crypto');
+  });
 });

@@ -71,6 +71,8 @@ export class Pkcs11Token {
   /** A reconnect waiting for the concurrent calls to finish; new ones wait for it. */
   #reconnecting: Promise<void> | undefined;
   readonly #idleWaiters: (() => void)[] = [];
+  /** {@link run} calls on the stack: only the outermost one recovers. */
+  #depth = 0;
 
   private constructor(connection: TokenConnection) {
     this.#connection = connection;
@@ -210,16 +212,25 @@ export class Pkcs11Token {
    * a stale object handle is looked up again; either way the call is tried
    * again, at most twice. Inside a concurrent call (see
    * {@link runConcurrently}) the failure is passed up instead: that call
-   * recovers once the others have finished.
+   * recovers once the others have finished. So is a failure inside a `run`
+   * nested in another one's body (a key lookup): reconnecting there would
+   * unload the module and close the session the outer body still holds, so
+   * the outer `run` recovers and tries its whole body again.
    */
   run<T>(body: (session: Handle, module: PKCS11) => T): T {
     let staleViewRetried = false;
     for (let attempt = 0; ; attempt++) {
       try {
         if (!this.#session || !this.#module) this.#connect();
-        return body(this.#session as Handle, this.#module as PKCS11);
+        this.#depth++;
+        try {
+          return body(this.#session as Handle, this.#module as PKCS11);
+        } finally {
+          this.#depth--;
+        }
       } catch (error: unknown) {
-        const recovery = attempt < 2 && this.#busy === 0 ? recoveryFor(error, staleViewRetried) : undefined;
+        const outermost = this.#depth === 0 && this.#busy === 0;
+        const recovery = attempt < 2 && outermost ? recoveryFor(error, staleViewRetried) : undefined;
         if (recovery === undefined) throw error;
         if (recovery === 'reconnect') {
           staleViewRetried ||= error instanceof BrokerError && error.reason === staleViewReason;
