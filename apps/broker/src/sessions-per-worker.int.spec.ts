@@ -80,10 +80,12 @@ describe('several PKCS#11 sessions per worker process', { timeout: 600_000 }, ()
     const restartsBefore = victim.stats.workerRestartsTotal;
     await t.clients.fleet.injectFault({ applianceId: 'hsm-a1', kind: FaultKind.HANG, probability: 0, latencyMs: 0, durationMs: 0 });
     try {
+      const messages = Array.from({ length: 40 }, (_, i) => Buffer.from(`h${String(i)}`));
       const signs = await Promise.all(
-        Array.from({ length: 40 }, (_, i) => t.clients.crypto.sign({ keyId: 'sess/ec', message: Buffer.from(`h${String(i)}`), messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 })),
+        messages.map((message) => t.clients.crypto.sign({ keyId: 'sess/ec', message, messageType: MessageType.RAW, signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256 })),
       );
-      assert.equal(signs.length, 40);
+      const key = createPublicKey({ key: (await t.clients.crypto.getPublicKey({ keyId: 'sess/ec', keyVersion: 0 })).publicKeyDer, format: 'der', type: 'spki' });
+      signs.forEach(({ signature }, i) => assert.ok(cryptoVerify('sha256', messages[i], key, signature), `signature ${String(i)}`));
       await until(() => victim.stats.workerRestartsTotal > restartsBefore, 15_000, 'the hung worker to be replaced');
       assert.ok(!victim.workerPids.includes(pid), 'the old process is gone');
     } finally {

@@ -131,7 +131,7 @@ describe('appliance workers over the pipe', () => {
     const [pid] = target.workerPids;
     const hung = sign(target, 'hang');
     const beside = await Promise.all(Array.from({ length: 6 }, () => sign(target, 'slow:20')));
-    assert.equal(beside.length, 6, 'the other sessions kept serving');
+    for (const result of beside) assert.match(result.toString(), /^slow:20@/u, 'the other sessions kept serving');
     await assert.rejects(hung, (error: unknown) => error instanceof BrokerError && error.reason === 'APPLIANCE_TIMEOUT' && retryableFault(error));
     await until(() => target.workerCount === 1 && target.workerPids[0] !== pid, 10_000);
     assert.match((await sign(target, 'again')).toString(), /^again@/u);

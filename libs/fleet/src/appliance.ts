@@ -206,7 +206,7 @@ export class Appliance {
 
   /** Calls the appliance's live workers run at once: workers × sessions per worker. */
   get sessionCount(): number {
-    return this.#pool.size * (this.config.sessionsPerWorker ?? 1);
+    return this.#pool.sessions;
   }
 
   /** Whether calls can be sent now. */

@@ -17,12 +17,13 @@ class FakeWorker implements PooledWorker {
   exited = false;
   inFlight = 0;
   serviceTimeMs = 0;
-  readonly sessions = 1;
+  readonly sessions: number;
   readonly #settled: (() => void)[] = [];
   readonly #behaviour: Behaviour;
 
-  constructor(behaviour: Behaviour) {
+  constructor(behaviour: Behaviour, sessions = 1) {
     this.#behaviour = behaviour;
+    this.sessions = sessions;
   }
 
   async call<K extends WorkerOperation>(op: K, args: WorkerArgs<K>): Promise<WorkerResult<K>> {
@@ -69,7 +70,7 @@ function fleetOf(behaviours: Record<string, Behaviour>, routing: Partial<FleetCo
         seen.push(op);
         calls.set(spec.applianceId, seen);
         return (behaviours[spec.applianceId] ?? (() => Promise.resolve(Buffer.from(spec.applianceId))))(op, args);
-      }),
+      }, spec.sessions ?? 1),
     );
   const zones: Record<string, string> = { a1: 'az-a', b1: 'az-b', c1: 'az-c' };
   const fleet = new Fleet({

@@ -113,6 +113,13 @@ export class WorkerPool {
     return this.#workers.size;
   }
 
+  /** Calls the live workers run at once: the sum of their sessions. */
+  get sessions(): number {
+    let total = 0;
+    for (const worker of this.#workers) total += worker.sessions;
+    return total;
+  }
+
   /** Whether every configured worker runs. */
   get full(): boolean {
     return this.#workers.size >= this.#options.size;
