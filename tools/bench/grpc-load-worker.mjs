@@ -29,11 +29,12 @@ function callFor(client, init) {
         messageType: MessageType.RAW,
         signingAlgorithm: SigningAlgorithm.ECDSA_SHA_256,
       });
-      return (done) => client.sign(request, new Metadata(), options(), done);
+      // Only the error goes on: the closed loop reads a second argument as the items a batch completed.
+      return (done) => client.sign(request, new Metadata(), options(), (error) => done(error));
     }
     case 'encrypt': {
       const request = EncryptRequest.fromPartial({ keyId: init.keyId, plaintext: randomBytes(init.plaintextBytes) });
-      return (done) => client.encrypt(request, new Metadata(), options(), done);
+      return (done) => client.encrypt(request, new Metadata(), options(), (error) => done(error));
     }
     default:
       throw new Error(`unknown operation ${init.operation}`);
