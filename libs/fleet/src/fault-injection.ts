@@ -22,6 +22,22 @@ function blockFor(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** The faults in force that strike this call, each drawn by its probability. */
+function* striking(faults: readonly ActiveFault[], random: () => number): Generator<ActiveFault> {
+  for (const fault of faults) {
+    if (fault.expiresAt !== undefined && Date.now() >= fault.expiresAt) continue;
+    if (fault.probability > 0 && random() >= fault.probability) continue;
+    yield fault;
+  }
+}
+
+/** An injected ERROR fails the call with CKR_DEVICE_ERROR; a CRASH kills the process. */
+function failOrCrash(kind: 'ERROR' | 'CRASH', op: string): void {
+  if (kind === 'ERROR') throw translateCkr(ckrDeviceError, `C_${op.charAt(0).toUpperCase()}${op.slice(1)}`, 'injected fault');
+  process.kill(process.pid, 'SIGKILL');
+  blockFor(Number.POSITIVE_INFINITY);
+}
+
 /**
  * Applies the faults in force to one call, inside the worker process, so
  * that a rehearsal takes exactly the paths a real failure takes: a device
@@ -30,23 +46,10 @@ function blockFor(ms: number): void {
  * @internal
  */
 export function applyFaults(faults: readonly ActiveFault[], op: string, random: () => number = Math.random): void {
-  for (const fault of faults) {
-    if (fault.expiresAt !== undefined && Date.now() >= fault.expiresAt) continue;
-    if (fault.probability > 0 && random() >= fault.probability) continue;
-    switch (fault.kind) {
-      case 'LATENCY':
-        blockFor(fault.latencyMs);
-        break;
-      case 'ERROR':
-        throw translateCkr(ckrDeviceError, `C_${op.charAt(0).toUpperCase()}${op.slice(1)}`, 'injected fault');
-      case 'HANG':
-        blockFor(Number.POSITIVE_INFINITY);
-        break;
-      case 'CRASH':
-        process.kill(process.pid, 'SIGKILL');
-        blockFor(Number.POSITIVE_INFINITY);
-        break;
-    }
+  for (const fault of striking(faults, random)) {
+    if (fault.kind === 'LATENCY') blockFor(fault.latencyMs);
+    else if (fault.kind === 'HANG') blockFor(Number.POSITIVE_INFINITY);
+    else failOrCrash(fault.kind, op);
   }
 }
 
@@ -59,21 +62,10 @@ export function applyFaults(faults: readonly ActiveFault[], op: string, random: 
  * @internal
  */
 export async function applySessionFaults(faults: readonly ActiveFault[], op: string, random: () => number = Math.random): Promise<void> {
-  for (const fault of faults) {
-    if (fault.expiresAt !== undefined && Date.now() >= fault.expiresAt) continue;
-    if (fault.probability > 0 && random() >= fault.probability) continue;
-    switch (fault.kind) {
-      case 'LATENCY':
-        await new Promise((resolve) => setTimeout(resolve, fault.latencyMs));
-        break;
-      case 'HANG':
-        await new Promise(() => undefined);
-        break;
-      case 'ERROR':
-      case 'CRASH':
-        applyFaults([fault], op, () => 0);
-        break;
-    }
+  for (const fault of striking(faults, random)) {
+    if (fault.kind === 'LATENCY') await new Promise((resolve) => setTimeout(resolve, fault.latencyMs));
+    else if (fault.kind === 'HANG') await new Promise(() => undefined);
+    else failOrCrash(fault.kind, op);
   }
 }
 
